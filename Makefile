@@ -1,0 +1,38 @@
+# virtsync: see README.md. Every target works on a fresh clone with Go and gcc.
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+export CGO_ENABLED := 1
+
+.PHONY: all build test test-heap bench lint demo clean fuzz
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The race detector slows decoding tenfold and inflates the heap, so the
+# 1,000,000-order heap check runs in a second, plain pass.
+test:
+	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run 'HeapBound' ./internal/virtpos/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime=3x $(PKGS)
+
+# Longer fuzzing than the seed corpus `make test` runs; FUZZTIME per target.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersXML -fuzztime $(FUZZTIME) ./internal/virtpos/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersJSON -fuzztime $(FUZZTIME) ./internal/virtpos/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf $(BIN) demo-data

@@ -1,0 +1,257 @@
+package virtpos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// OrdersQuery filters GET /orders. Zero fields are not sent.
+type OrdersQuery struct {
+	CustomerID string    // virtpos customer id: only that customer's orders
+	ExternalID string    // the customer's id in the external system
+	DateFrom   time.Time // sent as YYYYMMDD (the date in its own zone)
+	DateTo     time.Time // sent as YYYYMMDD, inclusive
+	Days       int       // how many days back
+}
+
+func (q OrdersQuery) values() url.Values {
+	v := url.Values{}
+	if q.CustomerID != "" {
+		v.Set("id", q.CustomerID)
+	}
+	if q.ExternalID != "" {
+		v.Set("external_id", q.ExternalID)
+	}
+	if !q.DateFrom.IsZero() {
+		v.Set("datefrom", q.DateFrom.Format("20060102"))
+	}
+	if !q.DateTo.IsZero() {
+		v.Set("dateto", q.DateTo.Format("20060102"))
+	}
+	if q.Days > 0 {
+		v.Set("days", strconv.Itoa(q.Days))
+	}
+	return v
+}
+
+// Orders streams the orders matching q, calling fn for each as soon as it
+// is decoded; the body is never held whole. The API has no paging, so a
+// transient failure mid-stream repeats the whole request: fn may then see
+// orders it has seen before and must be idempotent (virtsync keys orders).
+// An error returned by fn stops the stream and is returned unchanged.
+func (c *Client) Orders(ctx context.Context, q OrdersQuery, fn func(*Order) error) error {
+	wrapped := func(o *Order) error {
+		if err := fn(o); err != nil {
+			return callErr{err}
+		}
+		return nil
+	}
+	return c.call(ctx, EPOrders, q.values(), true, true, func(body io.Reader) error {
+		if c.format == "xml" {
+			return DecodeOrdersXML(body, wrapped)
+		}
+		return DecodeOrdersJSON(body, wrapped)
+	})
+}
+
+// CustomerQuery filters GET /customer. Zero fields are not sent.
+type CustomerQuery struct {
+	ID, ExternalID, Phone, Email string
+	Page, PageSize               int
+	Cards                        bool // include each customer's cards
+}
+
+// CustomerPage is one page of GET /customer.
+type CustomerPage struct {
+	Customers []Customer
+	Count     int // total matching records as the server reports it; -1 if absent
+}
+
+// Customers looks customers up.
+func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"id": q.ID, "external_id": q.ExternalID, "phone": q.Phone, "email": q.Email} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Page > 0 {
+		v.Set("page", strconv.Itoa(q.Page))
+	}
+	if q.PageSize > 0 {
+		v.Set("page_size", strconv.Itoa(q.PageSize))
+	}
+	if q.Cards {
+		v.Set("cards", "true")
+	}
+	var page CustomerPage
+	err := c.call(ctx, EPCustomer, v, true, false, func(body io.Reader) error {
+		root, _, err := decodeSmall(c.format, body)
+		if err != nil {
+			return err
+		}
+		page = CustomerPage{Count: -1}
+		for _, n := range root.list("customers", "customer") {
+			page.Customers = append(page.Customers, customerFrom(n))
+		}
+		if s := root.str("count"); s != "" {
+			if n, err := strconv.Atoi(s); err == nil {
+				page.Count = n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return CustomerPage{}, fmt.Errorf("virtpos: find customers: %w", err)
+	}
+	return page, nil
+}
+
+// FindCustomerByExternalID returns the customer whose external_id is ext.
+// It is how virtsync makes creates idempotent: ask before creating.
+func (c *Client) FindCustomerByExternalID(ctx context.Context, ext string) (Customer, bool, error) {
+	if ext == "" {
+		return Customer{}, false, errors.New("virtpos: find customer: empty external_id")
+	}
+	page, err := c.Customers(ctx, CustomerQuery{ExternalID: ext})
+	if err != nil {
+		// "not found" arrives as success=0 on some installations.
+		var ae *APIError
+		if errors.As(err, &ae) && notFoundInfo(ae.Info) {
+			return Customer{}, false, nil
+		}
+		return Customer{}, false, err
+	}
+	for _, cu := range page.Customers {
+		// Guard against a server that ignores the filter.
+		if cu.ExternalID == ext {
+			return cu, true, nil
+		}
+	}
+	return Customer{}, false, nil
+}
+
+func notFoundInfo(info string) bool {
+	s := strings.ToLower(info)
+	return strings.Contains(s, "not found") || strings.Contains(s, "не найден")
+}
+
+var customerFields = map[string]bool{"id": true, "external_id": true, "fname": true, "lname": true, "mname": true,
+	"email": true, "phone": true, "gender": true, "birth_day": true, "birth_month": true, "birth_year": true,
+	"group_id": true, "group_name": true, "cards": true}
+
+func customerFrom(n *node) Customer {
+	cu := Customer{
+		ID: n.str("id"), ExternalID: n.str("external_id"),
+		FName: n.str("fname"), LName: n.str("lname"), MName: n.str("mname"),
+		Email: n.str("email"), Phone: n.str("phone"), Gender: n.str("gender"),
+		BirthDay: n.str("birth_day"), BirthMonth: n.str("birth_month"), BirthYear: n.str("birth_year"),
+		GroupID: n.str("group_id"), GroupName: n.str("group_name"),
+	}
+	for _, k := range n.keys {
+		if customerFields[k] {
+			continue
+		}
+		if ch := n.child(k); ch != nil && ch.kids == nil {
+			if cu.Extra == nil {
+				cu.Extra = map[string]string{}
+			}
+			cu.Extra[k] = ch.text
+		}
+	}
+	for _, cn := range n.list("cards", "card") {
+		cu.Cards = append(cu.Cards, Card{
+			ID: cn.str("id"), UID: cn.str("uid"), ExternalID: cn.str("external_id"),
+			Barcode: cn.str("barcode"), UIDEAN13: cn.str("uid_ean13"), Medium: cn.str("medium"),
+			Status: cn.str("status"), TypeID: cn.str("type_id"), TypeName: cn.str("type_name"),
+			CustomerID: cn.str("customer_id"),
+		})
+	}
+	return cu
+}
+
+// forbidden parameters: age is computed by the server and rejected; the
+// key is the client's to send.
+func checkParams(ep string, p url.Values) error {
+	for _, k := range []string{"age", "apikey", "format"} {
+		if p.Has(k) {
+			return fmt.Errorf("virtpos %s: parameter %q must not be sent", ep, k)
+		}
+	}
+	return nil
+}
+
+// UpdateCustomer calls customer/update with p (customer fields, id,
+// external_id, create_if_not_exist, group_name ...). With an external_id and
+// create_if_not_exist=1 a repeat finds the record instead of creating it, so
+// transient failures are retried.
+func (c *Client) UpdateCustomer(ctx context.Context, p url.Values) (UpdateResult, error) {
+	return c.update(ctx, EPCustomerUpdate, p, true)
+}
+
+// UpdateCard calls updateCard (create_if_not_exist=1 makes it an upsert;
+// the server searches card_id, uid, external_id, card_barcode in turn).
+func (c *Client) UpdateCard(ctx context.Context, p url.Values) (UpdateResult, error) {
+	return c.update(ctx, EPCardUpdate, p, true)
+}
+
+// InsertCard calls insertCard, which always creates. It is retried only
+// when the request surely did not arrive, since a repeat could duplicate.
+func (c *Client) InsertCard(ctx context.Context, p url.Values) (UpdateResult, error) {
+	return c.update(ctx, EPCardInsert, p, false)
+}
+
+// CardKey names a card for deleteCard by one of its four keys.
+type CardKey struct {
+	Field string // card_id, external_id, uid or card_barcode
+	Value string
+}
+
+// DeleteCard calls deleteCard.
+func (c *Client) DeleteCard(ctx context.Context, k CardKey) error {
+	switch k.Field {
+	case "card_id", "external_id", "uid", "card_barcode":
+	default:
+		return fmt.Errorf("virtpos %s: key field %q: expected card_id, external_id, uid or card_barcode", EPCardDelete, k.Field)
+	}
+	if k.Value == "" {
+		return fmt.Errorf("virtpos %s: empty %s", EPCardDelete, k.Field)
+	}
+	err := c.call(ctx, EPCardDelete, url.Values{k.Field: {k.Value}}, true, false, func(body io.Reader) error {
+		_, _, err := decodeSmall(c.format, body)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("virtpos: delete card %s=%s: %w", k.Field, k.Value, err)
+	}
+	return nil
+}
+
+func (c *Client) update(ctx context.Context, ep string, p url.Values, idempotent bool) (UpdateResult, error) {
+	if err := checkParams(ep, p); err != nil {
+		return UpdateResult{}, err
+	}
+	var res UpdateResult
+	err := c.call(ctx, ep, p, idempotent, false, func(body io.Reader) error {
+		root, _, err := decodeSmall(c.format, body)
+		if err != nil {
+			return err
+		}
+		res.ID = root.str("id")
+		if res.ID == "" {
+			return &DecodeError{Path: "id", Expected: "the id of the record"}
+		}
+		res.IsNew, err = parseFlag("isnew", root.str("isnew"))
+		return err
+	})
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	return res, nil
+}

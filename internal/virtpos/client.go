@@ -1,0 +1,549 @@
+package virtpos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config configures a Client. Zero values take the documented defaults.
+type Config struct {
+	// BaseURL is the API root, e.g. https://mycompany.myvirtualpos.ru/api.
+	BaseURL string
+	// APIKey is sent as the apikey query parameter and never shown anywhere.
+	APIKey string
+	// Format is "json" (default) or "xml".
+	Format string
+	// Method is "GET" (default: parameters in the query, as documented) or
+	// "POST" (parameters as a form body; the apikey stays in the query).
+	Method string
+	// Timeout bounds one small call; for the orders stream it bounds the wait
+	// for the response headers and every pause between body reads, so a big
+	// window may take longer in total as long as bytes keep coming. Default 30s.
+	Timeout time.Duration
+	// Concurrency caps requests in flight across all calls. Default 4.
+	Concurrency int
+	// RateLimit caps requests per second across all calls; 0 means unlimited.
+	RateLimit float64
+	// Retry bounds retries of transient failures.
+	Retry RetryPolicy
+	// Paths of the endpoints below BaseURL; empty ones take the defaults.
+	Paths Paths
+	// Logger receives one debug line per request and a warning per retry.
+	// Nil discards.
+	Logger *slog.Logger
+	// HTTPClient is used when set (its CheckRedirect is replaced: redirects
+	// are never followed). Default: a client with sane transport timeouts.
+	HTTPClient *http.Client
+	// OnRequest, when set, is called after every HTTP exchange with the
+	// logical endpoint, the status (0 for a transport error) and the time
+	// to the response headers. Metrics hang off it.
+	OnRequest func(endpoint string, status int, d time.Duration)
+}
+
+// RetryPolicy bounds retries: by count and by total time.
+type RetryPolicy struct {
+	MaxAttempts int           // total attempts including the first; default 6; 1 disables retries
+	Initial     time.Duration // first backoff; default 500ms
+	Max         time.Duration // cap on one backoff; default 30s
+	MaxElapsed  time.Duration // cap on the whole call including retries; default 2m
+}
+
+// Paths are the endpoint paths relative to BaseURL. Card paths are not in
+// the virtpos documentation; the defaults follow customer/update.
+type Paths struct {
+	Orders, Customer, CustomerUpdate, CardUpdate, CardInsert, CardDelete string
+}
+
+// DefaultPaths are the documented (and, for cards, assumed) paths.
+func DefaultPaths() Paths {
+	return Paths{
+		Orders:         "/orders",
+		Customer:       "/customer",
+		CustomerUpdate: "/customer/update",
+		CardUpdate:     "/card/update",
+		CardInsert:     "/card/insert",
+		CardDelete:     "/card/delete",
+	}
+}
+
+// Endpoint names, as used in errors, logs and metric labels.
+const (
+	EPOrders         = "orders"
+	EPCustomer       = "customer"
+	EPCustomerUpdate = "customer_update"
+	EPCardUpdate     = "card_update"
+	EPCardInsert     = "card_insert"
+	EPCardDelete     = "card_delete"
+)
+
+// Client calls the virtpos API. It is safe for concurrent use; the
+// concurrency cap and the rate limit are shared by all its calls.
+type Client struct {
+	base    *url.URL
+	key     string
+	format  string
+	method  string
+	timeout time.Duration
+	retry   RetryPolicy
+	paths   map[string]string
+	log     *slog.Logger
+	hc      *http.Client
+	sem     chan struct{}
+	limiter *rate.Limiter
+	onReq   func(string, int, time.Duration)
+
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("virtpos: base URL is empty")
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("virtpos: base URL must be an http(s) URL like https://mycompany.myvirtualpos.ru/api")
+	}
+	if base.RawQuery != "" {
+		// The key must come from virtpos.apikey, where it is kept secret.
+		return nil, errors.New("virtpos: base URL must not carry a query; put the key in virtpos.apikey")
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("virtpos: apikey is empty (set virtpos.apikey, usually ${VIRTPOS_APIKEY})")
+	}
+	c := &Client{base: base, key: cfg.APIKey, onReq: cfg.OnRequest}
+	switch strings.ToLower(cfg.Format) {
+	case "", "json":
+		c.format = "json"
+	case "xml":
+		c.format = "xml"
+	default:
+		return nil, fmt.Errorf("virtpos: format %q: expected json or xml", cfg.Format)
+	}
+	switch strings.ToUpper(cfg.Method) {
+	case "", "GET":
+		c.method = http.MethodGet
+	case "POST":
+		c.method = http.MethodPost
+	default:
+		return nil, fmt.Errorf("virtpos: method %q: expected GET or POST", cfg.Method)
+	}
+	c.timeout = cfg.Timeout
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
+	}
+	c.retry = cfg.Retry
+	if c.retry.MaxAttempts <= 0 {
+		c.retry.MaxAttempts = 6
+	}
+	if c.retry.Initial <= 0 {
+		c.retry.Initial = 500 * time.Millisecond
+	}
+	if c.retry.Max <= 0 {
+		c.retry.Max = 30 * time.Second
+	}
+	if c.retry.MaxElapsed <= 0 {
+		c.retry.MaxElapsed = 2 * time.Minute
+	}
+	def := DefaultPaths()
+	pick := func(p, d string) string {
+		if p == "" {
+			return d
+		}
+		return "/" + strings.TrimLeft(p, "/")
+	}
+	c.paths = map[string]string{
+		EPOrders:         pick(cfg.Paths.Orders, def.Orders),
+		EPCustomer:       pick(cfg.Paths.Customer, def.Customer),
+		EPCustomerUpdate: pick(cfg.Paths.CustomerUpdate, def.CustomerUpdate),
+		EPCardUpdate:     pick(cfg.Paths.CardUpdate, def.CardUpdate),
+		EPCardInsert:     pick(cfg.Paths.CardInsert, def.CardInsert),
+		EPCardDelete:     pick(cfg.Paths.CardDelete, def.CardDelete),
+	}
+	c.log = cfg.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	n := cfg.Concurrency
+	if n <= 0 {
+		n = 4
+	}
+	c.sem = make(chan struct{}, n)
+	if cfg.RateLimit > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), 1)
+	}
+	if cfg.HTTPClient != nil {
+		hc := *cfg.HTTPClient
+		c.hc = &hc
+	} else {
+		c.hc = &http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: c.timeout,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   n,
+		}}
+	}
+	// A redirect would carry the query, apikey included, to wherever the
+	// Location points: stop at the first one and tell the user instead.
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.rnd = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
+	return c, nil
+}
+
+// Format returns the format in use ("json" or "xml").
+func (c *Client) Format() string { return c.format }
+
+// callErr marks an error returned by a caller's callback: it is returned
+// unchanged and never retried.
+type callErr struct{ err error }
+
+func (e callErr) Error() string { return e.err.Error() }
+func (e callErr) Unwrap() error { return e.err }
+
+// call runs one logical API call with retries. handle reads a 200 body; it
+// may be called more than once when a retry happens after a partial read.
+// idempotent=false limits retries to failures where the request surely did
+// not reach the server's logic (connection refused, 429).
+func (c *Client) call(ctx context.Context, ep string, params url.Values, idempotent, stream bool,
+	handle func(body io.Reader) error) error {
+	start := time.Now()
+	var last error
+	for attempt := 1; ; attempt++ {
+		err := c.once(ctx, ep, params, stream, handle)
+		if err == nil {
+			return nil
+		}
+		var ce callErr
+		if errors.As(err, &ce) {
+			return ce.err
+		}
+		var te *TransientError
+		if !errors.As(err, &te) {
+			return c.scrub(err)
+		}
+		te.Attempts = attempt
+		last = err
+		if ctx.Err() != nil {
+			return c.scrub(last)
+		}
+		if !idempotent && !te.notSent() {
+			return c.scrub(last)
+		}
+		if attempt >= c.retry.MaxAttempts {
+			return c.scrub(last)
+		}
+		wait := c.backoff(attempt)
+		if te.RetryAfter > wait {
+			wait = te.RetryAfter
+		}
+		if time.Since(start)+wait > c.retry.MaxElapsed {
+			return c.scrub(last)
+		}
+		c.log.Warn("virtpos: retrying", "endpoint", ep, "attempt", attempt, "wait", wait, "err", c.scrubString(err.Error()))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return c.scrub(last)
+		case <-t.C:
+		}
+	}
+}
+
+// notSent reports whether the request certainly did not reach the server's
+// logic, so that even a non-idempotent call may be repeated.
+func (e *TransientError) notSent() bool {
+	if e.Status == http.StatusTooManyRequests {
+		return true
+	}
+	var op *net.OpError
+	return e.Status == 0 && errors.As(e.Err, &op) && op.Op == "dial"
+}
+
+// backoff is exponential with full jitter, capped at Retry.Max.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.Initial << (attempt - 1)
+	if d <= 0 || d > c.retry.Max {
+		d = c.retry.Max
+	}
+	c.mu.Lock()
+	j := time.Duration(c.rnd.Int64N(int64(d)/2 + 1))
+	c.mu.Unlock()
+	return d/2 + j
+}
+
+func (c *Client) acquire(ctx context.Context) error {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Client) once(ctx context.Context, ep string, params url.Values, stream bool, handle func(io.Reader) error) error {
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	defer func() { <-c.sem }()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var deadline *time.Timer
+	if !stream {
+		deadline = time.AfterFunc(c.timeout, cancel)
+		defer deadline.Stop()
+	}
+	req, err := c.request(ctx, ep, params)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if c.onReq != nil {
+			c.onReq(ep, 0, time.Since(started))
+		}
+		return &TransientError{Endpoint: ep, Err: c.redactTransport(err)}
+	}
+	defer func() {
+		// Drain a little so the connection can be reused, then close.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		resp.Body.Close()
+	}()
+	if c.onReq != nil {
+		c.onReq(ep, resp.StatusCode, time.Since(started))
+	}
+	c.log.Debug("virtpos: response", "endpoint", ep, "method", req.Method, "status", resp.StatusCode, "duration", time.Since(started))
+
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		loc, _ := resp.Location()
+		where := "elsewhere"
+		if loc != nil {
+			where = loc.Scheme + "://" + loc.Host + loc.Path
+		}
+		return fmt.Errorf("virtpos %s: HTTP %d to %s: %w", ep, resp.StatusCode, where, ErrRedirect)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After")),
+			Err: fmt.Errorf("body starts %s", c.scrubString(snippet(head, 120)))}
+	case resp.StatusCode != http.StatusOK:
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
+		return &HTTPError{Endpoint: ep, Status: resp.StatusCode, Head: c.scrubString(snippet(head, 120))}
+	}
+
+	var body io.Reader = resp.Body
+	if stream {
+		// An idle timer instead of a total one: a large window may take
+		// minutes, but a stalled connection must not hang the run.
+		body = &idleReader{r: resp.Body, t: time.AfterFunc(c.timeout, cancel), d: c.timeout}
+	}
+	err = handle(body)
+	if err == nil {
+		return nil
+	}
+	var ce callErr
+	if errors.As(err, &ce) {
+		return err
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.Endpoint, ae.Info = ep, c.scrubString(ae.Info)
+		if transientInfo(ae.Info) {
+			return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: ae}
+		}
+		return ae
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		// A server may echo the request URL in an error page.
+		de.Endpoint, de.Status, de.Got = ep, resp.StatusCode, c.scrubString(de.Got)
+	}
+	// A garbled or cut body is most often a proxy or a connection failing:
+	// worth another try, and reported with what was read if it persists.
+	if ctx.Err() != nil && !stream {
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: fmt.Errorf("timed out after %s reading the body: %w", c.timeout, err)}
+	}
+	return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: err}
+}
+
+// HTTPError is an unexpected HTTP status that retrying will not change
+// (401, 403, 404 ...): usually a wrong apikey or base URL.
+type HTTPError struct {
+	Endpoint string
+	Status   int
+	Head     string // the first bytes of the body, quoted
+}
+
+func (e *HTTPError) Error() string {
+	hint := ""
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		hint = " (check virtpos.apikey)"
+	case http.StatusNotFound:
+		hint = " (check virtpos.base_url and virtpos.paths)"
+	}
+	return fmt.Sprintf("virtpos %s: HTTP %d%s; body starts %s", e.Endpoint, e.Status, hint, e.Head)
+}
+
+// transientInfo recognises success=0 answers that plainly describe a
+// passing condition rather than a bad record.
+func transientInfo(info string) bool {
+	s := strings.ToLower(info)
+	for _, w := range []string{"try again", "try later", "temporar", "too many requests", "rate limit",
+		"повторите", "попробуйте позже", "временно", "слишком много запросов"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// request builds the HTTP request; the apikey goes only into the query.
+func (c *Client) request(ctx context.Context, ep string, params url.Values) (*http.Request, error) {
+	u := *c.base
+	u.Path = c.base.Path + c.paths[ep]
+	q := url.Values{}
+	q.Set("apikey", c.key)
+	q.Set("format", c.format)
+	var body io.Reader
+	if c.method == http.MethodGet {
+		for k, vs := range params {
+			q[k] = vs
+		}
+	} else {
+		body = strings.NewReader(params.Encode())
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, c.method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("virtpos %s: build request: %w", ep, c.scrub(err))
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	}
+	if c.format == "json" {
+		req.Header.Set("Accept", "application/json")
+	} else {
+		req.Header.Set("Accept", "application/xml, text/xml")
+	}
+	req.Header.Set("User-Agent", "virtsync")
+	return req, nil
+}
+
+// idleReader cancels the request when no byte arrives for d.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.d)
+	}
+	if err != nil {
+		r.t.Stop()
+	}
+	return n, err
+}
+
+// ---------------------------------------------------------------- secrets
+
+// redactTransport rebuilds a *url.Error with the apikey masked: Go prints
+// the whole URL, query included, in its Error().
+func (c *Client) redactTransport(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return &url.Error{Op: ue.Op, URL: c.scrubString(RedactURL(ue.URL)), Err: c.scrub(ue.Err)}
+	}
+	return c.scrub(err)
+}
+
+// RedactURL masks the apikey query parameter of a URL string.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	q := u.Query()
+	if q.Has("apikey") {
+		q.Set("apikey", "***")
+		u.RawQuery = strings.Replace(q.Encode(), "apikey=%2A%2A%2A", "apikey=***", 1)
+	}
+	return u.String()
+}
+
+// scrubString removes the key, raw or URL-escaped, from any text.
+func (c *Client) scrubString(s string) string {
+	if c.key == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, c.key, "***")
+	if esc := url.QueryEscape(c.key); esc != c.key {
+		s = strings.ReplaceAll(s, esc, "***")
+	}
+	if esc := url.PathEscape(c.key); esc != c.key {
+		s = strings.ReplaceAll(s, esc, "***")
+	}
+	return s
+}
+
+// scrub returns err with the key removed from its text, keeping the chain
+// for errors.Is/As. Errors that do not contain the key are returned as is.
+func (c *Client) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := c.scrubString(msg); clean != msg {
+		return &scrubbedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }

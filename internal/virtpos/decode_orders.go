@@ -1,0 +1,731 @@
+package virtpos
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/shopspring/decimal"
+)
+
+// headSize is how many leading bytes of a body are kept for error messages.
+const headSize = 256
+
+// headRecorder keeps the first bytes read through it, so that a decoding
+// error on a streamed body can still show what the body started with.
+type headRecorder struct {
+	r    io.Reader
+	head []byte
+}
+
+func (h *headRecorder) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if room := headSize - len(h.head); room > 0 && n > 0 {
+		h.head = append(h.head, p[:min(n, room)]...)
+	}
+	return n, err
+}
+
+// envelope is what every response carries beside its payload.
+type envelope struct {
+	successSeen bool
+	success     bool
+	info        string
+}
+
+// check turns the envelope into the error a caller should see, if any.
+func (e envelope) check(endpoint string, status int, head []byte) error {
+	if !e.successSeen {
+		return &DecodeError{Endpoint: endpoint, Status: status, Expected: "a response with a success field", Got: snippet(head, 120)}
+	}
+	if !e.success {
+		return &APIError{Endpoint: endpoint, Info: e.info}
+	}
+	return nil
+}
+
+// fieldError builds the decoding error for one value.
+func fieldError(path, expected, got string) error {
+	return &DecodeError{Path: path, Expected: expected, Got: snippet([]byte(got), 40)}
+}
+
+func parseFlag(path, s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "1", "true", "True", "TRUE":
+		return true, nil
+	case "0", "false", "False", "FALSE", "":
+		return false, nil
+	}
+	return false, fieldError(path, "a flag (0/1 or true/false)", s)
+}
+
+func parseDecimal(path, s string) (decimal.Decimal, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return decimal.Decimal{}, nil
+	}
+	// A decimal comma shows up in hand-edited data; accept it rather than
+	// lose the record, but only when it is the only separator.
+	if strings.IndexByte(s, ',') >= 0 && strings.IndexByte(s, '.') < 0 {
+		s = strings.Replace(s, ",", ".", 1)
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil || strings.ContainsAny(s, "eE") {
+		return decimal.Decimal{}, fieldError(path, "a decimal number", s)
+	}
+	return d, nil
+}
+
+// setOrderField stores one scalar field of an order. Unknown fields are
+// ignored: the API grows fields over time and an old virtsync must not
+// reject orders because of them.
+func setOrderField(o *Order, path, name, v string) error {
+	var err error
+	switch name {
+	case "paid":
+		o.Paid, err = parseFlag(path, v)
+	case "shipped":
+		o.Shipped, err = parseFlag(path, v)
+	case "cancelled":
+		o.Cancelled, err = parseFlag(path, v)
+	case "customer_id":
+		o.CustomerID = v
+	case "shipping_address":
+		o.ShippingAddress = v
+	case "shipping_cost":
+		o.ShippingCost, err = parseDecimal(path, v)
+	case "pickup_receipt_id":
+		o.PickupReceiptID = v
+	case "comment":
+		o.Comment = v
+	case "guid":
+		o.GUID = strings.TrimSpace(v)
+	case "created_date":
+		o.CreatedDate = strings.TrimSpace(v)
+	case "amount":
+		o.Amount, err = parseDecimal(path, v)
+	case "discount":
+		o.Discount, err = parseDecimal(path, v)
+	case "pickup_from_warehouse_id":
+		o.PickupFromWarehouseID = v
+	case "pickup_from_warehouse_name":
+		o.PickupFromWarehouseName = v
+	case "delivery_type_id":
+		o.DeliveryTypeID = v
+	case "delivery_type_name":
+		o.DeliveryTypeName = v
+	case "payment_type_id":
+		o.PaymentTypeID = v
+	case "payment_type_name":
+		o.PaymentTypeName = v
+	}
+	return err
+}
+
+// itemFields are the item fields the decoder knows; their index is the bit
+// used to notice a repeated field in the flattened XML shape.
+var itemFields = [...]string{"item_id", "item_name", "image", "quantity", "unit_base_price", "discount", "amount"}
+
+func itemFieldBit(name string) uint {
+	for i, f := range itemFields {
+		if f == name {
+			return 1 << uint(i)
+		}
+	}
+	return 0
+}
+
+func setItemField(it *Item, path, name, v string) error {
+	var err error
+	switch name {
+	case "item_id":
+		it.ItemID = strings.TrimSpace(v)
+	case "item_name":
+		it.ItemName = v
+	case "image":
+		it.Image = v
+	case "quantity":
+		it.Quantity, err = parseDecimal(path, v)
+	case "unit_base_price":
+		it.UnitBasePrice, err = parseDecimal(path, v)
+	case "discount":
+		it.Discount, err = parseDecimal(path, v)
+	case "amount":
+		it.Amount, err = parseDecimal(path, v)
+	}
+	return err
+}
+
+// ---------------------------------------------------------------- XML
+
+// xmlOrders walks an orders response token by token; nothing but the
+// current order is held in memory.
+type xmlOrders struct {
+	d    *xml.Decoder
+	text bytes.Buffer
+	n    int // orders delivered so far, for paths in errors
+	env  envelope
+	fn   func(*Order) error
+}
+
+// DecodeOrdersXML reads a GET /orders response in XML from r and calls fn for
+// each order as soon as it is complete. It accepts the seed's shape (sibling
+// <orders> elements, items flattened inside <items>) and the wrapped shapes
+// <orders><order> and <items><item>. An error from fn stops decoding and is
+// returned as is. A response with success=0 yields an *APIError.
+func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
+	h := &headRecorder{r: r}
+	x := &xmlOrders{d: xml.NewDecoder(h), fn: fn}
+	if err := x.root(); err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) && de.Got == "" {
+			de.Got = snippet(h.head, 120)
+		}
+		return err
+	}
+	return x.env.check("", 0, h.head)
+}
+
+func (x *xmlOrders) syntax(path string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return &DecodeError{Path: path, Expected: "well-formed XML", Err: err}
+}
+
+// next returns the next start or end element, skipping text, comments and
+// processing instructions between elements.
+func (x *xmlOrders) next(path string) (xml.Token, error) {
+	for {
+		t, err := x.d.Token()
+		if err != nil {
+			return nil, x.syntax(path, err)
+		}
+		switch t.(type) {
+		case xml.StartElement, xml.EndElement:
+			return t, nil
+		}
+	}
+}
+
+func (x *xmlOrders) root() error {
+	for {
+		t, err := x.d.Token()
+		if err == io.EOF {
+			return &DecodeError{Expected: "an XML document with a root element"}
+		}
+		if err != nil {
+			return x.syntax("", err)
+		}
+		if _, ok := t.(xml.StartElement); ok {
+			break
+		}
+	}
+	for {
+		t, err := x.next("")
+		if err != nil {
+			return err
+		}
+		se, ok := t.(xml.StartElement)
+		if !ok {
+			return nil // end of root
+		}
+		switch se.Name.Local {
+		case "success":
+			v, err := x.readText("success")
+			if err != nil {
+				return err
+			}
+			x.env.successSeen = true
+			if x.env.success, err = parseFlag("success", v); err != nil {
+				return err
+			}
+		case "info":
+			v, err := x.readText("info")
+			if err != nil {
+				return err
+			}
+			x.env.info = v
+		case "orders":
+			if err := x.orders(); err != nil {
+				return err
+			}
+		case "order":
+			if err := x.order(nil); err != nil {
+				return err
+			}
+		default:
+			if err := x.d.Skip(); err != nil {
+				return x.syntax(se.Name.Local, err)
+			}
+		}
+	}
+}
+
+// readText reads the text of a leaf element whose start was just read.
+func (x *xmlOrders) readText(path string) (string, error) {
+	x.text.Reset()
+	for {
+		t, err := x.d.Token()
+		if err != nil {
+			return "", x.syntax(path, err)
+		}
+		switch t := t.(type) {
+		case xml.CharData:
+			x.text.Write(t)
+		case xml.EndElement:
+			return x.text.String(), nil
+		case xml.StartElement:
+			return "", &DecodeError{Path: path, Expected: "a text value", Got: "element <" + t.Name.Local + ">"}
+		}
+	}
+}
+
+func (x *xmlOrders) path() string { return "orders[" + strconv.Itoa(x.n) + "]" }
+
+// orders handles one <orders> element: either an order itself (the seed's
+// shape) or a wrapper of <order> elements; the first child tells which.
+func (x *xmlOrders) orders() error {
+	t, err := x.next(x.path())
+	if err != nil {
+		return err
+	}
+	se, ok := t.(xml.StartElement)
+	if !ok {
+		return nil // <orders/>: an empty list
+	}
+	if se.Name.Local != "order" {
+		return x.order(&se)
+	}
+	for {
+		if err := x.order(nil); err != nil {
+			return err
+		}
+		t, err := x.next(x.path())
+		if err != nil {
+			return err
+		}
+		se, ok := t.(xml.StartElement)
+		if !ok {
+			return nil
+		}
+		if se.Name.Local != "order" {
+			return &DecodeError{Path: x.path(), Expected: "<order>", Got: "<" + se.Name.Local + ">"}
+		}
+	}
+}
+
+// order reads the fields of one order up to its end element. first is a
+// field start element already consumed by the caller, if any.
+func (x *xmlOrders) order(first *xml.StartElement) error {
+	o := &Order{}
+	base := x.path()
+	for {
+		var se xml.StartElement
+		if first != nil {
+			se, first = *first, nil
+		} else {
+			t, err := x.next(base)
+			if err != nil {
+				return err
+			}
+			s, ok := t.(xml.StartElement)
+			if !ok {
+				break
+			}
+			se = s
+		}
+		name := se.Name.Local
+		if name == "items" {
+			if err := x.items(o, base); err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := x.readText(base + "." + name)
+		if err != nil {
+			return err
+		}
+		if err := setOrderField(o, base+"."+name, name, v); err != nil {
+			return err
+		}
+	}
+	x.n++
+	return x.fn(o)
+}
+
+func (x *xmlOrders) items(o *Order, base string) error {
+	var (
+		cur     Item
+		seen    uint
+		any     bool
+		wrapped bool
+	)
+	itemPath := func() string { return base + ".items[" + strconv.Itoa(len(o.Items)) + "]" }
+	for {
+		t, err := x.next(base + ".items")
+		if err != nil {
+			return err
+		}
+		se, ok := t.(xml.StartElement)
+		if !ok {
+			break
+		}
+		name := se.Name.Local
+		if name == "item" {
+			if any {
+				return &DecodeError{Path: itemPath(), Expected: "either flattened item fields or <item> elements", Got: "both"}
+			}
+			wrapped = true
+			it, err := x.wrappedItem(itemPath())
+			if err != nil {
+				return err
+			}
+			o.Items = append(o.Items, it)
+			continue
+		}
+		if wrapped {
+			return &DecodeError{Path: itemPath(), Expected: "<item>", Got: "<" + name + ">"}
+		}
+		// Flattened shape: a field seen twice starts the next item.
+		bit := itemFieldBit(name)
+		if bit != 0 && seen&bit != 0 {
+			o.Items = append(o.Items, cur)
+			cur, seen = Item{}, 0
+		}
+		seen |= bit
+		any = true
+		p := itemPath() + "." + name
+		v, err := x.readText(p)
+		if err != nil {
+			return err
+		}
+		if err := setItemField(&cur, p, name, v); err != nil {
+			return err
+		}
+	}
+	if any {
+		o.Items = append(o.Items, cur)
+	}
+	return nil
+}
+
+func (x *xmlOrders) wrappedItem(path string) (Item, error) {
+	var it Item
+	for {
+		t, err := x.next(path)
+		if err != nil {
+			return it, err
+		}
+		se, ok := t.(xml.StartElement)
+		if !ok {
+			return it, nil
+		}
+		p := path + "." + se.Name.Local
+		v, err := x.readText(p)
+		if err != nil {
+			return it, err
+		}
+		if err := setItemField(&it, p, se.Name.Local, v); err != nil {
+			return it, err
+		}
+	}
+}
+
+// ---------------------------------------------------------------- JSON
+
+// jsonOrders walks a JSON orders response with json.Decoder.Token, so that
+// numbers-as-strings, flags as booleans and single objects in place of lists
+// all pass through one path and only one order is in memory at a time.
+type jsonOrders struct {
+	d   *json.Decoder
+	n   int
+	env envelope
+	fn  func(*Order) error
+}
+
+// DecodeOrdersJSON is DecodeOrdersXML for the JSON format: it accepts
+// numbers as strings or numbers, flags as 0/1, "0"/"1" or booleans, empty
+// values as "" or null, and a single object where a list was expected.
+func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
+	h := &headRecorder{r: r}
+	d := json.NewDecoder(h)
+	d.UseNumber()
+	j := &jsonOrders{d: d, fn: fn}
+	if err := j.root(); err != nil {
+		var de *DecodeError
+		if errors.As(err, &de) && de.Got == "" {
+			de.Got = snippet(h.head, 120)
+		}
+		return err
+	}
+	return j.env.check("", 0, h.head)
+}
+
+func (j *jsonOrders) syntax(path string, err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return &DecodeError{Path: path, Expected: "valid JSON", Err: err}
+}
+
+func (j *jsonOrders) token(path string) (json.Token, error) {
+	t, err := j.d.Token()
+	if err != nil {
+		return nil, j.syntax(path, err)
+	}
+	return t, nil
+}
+
+func (j *jsonOrders) root() error {
+	t, err := j.d.Token()
+	if err != nil {
+		return &DecodeError{Expected: "a JSON object", Err: err}
+	}
+	if t != json.Delim('{') {
+		return &DecodeError{Expected: "a JSON object"}
+	}
+	for j.d.More() {
+		kt, err := j.token("")
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		switch key {
+		case "success":
+			v, err := j.scalar("success")
+			if err != nil {
+				return err
+			}
+			j.env.successSeen = true
+			if j.env.success, err = parseFlag("success", v); err != nil {
+				return err
+			}
+		case "info":
+			v, err := j.scalar("info")
+			if err != nil {
+				return err
+			}
+			j.env.info = v
+		case "orders", "order":
+			if err := j.list("orders", j.order); err != nil {
+				return err
+			}
+		default:
+			if err := j.skip(key); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = j.token("")
+	return err
+}
+
+// scalar reads one scalar value as text: strings as they are, numbers in
+// their exact decimal text, booleans as "1"/"0", null as "".
+func (j *jsonOrders) scalar(path string) (string, error) {
+	t, err := j.token(path)
+	if err != nil {
+		return "", err
+	}
+	switch v := t.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return string(v), nil
+	case bool:
+		if v {
+			return "1", nil
+		}
+		return "0", nil
+	case nil:
+		return "", nil
+	case json.Delim:
+		// An empty object or list stands for "no value" in some PHP
+		// serialisers; anything else here is a shape we do not know.
+		if v == '{' || v == '[' {
+			if !j.d.More() {
+				if _, err := j.token(path); err != nil {
+					return "", err
+				}
+				return "", nil
+			}
+		}
+		return "", &DecodeError{Path: path, Expected: "a scalar value", Got: "a nested " + delimName(v)}
+	}
+	return "", &DecodeError{Path: path, Expected: "a scalar value"}
+}
+
+func delimName(d json.Delim) string {
+	if d == '[' {
+		return "list"
+	}
+	return "object"
+}
+
+// list reads a list of objects, or a single object, or null, calling each
+// for every object after its opening brace was consumed.
+func (j *jsonOrders) list(path string, each func() error) error {
+	t, err := j.token(path)
+	if err != nil {
+		return err
+	}
+	switch t {
+	case nil:
+		return nil
+	case json.Delim('{'):
+		return each()
+	case json.Delim('['):
+		for j.d.More() {
+			t, err := j.token(path)
+			if err != nil {
+				return err
+			}
+			if t != json.Delim('{') {
+				return &DecodeError{Path: path, Expected: "an object in the list"}
+			}
+			if err := each(); err != nil {
+				return err
+			}
+		}
+		_, err := j.token(path)
+		return err
+	}
+	if s, ok := t.(string); ok && s == "" {
+		return nil // "" for an empty list
+	}
+	return &DecodeError{Path: path, Expected: "a list or an object"}
+}
+
+// skip consumes one value of any shape.
+func (j *jsonOrders) skip(path string) error {
+	depth := 0
+	for {
+		t, err := j.token(path)
+		if err != nil {
+			return err
+		}
+		if d, ok := t.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+func (j *jsonOrders) order() error {
+	o := &Order{}
+	base := "orders[" + strconv.Itoa(j.n) + "]"
+	for j.d.More() {
+		kt, err := j.token(base)
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		p := base + "." + key
+		if key == "items" {
+			err := j.list(p, func() error {
+				ip := p + "[" + strconv.Itoa(len(o.Items)) + "]"
+				it, err := j.item(ip)
+				if err != nil {
+					return err
+				}
+				o.Items = append(o.Items, it)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		v, err := j.scalar(p)
+		if err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) && de.Got != "" {
+				// Unknown nested fields are tolerated; known ones are not.
+				if !knownOrderField(key) {
+					if err := j.skipRest(p); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			return err
+		}
+		if err := setOrderField(o, p, key, v); err != nil {
+			return err
+		}
+	}
+	if _, err := j.token(base); err != nil { // '}'
+		return err
+	}
+	j.n++
+	return j.fn(o)
+}
+
+// skipRest consumes the remainder of a nested value whose opening delimiter
+// scalar() already read.
+func (j *jsonOrders) skipRest(path string) error {
+	depth := 1
+	for depth > 0 {
+		t, err := j.token(path)
+		if err != nil {
+			return err
+		}
+		if d, ok := t.(json.Delim); ok {
+			if d == '{' || d == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		}
+	}
+	return nil
+}
+
+func knownOrderField(name string) bool {
+	switch name {
+	case "paid", "shipped", "cancelled", "customer_id", "shipping_address", "shipping_cost",
+		"pickup_receipt_id", "comment", "guid", "created_date", "amount", "discount",
+		"pickup_from_warehouse_id", "pickup_from_warehouse_name", "delivery_type_id",
+		"delivery_type_name", "payment_type_id", "payment_type_name":
+		return true
+	}
+	return false
+}
+
+func (j *jsonOrders) item(path string) (Item, error) {
+	var it Item
+	for j.d.More() {
+		kt, err := j.token(path)
+		if err != nil {
+			return it, err
+		}
+		key, _ := kt.(string)
+		p := path + "." + key
+		if itemFieldBit(key) == 0 {
+			if err := j.skip(p); err != nil {
+				return it, err
+			}
+			continue
+		}
+		v, err := j.scalar(p)
+		if err != nil {
+			return it, err
+		}
+		if err := setItemField(&it, p, key, v); err != nil {
+			return it, err
+		}
+	}
+	_, err := j.token(path)
+	return it, err
+}

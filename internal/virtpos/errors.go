@@ -1,0 +1,125 @@
+package virtpos
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// APIError is a rejection by virtpos: the call was understood and refused
+// (success=0). It is permanent for the record that caused it: retrying the
+// same parameters gives the same answer, so callers dead-letter the record.
+type APIError struct {
+	Endpoint string // the logical endpoint, e.g. "customer_update"
+	Info     string // the server's text, as sent
+}
+
+func (e *APIError) Error() string {
+	if e.Info == "" {
+		return fmt.Sprintf("virtpos %s: rejected (success=0, no info)", e.Endpoint)
+	}
+	return fmt.Sprintf("virtpos %s: rejected: %s", e.Endpoint, e.Info)
+}
+
+// TransientError is a failure worth retrying later: the network, a timeout,
+// a 5xx, a 429, or a body that could not be read or parsed. The client has
+// already retried it as far as its policy allows when a caller sees one.
+type TransientError struct {
+	Endpoint   string
+	Status     int           // HTTP status, 0 when no response arrived
+	RetryAfter time.Duration // from a 429/503 Retry-After header, 0 if none
+	Attempts   int           // how many attempts were made
+	Err        error
+}
+
+func (e *TransientError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "virtpos %s: temporary failure", e.Endpoint)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " after %d attempts", e.Attempts)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// DecodeError says which part of a response could not be decoded, what was
+// expected there, and what arrived (the first bytes only).
+type DecodeError struct {
+	Endpoint string
+	Status   int    // HTTP status of the response
+	Path     string // e.g. "orders[3].items[1].quantity"; empty when the body as a whole is wrong
+	Expected string // e.g. "a decimal number"
+	Got      string // the first bytes of the offending value or body, quoted
+	Err      error  // underlying syntax error, if any
+}
+
+func (e *DecodeError) Error() string {
+	var b strings.Builder
+	b.WriteString("virtpos ")
+	if e.Endpoint != "" {
+		b.WriteString(e.Endpoint + ": ")
+	}
+	b.WriteString("cannot decode response")
+	if e.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
+	}
+	if e.Path != "" {
+		fmt.Fprintf(&b, " at %s", e.Path)
+	}
+	if e.Expected != "" {
+		fmt.Fprintf(&b, ": expected %s", e.Expected)
+	}
+	if e.Got != "" {
+		fmt.Fprintf(&b, ", got %s", e.Got)
+		if e.Path != "" && e.Err != nil {
+			b.WriteString(" (start of body)")
+		}
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// ErrRedirect is returned (wrapped) when virtpos answers with a redirect.
+// The client never follows one: the apikey rides in the query and must not
+// be carried to another host. The fix is to update virtpos.base_url.
+var ErrRedirect = errors.New("virtpos answered with a redirect; update virtpos.base_url to the new address")
+
+// IsRejected reports whether err is a permanent rejection by virtpos.
+func IsRejected(err error) bool {
+	var a *APIError
+	return errors.As(err, &a)
+}
+
+// IsTransient reports whether err is a failure that may pass on a later try.
+func IsTransient(err error) bool {
+	var t *TransientError
+	return errors.As(err, &t)
+}
+
+// snippet returns at most n bytes of b as a quoted string, for error text.
+func snippet(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+		// Do not cut a UTF-8 sequence in half: Cyrillic is two bytes.
+		for len(b) > 0 && b[len(b)-1]&0xC0 == 0x80 {
+			b = b[:len(b)-1]
+		}
+		if len(b) > 0 && b[len(b)-1] >= 0xC0 {
+			b = b[:len(b)-1]
+		}
+		return fmt.Sprintf("%q...", b)
+	}
+	return fmt.Sprintf("%q", b)
+}
