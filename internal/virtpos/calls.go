@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -42,21 +43,37 @@ func (q OrdersQuery) values() url.Values {
 
 // Orders streams the orders matching q, calling fn for each as soon as it
 // is decoded; the body is never held whole. The API has no paging, so a
-// transient failure mid-stream repeats the whole request: fn may then see
-// orders it has seen before and must be idempotent (virtsync keys orders).
-// An error returned by fn stops the stream and is returned unchanged.
+// failure after the first order was delivered is not retried here (a
+// repeat would deliver the same orders again, and order keys that rely on
+// position would shift): it is returned as a *TransientError and the next
+// run reads the window again. An error returned by fn stops the stream and
+// is returned unchanged.
 func (c *Client) Orders(ctx context.Context, q OrdersQuery, fn func(*Order) error) error {
-	wrapped := func(o *Order) error {
-		if err := fn(o); err != nil {
-			return callErr{err}
-		}
-		return nil
-	}
 	return c.call(ctx, EPOrders, q.values(), true, true, func(body io.Reader) error {
-		if c.format == "xml" {
-			return DecodeOrdersXML(body, wrapped)
+		delivered := 0
+		wrapped := func(o *Order) error {
+			delivered++
+			if err := fn(o); err != nil {
+				return callErr{err}
+			}
+			return nil
 		}
-		return DecodeOrdersJSON(body, wrapped)
+		var err error
+		if c.format == "xml" {
+			err = DecodeOrdersXML(body, wrapped)
+		} else {
+			err = DecodeOrdersJSON(body, wrapped)
+		}
+		var ce callErr
+		if err != nil && delivered > 0 && !errors.As(err, &ce) {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				de.Endpoint = EPOrders
+			}
+			return callErr{c.scrub(&TransientError{Endpoint: EPOrders, Status: http.StatusOK, Attempts: 1,
+				Err: fmt.Errorf("stream broke after %d orders: %w", delivered, err)})}
+		}
+		return err
 	})
 }
 

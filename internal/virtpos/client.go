@@ -358,7 +358,9 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	if stream {
 		// An idle timer instead of a total one: a large window may take
 		// minutes, but a stalled connection must not hang the run.
-		body = &idleReader{r: resp.Body, t: time.AfterFunc(c.timeout, cancel), d: c.timeout}
+		t := time.AfterFunc(c.timeout, cancel)
+		t.Stop()
+		body = &idleReader{r: resp.Body, t: t, d: c.timeout}
 	}
 	err = handle(body)
 	if err == nil {
@@ -468,7 +470,9 @@ func (c *Client) request(ctx context.Context, ep string, params url.Values) (*ht
 	return req, nil
 }
 
-// idleReader cancels the request when no byte arrives for d.
+// idleReader cancels the request when a Read waits longer than d for
+// bytes. The timer runs only inside Read: time the caller spends on an
+// order between reads (writing it to 1C, say) is not the server's silence.
 type idleReader struct {
 	r io.Reader
 	t *time.Timer
@@ -476,13 +480,9 @@ type idleReader struct {
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
+	r.t.Reset(r.d)
 	n, err := r.r.Read(p)
-	if n > 0 {
-		r.t.Reset(r.d)
-	}
-	if err != nil {
-		r.t.Stop()
-	}
+	r.t.Stop()
 	return n, err
 }
 
