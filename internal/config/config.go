@@ -1,0 +1,454 @@
+// Package config loads virtsync's YAML configuration: defaults, ${ENV}
+// expansion, strict decoding (unknown keys are errors) and validation.
+//
+// The keys are a public contract (DESIGN.md section 7); configs/example.yaml
+// shows every one of them.
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Allowed values of enumerated keys.
+const (
+	FormatJSON = "json"
+	FormatXML  = "xml"
+
+	MethodGET  = "GET"
+	MethodPOST = "POST"
+
+	// ProfileUT11 is 1C:Управление торговлей 11 (also КА 2, ERP 2), the default.
+	ProfileUT11 = "ut11"
+	// ProfileRoznica (1C:Розница, УТ 10.3) is reserved: rejected until implemented.
+	ProfileRoznica = "roznica"
+	// ProfileUNF (1C:УНФ) is reserved: rejected until implemented.
+	ProfileUNF = "unf"
+
+	// OnDeleteIgnore leaves the record in virtpos and records that it was deleted in 1C.
+	OnDeleteIgnore = "ignore"
+	// OnDeleteDelete deletes the record in virtpos.
+	OnDeleteDelete = "delete"
+	// OnDeleteBlock blocks the card in virtpos instead of deleting it.
+	OnDeleteBlock = "block"
+
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+
+	// RedactedValue replaces a non-empty secret in Redacted.
+	RedactedValue = "[redacted]"
+
+	// DefaultPath is the config file used when neither -config nor
+	// $VIRTSYNC_CONFIG is set.
+	DefaultPath = "./virtsync.yaml"
+	// EnvPath names the environment variable holding the config path.
+	EnvPath = "VIRTSYNC_CONFIG"
+)
+
+// Config is virtsync's whole configuration. Build it with Default or Load.
+type Config struct {
+	// State is the SQLite state store.
+	State StateConfig `yaml:"state"`
+	// NATS is where events are published.
+	NATS NATSConfig `yaml:"nats"`
+	// HTTP is the /livez, /readyz and /metrics server.
+	HTTP HTTPConfig `yaml:"http"`
+	// Log configures log/slog.
+	Log LogConfig `yaml:"log"`
+	// Virtpos is the virtpos HTTP API.
+	Virtpos VirtposConfig `yaml:"virtpos"`
+	// OneC is the 1C OData standard interface.
+	OneC OneCConfig `yaml:"onec"`
+	// Jobs configures the customers, cards and orders jobs.
+	Jobs JobsConfig `yaml:"jobs"`
+	// Outbox configures the relay from the SQLite outbox to NATS.
+	Outbox OutboxConfig `yaml:"outbox"`
+	// ShutdownTimeout bounds a graceful shutdown after SIGTERM/SIGINT.
+	// Default 30s; must be > 0.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// StateConfig configures the SQLite state store.
+type StateConfig struct {
+	// Path of the SQLite database. A relative path is relative to the
+	// working directory of the process (not to the config file).
+	// Default "data/virtsync.db"; required.
+	Path string `yaml:"path"`
+}
+
+// NATSConfig configures event publishing.
+type NATSConfig struct {
+	// URL of the NATS server, e.g. "nats://127.0.0.1:4222". Default "":
+	// start an embedded nats-server with JetStream on loopback, stored in
+	// StoreDir.
+	URL string `yaml:"url"`
+	// Stream is the JetStream stream name. Default "VIRTSYNC".
+	Stream string `yaml:"stream"`
+	// SubjectPrefix prefixes every subject ("<prefix>.<kind>.<what>") and
+	// the stream's subjects ("<prefix>.>"). Default "virtsync".
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// DedupeWindow is the stream's duplicate window (Nats-Msg-Id). Default 10m.
+	DedupeWindow Duration `yaml:"dedupe_window"`
+	// ConnectTimeout bounds connecting to NATS. Default 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// StoreDir is the embedded server's JetStream directory. Default "":
+	// "nats" beside the state file (see Config.NATSStoreDir). Ignored when
+	// URL is set.
+	StoreDir string `yaml:"store_dir"`
+	// SyncAlways makes the embedded server fsync every write. Default false.
+	SyncAlways bool `yaml:"sync_always"`
+}
+
+// HTTPConfig configures the health and metrics server.
+type HTTPConfig struct {
+	// Listen is the host:port to listen on. Default "127.0.0.1:9464"
+	// (loopback only); "" disables the server.
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// RetryConfig is an exponential backoff for transient failures.
+type RetryConfig struct {
+	// MaxAttempts counts the first try; 1 means no retry. Default 6.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Initial is the first delay. Default 500ms.
+	Initial Duration `yaml:"initial"`
+	// Max caps every delay; must be >= Initial. Default 30s.
+	Max Duration `yaml:"max"`
+}
+
+// VirtposConfig configures the virtpos API client.
+type VirtposConfig struct {
+	// BaseURL is the API root, e.g. "https://mycompany.virtpos.ru/api".
+	// Required; http or https.
+	BaseURL string `yaml:"base_url"`
+	// APIKey is sent with every request. Secret; required.
+	APIKey string `yaml:"apikey"`
+	// Format is json or xml. Default json.
+	Format string `yaml:"format"`
+	// Method is GET or POST. Default GET.
+	Method string `yaml:"method"`
+	// Timeout bounds one HTTP request. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is the number of parallel requests. Default 4; >= 1.
+	Concurrency int `yaml:"concurrency"`
+	// RateLimit is requests per second. Default 10; 0 means unlimited.
+	RateLimit float64 `yaml:"rate_limit"`
+	// Retry is the backoff for transient failures. Default 6/500ms/30s.
+	Retry RetryConfig `yaml:"retry"`
+	// Paths are the endpoints relative to BaseURL; each starts with "/".
+	Paths VirtposPaths `yaml:"paths"`
+}
+
+// VirtposPaths are the virtpos endpoints.
+type VirtposPaths struct {
+	// Orders default "/orders".
+	Orders string `yaml:"orders"`
+	// Customer default "/customer".
+	Customer string `yaml:"customer"`
+	// CustomerUpdate default "/customer/update".
+	CustomerUpdate string `yaml:"customer_update"`
+	// CardUpdate default "/card/update".
+	CardUpdate string `yaml:"card_update"`
+	// CardInsert default "/card/insert".
+	CardInsert string `yaml:"card_insert"`
+	// CardDelete default "/card/delete".
+	CardDelete string `yaml:"card_delete"`
+}
+
+// OneCConfig configures the 1C OData client and what is read and written.
+type OneCConfig struct {
+	// BaseURL is the OData root, ending in "/odata/standard.odata".
+	// Required; http or https.
+	BaseURL string `yaml:"base_url"`
+	// User for HTTP basic auth. Default "" (no auth).
+	User string `yaml:"user"`
+	// Password for HTTP basic auth. Secret.
+	Password string `yaml:"password"`
+	// Timeout bounds one HTTP request. Default 60s.
+	Timeout Duration `yaml:"timeout"`
+	// PageSize is $top of a page. Default 1000; >= 1.
+	PageSize int `yaml:"page_size"`
+	// Profile picks entity and field defaults (DESIGN.md section 8).
+	// Default "ut11"; "roznica" and "unf" are reserved.
+	Profile string `yaml:"profile"`
+	// Retry is the backoff for transient failures. Default 6/500ms/30s.
+	Retry RetryConfig `yaml:"retry"`
+	// Customers configures reading customers.
+	Customers CustomersConfig `yaml:"customers"`
+	// Cards configures reading discount cards.
+	Cards CardsConfig `yaml:"cards"`
+	// Orders configures writing orders.
+	Orders OrdersConfig `yaml:"orders"`
+}
+
+// FieldSpecs maps a virtpos parameter to a field spec: a 1C field name or a
+// map ({from, as, where, take, map, const, part, kind}). Kept as decoded YAML;
+// package mapping compiles it. Entries override the profile's defaults key
+// by key; nil means the profile's defaults.
+type FieldSpecs = map[string]any
+
+// CustomersConfig configures the customers source.
+type CustomersConfig struct {
+	// Entity is the 1C catalog. Default "": the profile's (ut11: Catalog_Партнеры).
+	Entity string `yaml:"entity"`
+	// Filter is an OData $filter. Default "": the profile's (ut11: "Клиент eq true").
+	Filter string `yaml:"filter"`
+	// Fields overrides field specs. Default nil: the profile's mapping.
+	Fields FieldSpecs `yaml:"fields,omitempty"`
+	// OnDelete is ignore or delete. Default ignore: leave the customer in
+	// virtpos and record it.
+	OnDelete string `yaml:"on_delete"`
+}
+
+// CardsConfig configures the cards source.
+type CardsConfig struct {
+	// Entity is the 1C catalog. Default "": the profile's (ut11: Catalog_КартыЛояльности).
+	Entity string `yaml:"entity"`
+	// KindsEntity is the card kinds catalog. Default "": the profile's
+	// (ut11: Catalog_ВидыКартЛояльности).
+	KindsEntity string `yaml:"kinds_entity"`
+	// Fields overrides field specs. Default nil: the profile's mapping.
+	Fields FieldSpecs `yaml:"fields,omitempty"`
+	// OnDelete is delete or block. Default delete.
+	OnDelete string `yaml:"on_delete"`
+}
+
+// OrdersConfig configures writing virtpos orders into 1C.
+type OrdersConfig struct {
+	// Entity is the 1C document. Default "": the profile's (ut11: Document_ЗаказКлиента).
+	Entity string `yaml:"entity"`
+	// Fields overrides field specs. Default nil: the profile's mapping.
+	Fields FieldSpecs `yaml:"fields,omitempty"`
+	// Post posts the document after writing it. Default false.
+	Post bool `yaml:"post"`
+	// MarkerField holds the virtpos order key in 1C. Default "НомерПоДаннымКлиента".
+	MarkerField string `yaml:"marker_field"`
+	// ItemsEntity is the items catalog. Default "Catalog_Номенклатура".
+	ItemsEntity string `yaml:"items_entity"`
+	// ItemMatchField is matched to virtpos item_id. Default "Code"; often "Артикул".
+	ItemMatchField string `yaml:"item_match_field"`
+	// CounterpartyEntity is the legal counterparty catalog. Default "Catalog_Контрагенты".
+	CounterpartyEntity string `yaml:"counterparty_entity"`
+	// OrganizationKey is the Организация_Key (a GUID). Default "": not set.
+	OrganizationKey string `yaml:"organization_key"`
+	// WarehouseKey is the Склад_Key. Default "": not set.
+	WarehouseKey string `yaml:"warehouse_key"`
+	// AgreementKey is the Соглашение_Key. Default "": not set.
+	AgreementKey string `yaml:"agreement_key"`
+	// CurrencyKey is the Валюта_Key. Default "": not set.
+	CurrencyKey string `yaml:"currency_key"`
+	// Operation is the ХозяйственнаяОперация value. Default "РеализацияКлиенту".
+	Operation string `yaml:"operation"`
+	// Status is the Статус value. Default "": not set (1C's default).
+	Status string `yaml:"status"`
+	// HoldMaxAttempts is how many times a held order (e.g. unmatched item)
+	// is retried before it is dead-lettered. Default 10; >= 1.
+	HoldMaxAttempts int `yaml:"hold_max_attempts"`
+	// HoldMaxAge is how long an order may be held before it is
+	// dead-lettered. Default 72h; > 0.
+	HoldMaxAge Duration `yaml:"hold_max_age"`
+	// ShopTimezone is the IANA zone of virtpos created_date (shop-local).
+	// Default "Europe/Moscow".
+	ShopTimezone string `yaml:"shop_timezone"`
+}
+
+// JobsConfig configures the jobs.
+type JobsConfig struct {
+	// Customers pushes 1C customers to virtpos.
+	Customers JobConfig `yaml:"customers"`
+	// Cards pushes 1C cards to virtpos.
+	Cards JobConfig `yaml:"cards"`
+	// Orders pulls virtpos orders into 1C.
+	Orders OrdersJobConfig `yaml:"orders"`
+}
+
+// JobConfig configures one job.
+type JobConfig struct {
+	// Enabled runs the job. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Schedule is a cron expression (optional seconds field), a descriptor
+	// ("@every 10m", "@hourly"), optionally prefixed "CRON_TZ=Zone ".
+	// Default "@every 10m".
+	Schedule string `yaml:"schedule"`
+	// BatchSize is records per checkpoint commit. Default 200; >= 1.
+	BatchSize int `yaml:"batch_size"`
+}
+
+// OrdersJobConfig configures the orders job.
+type OrdersJobConfig struct {
+	// Enabled runs the job. Default true.
+	Enabled bool `yaml:"enabled"`
+	// Schedule as in JobConfig. Default "@every 1m".
+	Schedule string `yaml:"schedule"`
+	// BatchSize is records per checkpoint commit. Default 200; >= 1.
+	BatchSize int `yaml:"batch_size"`
+	// Window is how far back a first run (or a resync) reads orders.
+	// Default 720h; > 0.
+	Window Duration `yaml:"window"`
+	// Overlap is how far before the last checkpoint each run re-reads, to
+	// catch late changes. Default 24h; >= 0.
+	Overlap Duration `yaml:"overlap"`
+}
+
+// OutboxConfig configures the outbox relay.
+type OutboxConfig struct {
+	// RelayInterval is how often the outbox is polled. Default 1s; > 0.
+	RelayInterval Duration `yaml:"relay_interval"`
+	// DrainTimeout bounds draining the outbox at shutdown. Default 10s;
+	// 0 means do not drain.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Default returns the configuration with every default set. BaseURL and
+// APIKey have no default; Default().Validate() therefore fails.
+func Default() Config {
+	retry := RetryConfig{MaxAttempts: 6, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	return Config{
+		State: StateConfig{Path: "data/virtsync.db"},
+		NATS: NATSConfig{
+			Stream:         "VIRTSYNC",
+			SubjectPrefix:  "virtsync",
+			DedupeWindow:   Duration(10 * time.Minute),
+			ConnectTimeout: Duration(5 * time.Second),
+		},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
+		Log:  LogConfig{Level: "info", Format: LogFormatText},
+		Virtpos: VirtposConfig{
+			Format:      FormatJSON,
+			Method:      MethodGET,
+			Timeout:     Duration(30 * time.Second),
+			Concurrency: 4,
+			RateLimit:   10,
+			Retry:       retry,
+			Paths: VirtposPaths{
+				Orders:         "/orders",
+				Customer:       "/customer",
+				CustomerUpdate: "/customer/update",
+				CardUpdate:     "/card/update",
+				CardInsert:     "/card/insert",
+				CardDelete:     "/card/delete",
+			},
+		},
+		OneC: OneCConfig{
+			Timeout:   Duration(60 * time.Second),
+			PageSize:  1000,
+			Profile:   ProfileUT11,
+			Retry:     retry,
+			Customers: CustomersConfig{OnDelete: OnDeleteIgnore},
+			Cards:     CardsConfig{OnDelete: OnDeleteDelete},
+			Orders: OrdersConfig{
+				MarkerField:        "НомерПоДаннымКлиента",
+				ItemsEntity:        "Catalog_Номенклатура",
+				ItemMatchField:     "Code",
+				CounterpartyEntity: "Catalog_Контрагенты",
+				Operation:          "РеализацияКлиенту",
+				HoldMaxAttempts:    10,
+				HoldMaxAge:         Duration(72 * time.Hour),
+				ShopTimezone:       "Europe/Moscow",
+			},
+		},
+		Jobs: JobsConfig{
+			Customers: JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: 200},
+			Cards:     JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: 200},
+			Orders: OrdersJobConfig{
+				Enabled: true, Schedule: "@every 1m", BatchSize: 200,
+				Window: Duration(720 * time.Hour), Overlap: Duration(24 * time.Hour),
+			},
+		},
+		Outbox: OutboxConfig{
+			RelayInterval: Duration(time.Second),
+			DrainTimeout:  Duration(10 * time.Second),
+		},
+		ShutdownTimeout: Duration(30 * time.Second),
+	}
+}
+
+// NATSStoreDir is the embedded NATS server's storage directory:
+// NATS.StoreDir if set, else "nats" in the directory of State.Path.
+func (c Config) NATSStoreDir() string {
+	if c.NATS.StoreDir != "" {
+		return c.NATS.StoreDir
+	}
+	return filepath.Join(filepath.Dir(c.State.Path), "nats")
+}
+
+// Redacted returns a copy with non-empty secrets (virtpos.apikey,
+// onec.password) replaced by RedactedValue.
+func (c Config) Redacted() Config {
+	if c.Virtpos.APIKey != "" {
+		c.Virtpos.APIKey = RedactedValue
+	}
+	if c.OneC.Password != "" {
+		c.OneC.Password = RedactedValue
+	}
+	return c
+}
+
+// String renders the effective config as YAML with secrets redacted.
+func (c Config) String() string {
+	b, err := yaml.Marshal(c.Redacted())
+	if err != nil {
+		return fmt.Sprintf("config: marshal: %v", err)
+	}
+	return string(b)
+}
+
+// ResolvePath returns the config file path: flagValue if not empty, else
+// $VIRTSYNC_CONFIG if set and not empty, else DefaultPath. env is usually
+// os.LookupEnv.
+func ResolvePath(flagValue string, env func(string) (string, bool)) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env != nil {
+		if v, ok := env(EnvPath); ok && v != "" {
+			return v
+		}
+	}
+	return DefaultPath
+}
+
+// Duration is a time.Duration written in YAML as a Go duration string
+// ("500ms", "30s", "720h").
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String formats d like time.Duration.
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n)
+	if err != nil {
+		return fmt.Errorf("line %d: %s", n.Line, err)
+	}
+	*d = v
+	return nil
+}
+
+// MarshalYAML writes d as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+func parseDuration(n *yaml.Node) (Duration, error) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("want a duration such as 30s or 720h, got a %s", kindName(n.Kind))
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as 30s or 720h, got %q", n.Value)
+	}
+	return Duration(v), nil
+}

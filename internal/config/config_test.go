@@ -1,0 +1,525 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// problems returns err's problems formatted, failing the test if err is
+// not an *Error.
+func problems(t *testing.T, err error) []string {
+	t.Helper()
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v (%T) is not a *config.Error", err, err)
+	}
+	var out []string
+	for _, p := range ce.Problems {
+		out = append(out, ce.format(p))
+	}
+	return out
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"state.path", c.State.Path, "data/virtsync.db"},
+		{"nats.url", c.NATS.URL, ""},
+		{"nats.stream", c.NATS.Stream, "VIRTSYNC"},
+		{"nats.subject_prefix", c.NATS.SubjectPrefix, "virtsync"},
+		{"nats.dedupe_window", c.NATS.DedupeWindow.D(), 10 * time.Minute},
+		{"http.listen", c.HTTP.Listen, "127.0.0.1:9464"},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "text"},
+		{"virtpos.format", c.Virtpos.Format, "json"},
+		{"virtpos.method", c.Virtpos.Method, "GET"},
+		{"virtpos.timeout", c.Virtpos.Timeout.D(), 30 * time.Second},
+		{"virtpos.concurrency", c.Virtpos.Concurrency, 4},
+		{"virtpos.rate_limit", c.Virtpos.RateLimit, 10.0},
+		{"virtpos.retry", c.Virtpos.Retry, RetryConfig{6, Duration(500 * time.Millisecond), Duration(30 * time.Second)}},
+		{"virtpos.paths.card_delete", c.Virtpos.Paths.CardDelete, "/card/delete"},
+		{"virtpos.paths.customer_update", c.Virtpos.Paths.CustomerUpdate, "/customer/update"},
+		{"onec.timeout", c.OneC.Timeout.D(), 60 * time.Second},
+		{"onec.page_size", c.OneC.PageSize, 1000},
+		{"onec.profile", c.OneC.Profile, "ut11"},
+		{"onec.customers.on_delete", c.OneC.Customers.OnDelete, "ignore"},
+		{"onec.cards.on_delete", c.OneC.Cards.OnDelete, "delete"},
+		{"onec.orders.marker_field", c.OneC.Orders.MarkerField, "НомерПоДаннымКлиента"},
+		{"onec.orders.item_match_field", c.OneC.Orders.ItemMatchField, "Code"},
+		{"onec.orders.operation", c.OneC.Orders.Operation, "РеализацияКлиенту"},
+		{"onec.orders.hold_max_attempts", c.OneC.Orders.HoldMaxAttempts, 10},
+		{"onec.orders.hold_max_age", c.OneC.Orders.HoldMaxAge.D(), 72 * time.Hour},
+		{"onec.orders.shop_timezone", c.OneC.Orders.ShopTimezone, "Europe/Moscow"},
+		{"jobs.customers", c.Jobs.Customers, JobConfig{true, "@every 10m", 200}},
+		{"jobs.cards", c.Jobs.Cards, JobConfig{true, "@every 10m", 200}},
+		{"jobs.orders.schedule", c.Jobs.Orders.Schedule, "@every 1m"},
+		{"jobs.orders.window", c.Jobs.Orders.Window.D(), 720 * time.Hour},
+		{"jobs.orders.overlap", c.Jobs.Orders.Overlap.D(), 24 * time.Hour},
+		{"outbox.relay_interval", c.Outbox.RelayInterval.D(), time.Second},
+		{"outbox.drain_timeout", c.Outbox.DrainTimeout.D(), 10 * time.Second},
+		{"shutdown_timeout", c.ShutdownTimeout.D(), 30 * time.Second},
+		{"nats store dir", c.NATSStoreDir(), filepath.Join("data", "nats")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("got %#v, want %#v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultNeedsOnlyURLsAndKey(t *testing.T) {
+	got := problems(t, Default().Validate())
+	want := []string{
+		"virtpos.base_url: required: an http(s) URL",
+		"virtpos.apikey: required",
+		"onec.base_url: required: an http(s) URL",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLoadMinimalMergesOverDefaults(t *testing.T) {
+	c, err := Load("testdata/minimal.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Virtpos.BaseURL = "https://shop.virtpos.ru/api"
+	want.Virtpos.APIKey = "key"
+	want.OneC.BaseURL = "http://1c.local/ut/odata/standard.odata"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got\n%s\nwant\n%s", c, want)
+	}
+}
+
+func TestLoadEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.yaml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, nil)
+	got := problems(t, err)
+	if len(got) != 3 || !strings.HasPrefix(got[0], path+": virtpos.base_url: required") {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/nope.yaml", nil)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	env := envOf(map[string]string{"A": "x", "EMPTY": "", "B_2": "y"})
+	tests := []struct {
+		name, in, want string
+		missing        []string
+	}{
+		{name: "plain", in: "a: b", want: "a: b"},
+		{name: "present", in: "a: ${A}", want: "a: x"},
+		{name: "default used", in: "a: ${NOPE:def}", want: "a: def"},
+		{name: "default with colon", in: "a: ${NOPE:http://h:1}", want: "a: http://h:1"},
+		{name: "empty default", in: "a: ${NOPE:}", want: "a: "},
+		{name: "present wins over default", in: "a: ${A:def}", want: "a: x"},
+		{name: "set but empty wins over default", in: "a: ${EMPTY:def}", want: "a: "},
+		{name: "dollar escape", in: "a: $${A} $$", want: "a: ${A} $"},
+		{name: "lone dollar kept", in: "a: $5 $A", want: "a: $5 $A"},
+		{name: "dollar at end", in: "a: 5$", want: "a: 5$"},
+		{name: "two in a row", in: "${A}${B_2}", want: "xy"},
+		{name: "all missing reported once each", in: "a: ${M1}\nb: ${M2}\nc: ${M1}", want: "a: \nb: \nc: ",
+			missing: []string{"line 1: environment variable M1 is not set", "line 2: environment variable M2 is not set"}},
+		{name: "unclosed", in: "a: ${A\nb: }", missing: []string{`line 1: "${" without a closing "}" on the same line (write "$$" for a literal "$")`}},
+		{name: "bad name", in: "a: ${1A}", missing: []string{`line 1: bad variable reference "${1A}": want ${NAME} or ${NAME:default}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, probs := expand(tt.in, env)
+			var msgs []string
+			for _, p := range probs {
+				msgs = append(msgs, (&Error{}).format(p))
+			}
+			if !slices.Equal(msgs, tt.missing) {
+				t.Errorf("problems %q, want %q", msgs, tt.missing)
+			}
+			if tt.missing == nil && got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadEnv(t *testing.T) {
+	c, err := Load("testdata/env.yaml", envOf(map[string]string{"VP_URL": "https://env.virtpos.ru/api"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Virtpos.BaseURL != "https://env.virtpos.ru/api" || c.Virtpos.APIKey != "fallback" ||
+		c.OneC.User != "" || c.OneC.Password != "pa$word" || c.OneC.Orders.Status != "cost $5" {
+		t.Errorf("got %+v / %+v", c.Virtpos, c.OneC)
+	}
+}
+
+func TestLoadEnvMissingAllReported(t *testing.T) {
+	_, err := Load("testdata/env_missing.yaml", nil)
+	got := problems(t, err)
+	want := []string{
+		"testdata/env_missing.yaml:2: environment variable VP_URL is not set",
+		"testdata/env_missing.yaml:3: environment variable VP_KEY is not set",
+		"testdata/env_missing.yaml:6: environment variable ONEC_PASSWORD is not set",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLoadUnknownKeys(t *testing.T) {
+	_, err := Load("testdata/unknown.yaml", nil)
+	got := problems(t, err)
+	want := []string{
+		"testdata/unknown.yaml:4: virtpos.retyr: unknown key",
+		"testdata/unknown.yaml:6: virtpos.retry.max_atempts: unknown key",
+		"testdata/unknown.yaml:10: onec.orders.hold_max: unknown key",
+		"testdata/unknown.yaml:11: colour: unknown key",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestLoadBadShapes(t *testing.T) {
+	_, err := Load("testdata/badtypes.yaml", nil)
+	got := problems(t, err)
+	want := []string{
+		"testdata/badtypes.yaml:4: virtpos.timeout: want a duration such as 30s or 720h, got \"30\"",
+		"testdata/badtypes.yaml:5: virtpos.concurrency: want an integer, got \"many\"",
+		"testdata/badtypes.yaml:6: virtpos.retry: want a mapping, got a single value",
+		"testdata/badtypes.yaml:10: onec.orders.post: want true or false, got \"maybe\"",
+		"testdata/badtypes.yaml:11: onec.orders.hold_max_age: want a duration such as 30s or 720h, got \"3 days\"",
+		"testdata/badtypes.yaml:13: onec.customers.fields: want a mapping of virtpos parameter to field spec, got a list",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLoadSyntaxAndDuplicates(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       *regexp.Regexp
+	}{
+		{"syntax error", "virtpos: [\n", regexp.MustCompile(`^x\.yaml: .*line \d`)},
+		{"duplicate key", "log: {level: info}\nlog: {level: debug}\n", regexp.MustCompile(`^x\.yaml:2: log: duplicate key$`)},
+		{"top level is a list", "- a\n", regexp.MustCompile(`^x\.yaml:1: want a mapping, got a list$`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse("x.yaml", []byte(tt.text), nil)
+			got := problems(t, err)
+			if len(got) != 1 || !tt.want.MatchString(got[0]) {
+				t.Errorf("got %q, want one matching %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateEveryProblem(t *testing.T) {
+	_, err := Load("testdata/invalid.yaml", nil)
+	got := problems(t, err)
+	wantKeys := []string{
+		"state.path", "nats.url", "nats.stream", "nats.subject_prefix", "nats.dedupe_window",
+		"nats.connect_timeout", "http.listen", "log.level", "log.format",
+		"virtpos.base_url", "virtpos.apikey", "virtpos.format", "virtpos.method", "virtpos.timeout",
+		"virtpos.concurrency", "virtpos.rate_limit", "virtpos.retry.max_attempts", "virtpos.retry.max",
+		"virtpos.paths.orders",
+		"onec.base_url", "onec.timeout", "onec.page_size", "onec.profile",
+		"onec.retry.max_attempts", "onec.retry.initial",
+		"onec.customers.on_delete", "onec.cards.on_delete", "onec.orders.marker_field",
+		"onec.orders.hold_max_attempts", "onec.orders.hold_max_age", "onec.orders.shop_timezone",
+		"jobs.customers.schedule", "jobs.customers.batch_size", "jobs.cards.schedule", "jobs.orders.schedule",
+		"jobs.orders.window", "jobs.orders.overlap",
+		"outbox.relay_interval", "outbox.drain_timeout", "shutdown_timeout",
+	}
+	if len(got) != len(wantKeys) {
+		t.Errorf("got %d problems, want %d:\n%s", len(got), len(wantKeys), strings.Join(got, "\n"))
+	}
+	for i, key := range wantKeys {
+		if i >= len(got) {
+			break
+		}
+		if prefix := "testdata/invalid.yaml: " + key + ": "; !strings.HasPrefix(got[i], prefix) {
+			t.Errorf("problem %d = %q, want prefix %q", i, got[i], prefix)
+		}
+	}
+	for _, s := range []string{
+		`log.level: want one of debug, info, warn, error, got "verbose"`,
+		`virtpos.retry.max: want at least initial (10s), got 1s`,
+		`onec.profile: profile "roznica" is reserved`,
+		`onec.orders.shop_timezone: unknown time zone "Mars/Olympus"`,
+		`virtpos.base_url: want an absolute http or https URL, got "ftp://shop/api"`,
+	} {
+		if !strings.Contains(strings.Join(got, "\n"), s) {
+			t.Errorf("no problem contains %q", s)
+		}
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	tests := []struct {
+		spec string
+		ok   bool
+	}{
+		{"@every 10m", true},
+		{"@hourly", true},
+		{"*/5 * * * *", true},
+		{"0 */5 * * * *", true},
+		{"CRON_TZ=Europe/Moscow 0 3 * * *", true},
+		{"", false},
+		{"every ten minutes", false},
+		{"* * *", false},
+		{"CRON_TZ=Nowhere/City 0 3 * * *", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			_, err := ParseSchedule(tt.spec)
+			if (err == nil) != tt.ok {
+				t.Errorf("ParseSchedule(%q) error = %v, want ok %v", tt.spec, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestCyrillicSurvives(t *testing.T) {
+	c, err := Load("testdata/cyrillic.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"apikey", c.Virtpos.APIKey, "ключ"},
+		{"user", c.OneC.User, "Администратор"},
+		{"base_url", c.OneC.BaseURL, "http://1c.local/торговля/odata/standard.odata"},
+		{"filter", c.OneC.Customers.Filter, "Клиент eq true and ЮрФизЛицо eq 'ФизЛицо'"},
+		{"fields map", c.OneC.Customers.Fields["gender"], map[string]any{"from": "Пол", "map": map[string]any{"Мужской": "M", "Женский": "F"}}},
+		{"fields name", c.OneC.Customers.Fields["fname"], "Наименование"},
+		{"item_match_field", c.OneC.Orders.ItemMatchField, "Артикул"},
+		{"env default", c.OneC.Orders.Operation, "РеализацияКлиенту"},
+		{"disabled job keeps default batch", c.Jobs.Orders, OrdersJobConfig{false, "CRON_TZ=Europe/Moscow 0 */5 * * * *", 200, Duration(720 * time.Hour), Duration(24 * time.Hour)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tt.got, tt.want) {
+				t.Errorf("got %#v, want %#v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := Default()
+	c.Virtpos.APIKey = "s3cr3t-key"
+	c.OneC.Password = "p4ss-word"
+	c.OneC.User = "Администратор"
+	r := c.Redacted()
+	if r.Virtpos.APIKey != RedactedValue || r.OneC.Password != RedactedValue || r.OneC.User != "Администратор" {
+		t.Errorf("Redacted = %+v / %+v", r.Virtpos, r.OneC)
+	}
+	if c.Virtpos.APIKey != "s3cr3t-key" {
+		t.Error("Redacted modified its receiver")
+	}
+	s := c.String()
+	for _, secret := range []string{"s3cr3t-key", "p4ss-word"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("String() leaks %q:\n%s", secret, s)
+		}
+	}
+	for _, want := range []string{"apikey: '[redacted]'", "timeout: 30s", "user: Администратор"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("String() lacks %q:\n%s", want, s)
+		}
+	}
+	if empty := Default().Redacted(); empty.Virtpos.APIKey != "" {
+		t.Errorf("an empty secret should stay empty, got %q", empty.Virtpos.APIKey)
+	}
+}
+
+func TestStringRoundTrips(t *testing.T) {
+	c, err := Load("testdata/cyrillic.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parse("printed.yaml", []byte(c.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Virtpos.APIKey = RedactedValue
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("printed config does not load back:\n%s", c)
+	}
+}
+
+func TestResolvePath(t *testing.T) {
+	tests := []struct {
+		name, flag string
+		env        map[string]string
+		want       string
+	}{
+		{"flag wins", "/etc/v.yaml", map[string]string{"VIRTSYNC_CONFIG": "/env.yaml"}, "/etc/v.yaml"},
+		{"env", "", map[string]string{"VIRTSYNC_CONFIG": "/env.yaml"}, "/env.yaml"},
+		{"empty env ignored", "", map[string]string{"VIRTSYNC_CONFIG": ""}, "./virtsync.yaml"},
+		{"default", "", nil, "./virtsync.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ResolvePath(tt.flag, envOf(tt.env)); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNATSStoreDir(t *testing.T) {
+	tests := []struct {
+		name, state, store, want string
+	}{
+		{"beside relative state", "demo-data/virtsync.db", "", filepath.Join("demo-data", "nats")},
+		{"beside absolute state", "/var/lib/virtsync/state.db", "", filepath.Join("/var/lib/virtsync", "nats")},
+		{"state in cwd", "virtsync.db", "", "nats"},
+		{"explicit", "data/virtsync.db", "/srv/nats", "/srv/nats"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.State.Path, c.NATS.StoreDir = tt.state, tt.store
+			if got := c.NATSStoreDir(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// yamlKeys lists the dotted key path of every leaf of t, by yaml tag.
+// fields maps are leaves: their contents are mapping's business.
+func yamlKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		key := join(prefix, name)
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, yamlKeys(f.Type, key)...)
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// set reports whether the dotted key is present in the decoded document.
+func set(doc map[string]any, key string) bool {
+	var cur any = doc
+	for part := range strings.SplitSeq(key, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[part]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func TestShippedConfigs(t *testing.T) {
+	env := envOf(map[string]string{"VIRTPOS_APIKEY": "k", "ONEC_USER": "u", "ONEC_PASSWORD": "p"})
+	t.Run("example loads", func(t *testing.T) {
+		c, err := Load("../../configs/example.yaml", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Virtpos.APIKey != "k" || c.OneC.User != "u" || c.OneC.Password != "p" {
+			t.Errorf("secrets not expanded: %q %q %q", c.Virtpos.APIKey, c.OneC.User, c.OneC.Password)
+		}
+	})
+	t.Run("example shows every key", func(t *testing.T) {
+		raw, err := os.ReadFile("../../configs/example.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := expand(string(raw), env)
+		var doc map[string]any
+		if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+			t.Fatal(err)
+		}
+		keys := yamlKeys(reflect.TypeFor[Config](), "")
+		if len(keys) < 70 {
+			t.Fatalf("only %d keys found by reflection; yamlKeys is broken", len(keys))
+		}
+		for _, k := range keys {
+			if !set(doc, k) {
+				t.Errorf("configs/example.yaml lacks %s", k)
+			}
+		}
+	})
+	t.Run("example shows the defaults where it can", func(t *testing.T) {
+		c, err := Load("../../configs/example.yaml", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := Default()
+		if !reflect.DeepEqual(c.Jobs, d.Jobs) || !reflect.DeepEqual(c.NATS, d.NATS) ||
+			c.Virtpos.Retry != d.Virtpos.Retry || c.Virtpos.Paths != d.Virtpos.Paths || c.Outbox != d.Outbox {
+			t.Errorf("example.yaml disagrees with Default()")
+		}
+	})
+	t.Run("demo loads", func(t *testing.T) {
+		c, err := Load("../../configs/demo.yaml", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Virtpos.APIKey != "demo-key" || c.Virtpos.BaseURL != "http://127.0.0.1:18081/api" ||
+			c.OneC.BaseURL != "http://127.0.0.1:18082/odata/standard.odata" || c.OneC.User != "demo" ||
+			c.NATS.URL != "" || c.NATSStoreDir() != filepath.Join("demo-data", "nats") ||
+			c.Jobs.Orders.Schedule != "@every 5s" || c.Jobs.Cards.Schedule != "@every 5s" {
+			t.Errorf("unexpected demo config:\n%s", c)
+		}
+	})
+}
+
+func TestNullValuesKeepDefaults(t *testing.T) {
+	text := "virtpos:\n  base_url: https://v/api\n  apikey: k\n  timeout:\n  retry:\nonec:\n  base_url: http://o/odata\nnats:\njobs:\n  orders: {window: ~}\n"
+	c, err := parse("n.yaml", []byte(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Virtpos.Timeout.D() != 30*time.Second || c.Virtpos.Retry.MaxAttempts != 6 || c.NATS.Stream != "VIRTSYNC" || c.Jobs.Orders.Window.D() != 720*time.Hour {
+		t.Errorf("null values changed defaults: %s", c)
+	}
+}

@@ -1,0 +1,184 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Validate checks every value and reports all problems in one *Error
+// (File is empty; Load fills it in). It returns nil when c is usable.
+func (c Config) Validate() error {
+	var v validator
+
+	v.nonEmpty("state.path", c.State.Path)
+
+	if c.NATS.URL != "" {
+		if u, err := url.Parse(c.NATS.URL); err != nil || u.Host == "" {
+			v.add("nats.url", fmt.Sprintf("want a NATS URL such as nats://127.0.0.1:4222 or \"\" for the embedded server, got %q", c.NATS.URL))
+		}
+	}
+	if c.NATS.Stream == "" || strings.ContainsAny(c.NATS.Stream, " \t.*>/\\") {
+		v.add("nats.stream", fmt.Sprintf("want a stream name without spaces, dots, wildcards or slashes, got %q", c.NATS.Stream))
+	}
+	if c.NATS.SubjectPrefix == "" || strings.ContainsAny(c.NATS.SubjectPrefix, " \t*>") ||
+		strings.HasPrefix(c.NATS.SubjectPrefix, ".") || strings.HasSuffix(c.NATS.SubjectPrefix, ".") {
+		v.add("nats.subject_prefix", fmt.Sprintf("want subject tokens without spaces or wildcards, not starting or ending with a dot, got %q", c.NATS.SubjectPrefix))
+	}
+	v.positive("nats.dedupe_window", c.NATS.DedupeWindow)
+	v.positive("nats.connect_timeout", c.NATS.ConnectTimeout)
+
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			v.add("http.listen", fmt.Sprintf("want host:port such as 127.0.0.1:9464, got %q", c.HTTP.Listen))
+		}
+	}
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, LogFormatText, LogFormatJSON)
+
+	vp := c.Virtpos
+	v.httpURL("virtpos.base_url", vp.BaseURL)
+	v.nonEmpty("virtpos.apikey", vp.APIKey)
+	v.oneOf("virtpos.format", vp.Format, FormatJSON, FormatXML)
+	v.oneOf("virtpos.method", vp.Method, MethodGET, MethodPOST)
+	v.positive("virtpos.timeout", vp.Timeout)
+	if vp.Concurrency < 1 {
+		v.add("virtpos.concurrency", fmt.Sprintf("want at least 1, got %d", vp.Concurrency))
+	}
+	if vp.RateLimit < 0 {
+		v.add("virtpos.rate_limit", fmt.Sprintf("want requests per second >= 0 (0 means unlimited), got %g", vp.RateLimit))
+	}
+	v.retry("virtpos.retry", vp.Retry)
+	for _, p := range []struct{ key, val string }{
+		{"orders", vp.Paths.Orders}, {"customer", vp.Paths.Customer},
+		{"customer_update", vp.Paths.CustomerUpdate}, {"card_update", vp.Paths.CardUpdate},
+		{"card_insert", vp.Paths.CardInsert}, {"card_delete", vp.Paths.CardDelete},
+	} {
+		if !strings.HasPrefix(p.val, "/") {
+			v.add("virtpos.paths."+p.key, fmt.Sprintf("want a path starting with \"/\", got %q", p.val))
+		}
+	}
+
+	oc := c.OneC
+	v.httpURL("onec.base_url", oc.BaseURL)
+	v.positive("onec.timeout", oc.Timeout)
+	if oc.PageSize < 1 {
+		v.add("onec.page_size", fmt.Sprintf("want at least 1, got %d", oc.PageSize))
+	}
+	switch oc.Profile {
+	case ProfileUT11:
+	case ProfileRoznica, ProfileUNF:
+		v.add("onec.profile", fmt.Sprintf("profile %q is reserved and not implemented yet; use %q and set entities and fields", oc.Profile, ProfileUT11))
+	default:
+		v.add("onec.profile", fmt.Sprintf("want %q, got %q", ProfileUT11, oc.Profile))
+	}
+	v.retry("onec.retry", oc.Retry)
+	v.oneOf("onec.customers.on_delete", oc.Customers.OnDelete, OnDeleteIgnore, OnDeleteDelete)
+	v.oneOf("onec.cards.on_delete", oc.Cards.OnDelete, OnDeleteDelete, OnDeleteBlock)
+	v.nonEmpty("onec.orders.marker_field", oc.Orders.MarkerField)
+	v.nonEmpty("onec.orders.items_entity", oc.Orders.ItemsEntity)
+	v.nonEmpty("onec.orders.item_match_field", oc.Orders.ItemMatchField)
+	v.nonEmpty("onec.orders.counterparty_entity", oc.Orders.CounterpartyEntity)
+	if oc.Orders.HoldMaxAttempts < 1 {
+		v.add("onec.orders.hold_max_attempts", fmt.Sprintf("want at least 1, got %d", oc.Orders.HoldMaxAttempts))
+	}
+	v.positive("onec.orders.hold_max_age", oc.Orders.HoldMaxAge)
+	if oc.Orders.ShopTimezone == "" {
+		v.add("onec.orders.shop_timezone", "required: an IANA time zone such as Europe/Moscow")
+	} else if _, err := time.LoadLocation(oc.Orders.ShopTimezone); err != nil {
+		v.add("onec.orders.shop_timezone", fmt.Sprintf("unknown time zone %q: want an IANA name such as Europe/Moscow", oc.Orders.ShopTimezone))
+	}
+
+	v.job("jobs.customers", c.Jobs.Customers.Schedule, c.Jobs.Customers.BatchSize)
+	v.job("jobs.cards", c.Jobs.Cards.Schedule, c.Jobs.Cards.BatchSize)
+	v.job("jobs.orders", c.Jobs.Orders.Schedule, c.Jobs.Orders.BatchSize)
+	v.positive("jobs.orders.window", c.Jobs.Orders.Window)
+	if c.Jobs.Orders.Overlap < 0 {
+		v.add("jobs.orders.overlap", fmt.Sprintf("want a duration >= 0, got %s", c.Jobs.Orders.Overlap))
+	}
+
+	v.positive("outbox.relay_interval", c.Outbox.RelayInterval)
+	if c.Outbox.DrainTimeout < 0 {
+		v.add("outbox.drain_timeout", fmt.Sprintf("want a duration >= 0 (0 means do not drain), got %s", c.Outbox.DrainTimeout))
+	}
+	v.positive("shutdown_timeout", c.ShutdownTimeout)
+
+	if len(v.probs) == 0 {
+		return nil
+	}
+	return &Error{Problems: v.probs}
+}
+
+// ParseSchedule parses a job schedule the way the daemon does: five or six
+// (with seconds) cron fields or a descriptor ("@every 1m", "@daily"),
+// optionally prefixed "CRON_TZ=Europe/Moscow ".
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	p := cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	s, err := p.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("parse schedule %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+type validator struct{ probs []Problem }
+
+func (v *validator) add(key, reason string) {
+	v.probs = append(v.probs, Problem{Key: key, Reason: reason})
+}
+
+func (v *validator) nonEmpty(key, val string) {
+	if strings.TrimSpace(val) == "" {
+		v.add(key, "required")
+	}
+}
+
+func (v *validator) positive(key string, d Duration) {
+	if d <= 0 {
+		v.add(key, fmt.Sprintf("want a duration > 0 such as 30s, got %s", d))
+	}
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	v.add(key, fmt.Sprintf("want one of %s, got %q", strings.Join(allowed, ", "), val))
+}
+
+func (v *validator) httpURL(key, val string) {
+	if val == "" {
+		v.add(key, "required: an http(s) URL")
+		return
+	}
+	u, err := url.Parse(val)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, fmt.Sprintf("want an absolute http or https URL, got %q", val))
+	}
+}
+
+func (v *validator) retry(key string, r RetryConfig) {
+	if r.MaxAttempts < 1 {
+		v.add(key+".max_attempts", fmt.Sprintf("want at least 1 (1 means no retry), got %d", r.MaxAttempts))
+	}
+	v.positive(key+".initial", r.Initial)
+	v.positive(key+".max", r.Max)
+	if r.Initial > 0 && r.Max > 0 && r.Max < r.Initial {
+		v.add(key+".max", fmt.Sprintf("want at least initial (%s), got %s", r.Initial, r.Max))
+	}
+}
+
+func (v *validator) job(key, schedule string, batch int) {
+	if _, err := ParseSchedule(schedule); err != nil {
+		v.add(key+".schedule", fmt.Sprintf("want a cron expression or descriptor such as \"@every 10m\": %v", err))
+	}
+	if batch < 1 {
+		v.add(key+".batch_size", fmt.Sprintf("want at least 1, got %d", batch))
+	}
+}
