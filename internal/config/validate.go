@@ -77,7 +77,9 @@ func (c Config) Validate() error {
 		v.add("onec.profile", fmt.Sprintf("want %q, got %q", ProfileUT11, oc.Profile))
 	}
 	v.retry("onec.retry", oc.Retry)
-	v.oneOf("onec.customers.on_delete", oc.Customers.OnDelete, OnDeleteIgnore, OnDeleteDelete)
+	// virtpos has no call that deletes a customer, so "ignore" is the only
+	// choice for now; the key exists so that one can be added later.
+	v.oneOf("onec.customers.on_delete", oc.Customers.OnDelete, OnDeleteIgnore)
 	v.oneOf("onec.cards.on_delete", oc.Cards.OnDelete, OnDeleteDelete, OnDeleteBlock)
 	v.nonEmpty("onec.orders.marker_field", oc.Orders.MarkerField)
 	v.nonEmpty("onec.orders.items_entity", oc.Orders.ItemsEntity)
