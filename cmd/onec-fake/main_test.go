@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer lets the server goroutine log while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestParseFlags(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		check   func(*Main) bool
+	}{
+		{"defaults", []string{"-user", "U"}, false, func(m *Main) bool {
+			return m.Listen == "127.0.0.1:8082" && m.Customers == 50 && m.Kinds == 3
+		}},
+		{"all", []string{"-listen", ":9", "-user", "U", "-password", "P", "-seed", "f.json", "-demo-customers", "7", "-demo-cards", "2"}, false,
+			func(m *Main) bool {
+				return m.Listen == ":9" && m.SeedFile == "f.json" && m.Customers == 7 && m.Cards == 2
+			}},
+		{"no user", nil, true, nil},
+		{"bad flag", []string{"-nope"}, true, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var m Main
+			err := m.ParseFlags(tc.args, io.Discard)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil && !tc.check(&m) {
+				t.Errorf("parsed %+v", m)
+			}
+		})
+	}
+}
+
+func TestRunServesDemoAndShutsDown(t *testing.T) {
+	var logs syncBuffer
+	ready := make(chan string, 1)
+	m := &Main{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Ready: ready}
+	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-user", "Админ", "-password", "topsecret-pw", "-demo-customers", "6", "-demo-cards", "4"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	u := "http://" + addr + "/odata/standard.odata/" + url.PathEscape("Catalog_КартыЛояльности") + "?$format=json&$inlinecount=allpages"
+	req, _ := http.NewRequest("GET", u, nil)
+	req.SetBasicAuth("Админ", "topsecret-pw")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Count string `json:"odata.count"`
+	}
+	err = json.NewDecoder(res.Body).Decode(&body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || body.Count != "4" {
+		t.Fatalf("GET cards: %d %v %+v", res.StatusCode, err, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	out := logs.String()
+	if strings.Contains(out, "topsecret-pw") {
+		t.Errorf("password leaked into logs:\n%s", out)
+	}
+	if !strings.Contains(out, "Catalog_КартыЛояльности") {
+		t.Errorf("request not logged:\n%s", out)
+	}
+}

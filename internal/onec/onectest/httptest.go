@@ -1,0 +1,20 @@
+package onectest
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+// StartTest runs a fake with the given seed on a loopback port for the
+// test's lifetime and returns it with the publication's base URL
+// (".../odata/standard.odata/").
+func StartTest(tb testing.TB, opts Options, seed Seed) (*Server, string) {
+	tb.Helper()
+	s := New(opts)
+	if err := s.Load(seed); err != nil {
+		tb.Fatalf("load seed: %v", err)
+	}
+	hs := httptest.NewServer(s)
+	tb.Cleanup(hs.Close)
+	return s, hs.URL + PublicationPath
+}
