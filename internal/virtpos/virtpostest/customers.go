@@ -1,0 +1,212 @@
+package virtpostest
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/virtsync/virtsync/internal/virtpos"
+)
+
+// serveCustomers answers GET /customer: filters id, external_id, phone,
+// email, with_phone, with_email; paging page (1-based) and page_size
+// (default 100); cards=true adds each customer's cards.
+func (s *Server) serveCustomers(w http.ResponseWriter, p url.Values) {
+	rep, ok := s.begin(w, p)
+	if !ok {
+		return
+	}
+	page, size := 1, 100
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"page", &page}, {"page_size", &size}} {
+		if v := p.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				s.fail(rep, "invalid "+f.name+" "+strconv.Quote(v))
+				return
+			}
+			*f.dst = n
+		}
+	}
+	withCards := truthy(p.Get("cards"))
+
+	s.mu.Lock()
+	var match []map[string]string
+	for _, id := range sortedIDs(s.st.customers) {
+		c := s.st.customers[id]
+		if !fieldMatch(c, p, "id") || !fieldMatch(c, p, "external_id") ||
+			!fieldMatch(c, p, "phone") || !fieldMatch(c, p, "email") {
+			continue
+		}
+		if (truthy(p.Get("with_phone")) && c["phone"] == "") || (truthy(p.Get("with_email")) && c["email"] == "") {
+			continue
+		}
+		match = append(match, c)
+	}
+	total := len(match)
+	lo := min((page-1)*size, total)
+	hi := min(lo+size, total)
+	match = match[lo:hi]
+	// Copies, so writing happens without the lock.
+	out := make([]map[string]string, len(match))
+	cards := make([][]map[string]string, len(match))
+	for i, c := range match {
+		out[i] = copyRec(c)
+		if withCards {
+			for _, cid := range sortedIDs(s.st.cards) {
+				if s.st.cards[cid]["customer_id"] == c["id"] {
+					cards[i] = append(cards[i], copyRec(s.st.cards[cid]))
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	if rep.json {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		list := make([]map[string]any, len(out))
+		for i, c := range out {
+			m := make(map[string]any, len(c)+1)
+			for k, v := range c {
+				m[k] = v
+			}
+			if withCards {
+				cs := cards[i]
+				if cs == nil {
+					cs = []map[string]string{}
+				}
+				m["cards"] = cs
+			}
+			list[i] = m
+		}
+		_ = json.NewEncoder(bw).Encode(map[string]any{"success": 1, "type": "customer",
+			"count": strconv.Itoa(total), "customers": list})
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	bw.WriteString(xmlHeader)
+	xmlElem(bw, 1, "success", "1")
+	if len(out) == 0 {
+		xmlElem(bw, 1, "customers", "")
+	} else {
+		xmlOpen(bw, 1, "customers")
+		for i, c := range out {
+			xmlOpen(bw, 2, "customer")
+			xmlRecord(bw, 3, c)
+			if withCards {
+				if len(cards[i]) == 0 {
+					xmlElem(bw, 3, "cards", "")
+				} else {
+					xmlOpen(bw, 3, "cards")
+					for _, cd := range cards[i] {
+						xmlOpen(bw, 4, "card")
+						xmlRecord(bw, 5, cd)
+						xmlClose(bw, 4, "card")
+					}
+					xmlClose(bw, 3, "cards")
+				}
+			}
+			xmlClose(bw, 2, "customer")
+		}
+		xmlClose(bw, 1, "customers")
+	}
+	xmlElem(bw, 1, "type", "customer")
+	xmlElem(bw, 1, "count", strconv.Itoa(total))
+	bw.WriteString("</root>\n")
+}
+
+// truthy accepts the spellings of "yes" seen across the API's pages.
+func truthy(v string) bool { return v == "1" || v == "true" }
+
+func fieldMatch(rec map[string]string, p url.Values, name string) bool {
+	v := p.Get(name)
+	return v == "" || rec[name] == v
+}
+
+func copyRec(r map[string]string) map[string]string {
+	c := make(map[string]string, len(r))
+	for k, v := range r {
+		c[k] = v
+	}
+	return c
+}
+
+var customerKnown = map[string]bool{"id": true, "external_id": true, "fname": true, "lname": true,
+	"mname": true, "email": true, "phone": true, "gender": true, "birth_day": true, "birth_month": true,
+	"birth_year": true, "group_id": true, "group_name": true}
+
+func toCustomer(r map[string]string) virtpos.Customer {
+	c := virtpos.Customer{ID: r["id"], ExternalID: r["external_id"], FName: r["fname"], LName: r["lname"],
+		MName: r["mname"], Email: r["email"], Phone: r["phone"], Gender: r["gender"], BirthDay: r["birth_day"],
+		BirthMonth: r["birth_month"], BirthYear: r["birth_year"], GroupID: r["group_id"], GroupName: r["group_name"]}
+	for k, v := range r {
+		if !customerKnown[k] {
+			if c.Extra == nil {
+				c.Extra = map[string]string{}
+			}
+			c.Extra[k] = v
+		}
+	}
+	return c
+}
+
+func toCard(r map[string]string) virtpos.Card {
+	return virtpos.Card{ID: r["id"], UID: r["uid"], ExternalID: r["external_id"], Barcode: r["barcode"],
+		UIDEAN13: r["uid_ean13"], Medium: r["medium"], Status: r["status"], TypeID: r["type_id"],
+		TypeName: r["type_name"], CustomerID: r["customer_id"]}
+}
+
+// Customer returns the customer with that external_id (the 1C reference).
+// Fields outside virtpos.Customer (register_date, unknown params) are in
+// Extra.
+func (s *Server) Customer(externalID string) (virtpos.Customer, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := findBy(s.st.customers, "external_id", externalID)
+	if !ok {
+		return virtpos.Customer{}, false
+	}
+	return toCustomer(s.st.customers[id]), true
+}
+
+// Customers returns every customer ordered by id, without cards.
+func (s *Server) Customers() []virtpos.Customer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]virtpos.Customer, 0, len(s.st.customers))
+	for _, id := range sortedIDs(s.st.customers) {
+		out = append(out, toCustomer(s.st.customers[id]))
+	}
+	return out
+}
+
+// Card returns the card whose uid or, failing that, external_id is key.
+func (s *Server) Card(key string) (virtpos.Card, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := findBy(s.st.cards, "uid", key)
+	if !ok {
+		id, ok = findBy(s.st.cards, "external_id", key)
+	}
+	if !ok {
+		return virtpos.Card{}, false
+	}
+	return toCard(s.st.cards[id]), true
+}
+
+// Cards returns every card ordered by id.
+func (s *Server) Cards() []virtpos.Card {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]virtpos.Card, 0, len(s.st.cards))
+	for _, id := range sortedIDs(s.st.cards) {
+		out = append(out, toCard(s.st.cards[id]))
+	}
+	return out
+}

@@ -1,0 +1,233 @@
+package virtpostest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// get makes one GET of /orders and returns status, a header and the body
+// read error, if any.
+func get(t *testing.T, c *http.Client, s *Server, path string) (int, http.Header, string, error) {
+	t.Helper()
+	resp, err := c.Get(s.URL + path + "?" + url.Values{"apikey": {s.APIKey()}}.Encode())
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+func TestFaults(t *testing.T) {
+	t.Run("latency past the client timeout", func(t *testing.T) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{Latency: time.Minute})
+		_, _, _, err := get(t, &http.Client{Timeout: 50 * time.Millisecond}, s, PathOrders)
+		if err == nil || !strings.Contains(err.Error(), "Timeout") {
+			t.Errorf("err = %v, want a client timeout", err)
+		}
+	})
+	t.Run("hang until the client gives up", func(t *testing.T) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{Hang: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+PathOrders, nil)
+		_, err := http.DefaultClient.Do(req)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v, want deadline exceeded", err)
+		}
+	})
+	t.Run("429 for the next N requests", func(t *testing.T) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{Throttle: 2, RetryAfter: 2500 * time.Millisecond})
+		var got []string
+		for i := 0; i < 3; i++ {
+			code, hdr, _, err := get(t, http.DefaultClient, s, PathOrders)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d/%s", code, hdr.Get("Retry-After")))
+		}
+		if want := "429/3,429/3,200/"; strings.Join(got, ",") != want {
+			t.Errorf("got %v, want %s", got, want)
+		}
+	})
+	t.Run("every Nth request fails", func(t *testing.T) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{ErrorEvery: 3})
+		var got []int
+		for i := 0; i < 6; i++ {
+			code, _, _, _ := get(t, http.DefaultClient, s, PathCustomer)
+			got = append(got, code)
+		}
+		if want := []int{200, 200, 500, 200, 200, 500}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+	t.Run("seeded error rate repeats", func(t *testing.T) {
+		seq := func() string {
+			s := newTestServer(t)
+			s.SetFaults(Faults{ErrorRate: 0.5, Seed: 7})
+			var b strings.Builder
+			for i := 0; i < 40; i++ {
+				code, _, _, _ := get(t, http.DefaultClient, s, PathCustomer)
+				b.WriteString(map[int]string{200: ".", 500: "x"}[code])
+			}
+			return b.String()
+		}
+		a, b := seq(), seq()
+		if a != b || !strings.Contains(a, "x") || !strings.Contains(a, ".") || len(a) != 40 {
+			t.Errorf("sequences %q and %q: want equal, mixed", a, b)
+		}
+	})
+	for _, status := range []int{200, 502} {
+		t.Run(fmt.Sprintf("HTML page with %d", status), func(t *testing.T) {
+			s := newTestServer(t)
+			s.SetFaults(Faults{HTMLStatus: status})
+			code, hdr, body, err := get(t, http.DefaultClient, s, PathOrders)
+			if err != nil || code != status || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !strings.Contains(body, "<html>") {
+				t.Errorf("got %d %q %q %v", code, hdr.Get("Content-Type"), body, err)
+			}
+		})
+	}
+	t.Run("truncated body", func(t *testing.T) {
+		s := newTestServer(t)
+		s.GenerateOrders(100, 1)
+		s.SetFaults(Faults{TruncateAfter: 5000})
+		_, _, body, err := get(t, http.DefaultClient, s, PathOrders)
+		if !errors.Is(err, io.ErrUnexpectedEOF) || len(body) != 5000 {
+			t.Errorf("read %d bytes, err %v; want 5000 and unexpected EOF", len(body), err)
+		}
+		s.SetFaults(Faults{})
+		if _, _, body, err := get(t, http.DefaultClient, s, PathOrders); err != nil || !strings.HasSuffix(body, "</root>\n") {
+			t.Errorf("after clearing faults: err %v", err)
+		}
+	})
+	t.Run("reject chosen records", func(t *testing.T) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{Reject: func(entity string, p url.Values) (bool, string) {
+			return entity == PathCustomerUpdate && p.Get("external_id") == "bad", "Клиент заблокирован"
+		}})
+		for _, ext := range []string{"good", "bad"} {
+			_, _, body := call(t, s, http.MethodGet, PathCustomerUpdate, vals("create_if_not_exist", "1", "external_id", ext))
+			r := decodeResult(t, "xml", body)
+			wantOK := ext == "good"
+			if (r.Success == "1") != wantOK || (!wantOK && r.Info != "Клиент заблокирован") {
+				t.Errorf("%s: got %+v", ext, r)
+			}
+		}
+		if _, ok := s.Customer("bad"); ok || len(s.Customers()) != 1 {
+			t.Errorf("rejected record was stored: %+v", s.Customers())
+		}
+		if c := s.Counts(); c.Rejected != 1 || c.CustomersCreated != 1 {
+			t.Errorf("counts = %+v", c)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe to write from handlers and read from
+// the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func TestLogMasksAPIKey(t *testing.T) {
+	var buf syncBuffer
+	s := NewServer(t, Options{APIKey: "Top$ecret-Ключ", Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	call(t, s, http.MethodGet, PathCustomerUpdate, vals("create_if_not_exist", "1", "fname", "Иван"))
+	call(t, s, http.MethodPost, PathOrders, vals("apikey", "wrong-key-typed"))
+	out := buf.String()
+	for _, secret := range []string{"Top$ecret-Ключ", url.QueryEscape("Top$ecret-Ключ"), "wrong-key-typed"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log contains %q:\n%s", secret, out)
+		}
+	}
+	if strings.Count(out, "apikey=***") != 2 || !strings.Contains(out, "fname=") || !strings.Contains(out, "method=POST") {
+		t.Errorf("log lacks masked request lines:\n%s", out)
+	}
+}
+
+func TestCountsAndConcurrency(t *testing.T) {
+	s := newTestServer(t)
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				p := url.Values{"apikey": {s.APIKey()}, "create_if_not_exist": {"1"},
+					"external_id": {fmt.Sprintf("c%d", i)}, "fname": {fmt.Sprintf("w%d", w)}}
+				resp, err := http.PostForm(s.URL+PathCustomerUpdate, p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				p = url.Values{"apikey": {s.APIKey()}, "create_if_not_exist": {"1"}, "uid": {fmt.Sprintf("%d%d", w, i)}}
+				if resp, err = http.PostForm(s.URL+PathCardUpdate, p); err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	c := s.Counts()
+	// Every worker upserts the same ten external ids: ten creates, the rest
+	// updates, never a duplicate.
+	if c.CustomersCreated != each || c.CustomersUpdated != (workers-1)*each || len(s.Customers()) != each {
+		t.Errorf("customers: counts %+v, %d stored", c, len(s.Customers()))
+	}
+	if c.CardsCreated != workers*each || c.Requests[PathCustomerUpdate] != workers*each || c.Requests[PathCardUpdate] != workers*each {
+		t.Errorf("counts = %+v", c)
+	}
+	ids := map[string]bool{}
+	for _, cd := range s.Cards() {
+		ids[cd.ID] = true
+	}
+	if len(ids) != workers*each {
+		t.Errorf("%d distinct card ids, want %d", len(ids), workers*each)
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	tests := []struct{ prefix, wantSuffix string }{{"", "/api"}, {"/", ""}, {"v2/api/", "/v2/api"}}
+	for _, tt := range tests {
+		t.Run("prefix "+tt.prefix, func(t *testing.T) {
+			s := NewServer(t, Options{Prefix: tt.prefix})
+			if !strings.HasSuffix(s.URL, tt.wantSuffix) || strings.HasSuffix(s.URL, "/") {
+				t.Fatalf("URL %s, want suffix %q", s.URL, tt.wantSuffix)
+			}
+			code, _, body := call(t, s, http.MethodGet, PathCustomer, nil)
+			if r := decodeResult(t, "xml", body); code != 200 || r.Success != "1" {
+				t.Errorf("got %d %s", code, body)
+			}
+		})
+	}
+}

@@ -1,0 +1,355 @@
+// Package state is virtsync's SQLite store: checkpoints, record versions,
+// the id map, write intents, the event outbox, dead letters, holds, runs and
+// job leases, all in one file.
+//
+// The file runs in WAL mode with a busy timeout, foreign keys on and
+// synchronous=NORMAL. Each *DB has exactly one writer connection (every
+// write goes through [DB.Update] as a BEGIN IMMEDIATE transaction) and a
+// separate pool of query-only reader connections used by the read methods.
+// Two processes may open the same file: their writers queue on SQLite's
+// lock for up to the busy timeout instead of failing with SQLITE_BUSY.
+//
+// Timestamps are stored as UTC text in a fixed-width RFC 3339 form with
+// nanoseconds, so text order is time order and the file is readable with
+// the sqlite3 shell. The store never holds URLs or credentials: the virtpos
+// apikey lives only in the config and environment.
+package state
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// ErrNewerSchema is returned by [Open] when the file was written by a newer
+// virtsync whose schema this binary does not know.
+var ErrNewerSchema = errors.New("state file has a newer schema")
+
+// ErrNotFound is returned when a row a caller names does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is an open state file. It is safe for concurrent use; writes from one
+// process are serialised on a single connection.
+type DB struct {
+	// Now returns the current time; every stored timestamp and lease
+	// expiry check uses it. Open sets it to time.Now (or the WithNow
+	// option). Set it before using the DB, not concurrently.
+	Now func() time.Time
+
+	// Host and PID are recorded with leases so `status` can say who runs a
+	// job. Open sets them from the OS.
+	Host string
+	PID  int
+
+	path   string
+	writer *sqlx.DB
+	reader *sqlx.DB
+}
+
+// Option configures [Open].
+type Option func(*options)
+
+type options struct {
+	readers int
+	now     func() time.Time
+}
+
+// WithReaders sets the size of the reader pool. 0 or less means 4.
+func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
+
+// WithNow sets the clock, also for the work Open itself does (marking
+// crashed runs). nil means time.Now.
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// pragmas are applied by the driver to every connection it opens; an Exec
+// of a PRAGMA would reach only one connection of a pool.
+const pragmas = "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL"
+
+// Open opens (creating if needed) the state file at path, creating its
+// directory, and brings its schema up to date. A file written by a newer
+// virtsync is refused with an error wrapping [ErrNewerSchema].
+//
+// Runs left 'running' by a process that died (their job has no live lease)
+// are marked 'crashed'.
+func Open(path string, opts ...Option) (*DB, error) {
+	o := options{readers: 4, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.readers <= 0 {
+		o.readers = 4
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if path == "" {
+		return nil, errors.New("open state: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	// Escape the path: a '?' or '#' in a directory name would otherwise be
+	// taken for the DSN's query.
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
+	writer, err := sqlx.Open("sqlite3", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	// One writer: SQLite allows one anyway, and queueing in database/sql is
+	// cheaper and fairer than spinning in the busy handler.
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	host, _ := os.Hostname()
+	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, writer: writer}
+	if err := db.migrate(context.Background()); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	// Readers open after migration so a brand-new file is already in WAL
+	// mode and has its schema when they first look at it.
+	reader, err := sqlx.Open("sqlite3", base+"&_query_only=1")
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(o.readers)
+	reader.SetMaxIdleConns(o.readers)
+	db.reader = reader
+	if err := db.markCrashedRuns(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Path returns the file the DB was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Ping checks that the file is readable, for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.reader.GetContext(ctx, &one, `SELECT 1`); err != nil {
+		return fmt.Errorf("ping state: %w", err)
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	if db.writer != nil {
+		errs = append(errs, db.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close state: %w", err)
+	}
+	return nil
+}
+
+// Tx is one write transaction, handed to the function given to
+// [DB.Update]. It is not safe for concurrent use, and is only valid until
+// that function returns.
+type Tx struct {
+	ctx   context.Context
+	tx    *sqlx.Tx
+	db    *DB
+	now   time.Time
+	stmts map[string]*sqlx.Stmt
+}
+
+// Update runs fn in one IMMEDIATE transaction on the writer connection:
+// it commits if fn returns nil and rolls back otherwise (also on a panic,
+// which is re-raised). The engine calls it once per batch of records, since
+// a commit costs far more than a row.
+//
+// fn must not call Update itself (the single writer connection is busy:
+// it would wait forever). Reads through the DB inside fn do not see fn's
+// uncommitted writes. All timestamps fn writes share one DB.Now reading.
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqltx, err := db.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin state transaction: %w", err)
+	}
+	tx := &Tx{ctx: ctx, tx: sqltx, db: db, now: db.Now(), stmts: map[string]*sqlx.Stmt{}}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqltx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		if rbErr := sqltx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := sqltx.Commit(); err != nil {
+		return fmt.Errorf("commit state transaction: %w", err)
+	}
+	return nil
+}
+
+// exec runs query with args on a statement prepared once per transaction:
+// per-row writes in a batch then cost one bind and step each.
+func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	stmt, ok := tx.stmts[query]
+	if !ok {
+		var err error
+		stmt, err = tx.tx.PreparexContext(tx.ctx, query)
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		// database/sql closes statements prepared on a Tx when it ends.
+		tx.stmts[query] = stmt
+	}
+	return stmt.ExecContext(tx.ctx, args...)
+}
+
+// migration is one embedded numbered SQL file.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// loadMigrations reads NNNN_name.sql files from fsys and checks they are
+// numbered 1, 2, 3... without gaps or duplicates.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	names, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var ms []migration
+	for _, name := range names {
+		base := filepath.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
+		}
+		body, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", base, err)
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// SchemaVersion is the schema version this build writes.
+func SchemaVersion() int {
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate applies the migrations the file lacks, all in one transaction so
+// a failure leaves the file as it was. The version is PRAGMA user_version,
+// which lives in the file header and is covered by the transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	ms, err := loadMigrations(migrationFS)
+	if err != nil {
+		return err
+	}
+	latest := len(ms)
+	tx, err := db.writer.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var current int
+	if err := tx.GetContext(ctx, &current, `PRAGMA user_version`); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if current > latest {
+		return fmt.Errorf("%w: the file is at schema version %d but this virtsync knows only up to version %d; upgrade virtsync (do not delete the file)",
+			ErrNewerSchema, current, latest)
+	}
+	for _, m := range ms[current:] {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
+		}
+	}
+	if current == latest {
+		return nil
+	}
+	// PRAGMA takes no bound parameters; latest is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, latest)); err != nil {
+		return fmt.Errorf("migrate: set schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// timeLayout is fixed-width (unlike time.RFC3339Nano, which drops trailing
+// zeros) so that comparing the text compares the times.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// fmtTime formats t for storage; the zero time is stored as ”.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// stamp scans a stored timestamp into a time.Time; ” and NULL are zero.
+type stamp time.Time
+
+// Scan implements sql.Scanner.
+func (s *stamp) Scan(v any) error {
+	var text string
+	switch v := v.(type) {
+	case nil:
+		*s = stamp{}
+		return nil
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	default:
+		return fmt.Errorf("timestamp: unexpected %T", v)
+	}
+	if text == "" {
+		*s = stamp{}
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, text)
+	if err != nil {
+		return fmt.Errorf("timestamp %q: %w", text, err)
+	}
+	*s = stamp(t.UTC())
+	return nil
+}
