@@ -1,0 +1,450 @@
+// Package app wires virtsync together: config, state, clients, jobs,
+// events, the scheduler and the HTTP endpoints. cmd/virtsync only calls
+// Main; tests call it too, or run the built binary.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/virtsync/virtsync/internal/config"
+	"github.com/virtsync/virtsync/sinks/events"
+	"github.com/virtsync/virtsync/state"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// Exit codes (DESIGN section 6).
+const (
+	ExitOK     = 0
+	ExitFailed = 1 // some records failed, or a run could not finish
+	ExitUsage  = 2 // usage or config error
+)
+
+// daemonLease is the lease the daemon holds for its whole life: a second
+// daemon on one state file refuses to start, and one-shot commands know to
+// leave publishing to it.
+const daemonLease = "daemon"
+
+// Env is what Main takes from the process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	// Terminal says stderr is a terminal (progress bars).
+	Terminal bool
+}
+
+// Main runs virtsync and returns its exit code. ctx ends on SIGINT/SIGTERM.
+func Main(ctx context.Context, args []string, env Env) int {
+	getenv := func(k string) string { v, _ := env.LookupEnv(k); return v }
+	opts, err := ParseArgs(args, getenv, env.Stderr)
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(env.Stderr, "virtsync: %v\nRun 'virtsync -h' for usage.\n", strings.TrimPrefix(err.Error(), "usage: "))
+		}
+		return ExitUsage
+	}
+	if opts.Version {
+		fmt.Fprintln(env.Stdout, "virtsync", Version)
+		return ExitOK
+	}
+	cfg, err := config.Load(opts.Config, env.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: config: %v\n", err)
+		return ExitUsage
+	}
+	log := newLogger(cfg.Log, env.Stderr)
+	db, err := state.Open(cfg.State.Path)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: state %s: %v\n", cfg.State.Path, err)
+		if errors.Is(err, state.ErrNewerSchema) {
+			return ExitUsage
+		}
+		return ExitFailed
+	}
+	defer db.Close()
+	p := &parts{cfg: cfg, log: log, db: db}
+	p.metrics = NewMetrics(backlogFunc(db), deadFunc(db))
+
+	switch opts.Command {
+	case "status":
+		return printStatus(ctx, db, env.Stdout)
+	case "failures":
+		if !opts.Replay {
+			return printFailures(ctx, db, opts.Job, env.Stdout)
+		}
+	}
+	if err := buildJobs(p); err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
+		var ce *configError
+		if errors.As(err, &ce) {
+			return ExitUsage
+		}
+		return ExitFailed
+	}
+	if code, ok := checkMetadata(ctx, p, env.Stderr); !ok {
+		return code
+	}
+
+	switch {
+	case opts.Command == "failures":
+		return replay(ctx, p, opts.Job, env)
+	case opts.Once:
+		jobs := enabled(cfg)
+		if opts.Job != "" {
+			jobs = []string{opts.Job}
+		}
+		return runOnce(ctx, p, jobs, vsync.ModeOnce, nil, env)
+	case opts.Resync != "":
+		jobs, _ := opts.ResyncJobs()
+		return runOnce(ctx, p, jobs, vsync.ModeResync, nil, env)
+	}
+	return runDaemon(ctx, p, env)
+}
+
+// Version is set at build time with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+// checkMetadata confirms that 1C publishes what the jobs need. A missing
+// entity or field is a setup error (exit 2); 1C being unreachable is not
+// decided here: the runs will say so.
+func checkMetadata(ctx context.Context, p *parts, stderr io.Writer) (int, bool) {
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.OneC.Timeout.D())
+	defer cancel()
+	err := p.onec.CheckMetadata(cctx, p.metaWant)
+	if err == nil {
+		return 0, true
+	}
+	var me interface{ Error() string }
+	if errors.As(err, &me) && strings.Contains(err.Error(), "SetStandardODataInterfaceContent") {
+		fmt.Fprintf(stderr, "virtsync: 1C: %v\n", err)
+		return ExitUsage, false
+	}
+	p.log.Warn("could not check the 1C $metadata; going on", "err", err)
+	return 0, true
+}
+
+// eventsPipe is the NATS side of a process: an optional embedded server,
+// the connection and the relay from the outbox.
+type eventsPipe struct {
+	embedded *events.Embedded
+	conn     *events.Conn
+	relay    *events.Relay
+	stop     context.CancelFunc
+	done     chan struct{}
+	log      *slog.Logger
+	drain    time.Duration
+}
+
+// startEvents starts publishing the outbox. When the daemon runs on this
+// state file, a one-shot command publishes nothing itself: the daemon's
+// relay picks its events up from the outbox within a second.
+func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error) {
+	cfg := p.cfg
+	if !daemon {
+		if l, ok, err := p.db.Lease(ctx, daemonLease); err == nil && ok && l.Live(time.Now()) {
+			p.log.Info("the daemon is running on this state file; it will publish this run's events",
+				"daemon", l.Owner)
+			return nil, nil
+		}
+	}
+	ep := &eventsPipe{log: p.log, drain: cfg.Outbox.DrainTimeout.D(), done: make(chan struct{})}
+	url := cfg.NATS.URL
+	if url == "" {
+		emb, err := events.StartEmbedded(events.Options{StoreDir: cfg.NATSStoreDir(), SyncAlways: cfg.NATS.SyncAlways,
+			Logger: p.log.With("system", "nats")})
+		if err != nil {
+			return nil, fmt.Errorf("start embedded NATS in %s: %w", cfg.NATSStoreDir(), err)
+		}
+		ep.embedded = emb
+		url = emb.ClientURL()
+	}
+	cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
+	defer cancel()
+	conn, err := events.Connect(cctx, url, events.ConnOptions{Name: "virtsync", Logger: p.log.With("system", "nats")})
+	if err != nil {
+		ep.close()
+		return nil, fmt.Errorf("connect NATS: %w", err)
+	}
+	ep.conn = conn
+	stream, prefix := cfg.NATS.Stream, cfg.NATS.SubjectPrefix
+	relay, err := events.NewRelay(p.db, conn.JetStream(), events.RelayOptions{
+		Interval: cfg.Outbox.RelayInterval.D(),
+		Logger:   p.log.With("system", "outbox"),
+		EnsureStream: func(ctx context.Context) error {
+			_, err := conn.EnsureStream(ctx, stream, []string{prefix + ".>"}, cfg.NATS.DedupeWindow.D())
+			return err
+		},
+	})
+	if err != nil {
+		ep.close()
+		return nil, err
+	}
+	ep.relay = relay
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	ep.stop = stop
+	go func() {
+		defer close(ep.done)
+		_ = relay.Run(rctx)
+	}()
+	return ep, nil
+}
+
+// kick wakes the relay after a commit; safe on a nil pipe.
+func (ep *eventsPipe) kick() {
+	if ep != nil && ep.relay != nil {
+		ep.relay.Kick()
+	}
+}
+
+// shutdown stops the relay, drains the outbox for a bounded time and
+// closes the connection and the embedded server. Events not published stay
+// in the outbox for the next start.
+func (ep *eventsPipe) shutdown() {
+	if ep == nil {
+		return
+	}
+	if ep.stop != nil {
+		ep.stop()
+		<-ep.done
+	}
+	if ep.relay != nil && ep.drain > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), ep.drain)
+		if err := ep.relay.Drain(ctx); err != nil {
+			ep.log.Warn("outbox not fully drained; the rest is published on the next start", "err", err)
+		}
+		cancel()
+	}
+	ep.close()
+}
+
+func (ep *eventsPipe) close() {
+	if ep.conn != nil {
+		ep.conn.Close()
+	}
+	if ep.embedded != nil {
+		ep.embedded.Shutdown()
+	}
+}
+
+func (ep *eventsPipe) ready(ctx context.Context) error {
+	if ep == nil || ep.conn == nil {
+		return errors.New("NATS not connected")
+	}
+	return ep.conn.Ready(ctx)
+}
+
+func newRunner(p *parts, ep *eventsPipe) *vsync.Runner {
+	host, _ := os.Hostname()
+	return &vsync.Runner{
+		DB:              p.db,
+		Log:             p.log,
+		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.cfg.NATS.SubjectPrefix}.Event,
+		Concurrency:     p.cfg.Virtpos.Concurrency,
+		BatchSize:       p.cfg.Jobs.Customers.BatchSize,
+		HoldMaxAttempts: p.cfg.OneC.Orders.HoldMaxAttempts,
+		Observe:         p.metrics.Record,
+		Committed:       ep.kick,
+	}
+}
+
+// runOnce runs jobs one after another (customers before cards before
+// orders) and prints a summary. It waits for a job another process is
+// running instead of overlapping it.
+func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only map[string][]string, env Env) int {
+	ep, err := startEvents(ctx, p, false)
+	if err != nil {
+		// Events wait in the outbox; syncing does not depend on NATS.
+		p.log.Warn("events will wait in the outbox", "err", err)
+	}
+	defer ep.shutdown()
+	r := newRunner(p, ep)
+	var bars *progress
+	if mode == vsync.ModeResync && env.Terminal {
+		bars = newProgress(env.Stderr)
+		r.Progress = bars.update
+	}
+	code := ExitOK
+	var sums []vsync.Summary
+	for _, name := range jobs {
+		spec := p.jobs[name]
+		if mode == vsync.ModeResync && name == "orders" {
+			// A resync reads every order virtpos has, not a window.
+			spec = resyncOrders(spec)
+		}
+		var keys []string
+		if only != nil {
+			keys = only[name]
+		}
+		sum, err := runWaiting(ctx, r, spec, mode, keys, env.Stderr)
+		if bars != nil {
+			bars.finish(name)
+		}
+		sums = append(sums, sum)
+		p.metrics.Run(sum)
+		if err != nil || sum.Counts[vsync.Failed] > 0 {
+			code = ExitFailed
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	printSummary(env.Stdout, sums)
+	return code
+}
+
+// runWaiting runs a job, first waiting for another process's run of it
+// (the daemon's, usually) to end, and says so.
+func runWaiting(ctx context.Context, r *vsync.Runner, spec vsync.JobSpec, mode vsync.Mode, only []string, stderr io.Writer) (vsync.Summary, error) {
+	told := false
+	for {
+		sum, err := r.Run(ctx, spec, mode, only)
+		var held *state.LeaseHeldError
+		if !errors.As(err, &held) {
+			return sum, err
+		}
+		if !told {
+			fmt.Fprintf(stderr, "%s: %s (pid %d on %s) is running this job since %s; waiting for it to finish, then running %s\n",
+				spec.Name, held.Owner, held.PID, held.Host, held.Since.Local().Format("15:04:05"), mode)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return sum, fmt.Errorf("%s: gave up waiting for the running job: %w", spec.Name, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// replay queues the dead letters again and runs their jobs now with only
+// those records.
+func replay(ctx context.Context, p *parts, job string, env Env) int {
+	only := map[string][]string{}
+	var jobs []string
+	for _, name := range jobOrder {
+		if job != "" && name != job {
+			continue
+		}
+		n, err := p.db.QueueReplay(ctx, name)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "virtsync: queue replay of %s: %v\n", name, err)
+			return ExitFailed
+		}
+		if n == 0 {
+			continue
+		}
+		keys, err := p.db.ReplayKeys(ctx, name)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
+			return ExitFailed
+		}
+		fmt.Fprintf(env.Stdout, "%s: replaying %d record(s)\n", name, n)
+		only[name] = keys
+		jobs = append(jobs, name)
+	}
+	if len(jobs) == 0 {
+		fmt.Fprintln(env.Stdout, "no dead letters to replay")
+		return ExitOK
+	}
+	return runOnce(ctx, p, jobs, vsync.ModeReplay, only, env)
+}
+
+// httpServer serves /livez, /readyz and /metrics.
+func httpServer(p *parts, ep *eventsPipe) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		var problems []string
+		if err := p.db.Ping(ctx); err != nil {
+			problems = append(problems, "state: "+err.Error())
+		}
+		if err := ep.ready(ctx); err != nil {
+			problems = append(problems, "nats: "+err.Error())
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, strings.Join(problems, "\n"))
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", p.metrics.Handler())
+	return &http.Server{Addr: p.cfg.HTTP.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// runDaemon runs the jobs on their schedules until ctx ends.
+func runDaemon(ctx context.Context, p *parts, env Env) int {
+	owner := fmt.Sprintf("daemon:%d", os.Getpid())
+	ttl := time.Minute
+	if _, err := p.db.AcquireLease(ctx, daemonLease, owner, ttl); err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.cfg.State.Path, err)
+		return ExitUsage
+	}
+	defer p.db.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := p.db.RenewLease(ctx, daemonLease, owner, ttl); err != nil && ctx.Err() == nil {
+					p.log.Error("renew daemon lease", "err", err)
+				}
+			}
+		}
+	}()
+
+	ep, err := startEvents(ctx, p, true)
+	if err != nil {
+		p.log.Error("events", "err", err)
+		return ExitFailed
+	}
+	r := newRunner(p, ep)
+
+	var srv *http.Server
+	if p.cfg.HTTP.Listen != "" {
+		srv = httpServer(p, ep)
+		ln, err := net.Listen("tcp", p.cfg.HTTP.Listen)
+		if err != nil {
+			ep.shutdown()
+			fmt.Fprintf(env.Stderr, "virtsync: http.listen %s: %v\n", p.cfg.HTTP.Listen, err)
+			return ExitUsage
+		}
+		go func() { _ = srv.Serve(ln) }()
+		p.log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
+	}
+
+	var sched []vsync.Scheduled
+	for _, name := range enabled(p.cfg) {
+		sched = append(sched, vsync.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
+	}
+	s := &vsync.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
+		OnRun: func(sum vsync.Summary, err error) { p.metrics.Run(sum) }}
+	p.log.Info("virtsync daemon started", "jobs", len(sched), "state", p.cfg.State.Path)
+	serr := s.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	ep.shutdown()
+	if serr != nil {
+		p.log.Error("shutdown", "err", serr)
+		return ExitFailed
+	}
+	p.log.Info("virtsync daemon stopped")
+	return ExitOK
+}

@@ -1,0 +1,149 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Options are the parsed command line (DESIGN section 6, a public contract).
+type Options struct {
+	Config  string // -config; default $VIRTSYNC_CONFIG, else ./virtsync.yaml
+	Once    bool   // -once: run enabled jobs (or -job) once and exit
+	Job     string // -job NAME with -once
+	Resync  string // -resync JOBS: "all" or a comma list
+	Command string // "", "status" or "failures"
+	Replay  bool   // failures -replay
+	Version bool   // -version
+}
+
+// Jobs are the job names in the order they run: customers before cards
+// (a card needs its owner), orders last (an order needs its customer).
+var jobOrder = []string{"customers", "cards", "orders"}
+
+// errUsage marks a command line that cannot be run; main exits 2.
+var errUsage = errors.New("usage")
+
+const usageText = `virtsync keeps 1C:Enterprise and virtpos in step.
+
+Usage:
+  virtsync [-config FILE]                 daemon: run jobs on their cron schedules until SIGTERM/SIGINT
+  virtsync -once [-job NAME]              run enabled jobs (or one) once and exit
+  virtsync -resync JOBS                   full resync of JOBS ("all" or a comma list), then exit
+  virtsync status                         checkpoints, last runs, outbox backlog, dead letters
+  virtsync failures [-replay] [-job NAME] list dead letters; -replay sends them again now
+
+Global flags come first (one dash or two). -config defaults to $VIRTSYNC_CONFIG, else ./virtsync.yaml.
+Exit codes: 0 ok, 1 some records failed or a run could not finish, 2 usage or config error.
+
+Flags:
+`
+
+// ParseArgs parses args (without the program name).
+func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+	var o Options
+	fs := flag.NewFlagSet("virtsync", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.Config, "config", "", "config file (default $VIRTSYNC_CONFIG, else ./virtsync.yaml)")
+	fs.BoolVar(&o.Once, "once", false, "run enabled jobs once and exit")
+	fs.StringVar(&o.Job, "job", "", "with -once (or failures): only this job (customers, cards, orders)")
+	fs.StringVar(&o.Resync, "resync", "", `re-push every record of JOBS ("all" or e.g. customers,cards) and exit`)
+	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if o.Config == "" {
+		o.Config = getenv("VIRTSYNC_CONFIG")
+	}
+	if o.Config == "" {
+		o.Config = "virtsync.yaml"
+	}
+	rest := fs.Args()
+	if len(rest) > 0 {
+		o.Command = rest[0]
+		switch o.Command {
+		case "status":
+			if len(rest) > 1 {
+				return o, fmt.Errorf("%w: status takes no arguments, got %q", errUsage, strings.Join(rest[1:], " "))
+			}
+		case "failures":
+			sub := flag.NewFlagSet("failures", flag.ContinueOnError)
+			sub.SetOutput(stderr)
+			sub.BoolVar(&o.Replay, "replay", false, "queue the dead letters again and run their jobs now")
+			job := sub.String("job", "", "only this job's dead letters")
+			if err := sub.Parse(rest[1:]); err != nil {
+				return o, fmt.Errorf("%w: failures: %v", errUsage, err)
+			}
+			if *job != "" {
+				o.Job = *job
+			}
+			if sub.NArg() > 0 {
+				return o, fmt.Errorf("%w: failures: unexpected %q", errUsage, strings.Join(sub.Args(), " "))
+			}
+		default:
+			return o, fmt.Errorf("%w: unknown command %q (expected status or failures)", errUsage, o.Command)
+		}
+	}
+	if o.Command != "" && (o.Once || o.Resync != "") {
+		return o, fmt.Errorf("%w: %s cannot be combined with -once or -resync", errUsage, o.Command)
+	}
+	if o.Once && o.Resync != "" {
+		return o, fmt.Errorf("%w: -once and -resync exclude each other (a resync runs once)", errUsage)
+	}
+	if o.Job != "" && !o.Once && o.Command != "failures" {
+		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)
+	}
+	if o.Job != "" && !knownJob(o.Job) {
+		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(jobOrder, ", "))
+	}
+	if _, err := o.ResyncJobs(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func knownJob(name string) bool {
+	for _, j := range jobOrder {
+		if j == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ResyncJobs expands -resync into job names in run order.
+func (o Options) ResyncJobs() ([]string, error) {
+	if o.Resync == "" {
+		return nil, nil
+	}
+	want := map[string]bool{}
+	for _, p := range strings.Split(o.Resync, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "all":
+			for _, j := range jobOrder {
+				want[j] = true
+			}
+		case knownJob(p):
+			want[p] = true
+		default:
+			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(jobOrder, ", "))
+		}
+	}
+	var out []string
+	for _, j := range jobOrder {
+		if want[j] {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}

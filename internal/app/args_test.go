@@ -1,0 +1,72 @@
+package app
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	env := func(k string) string {
+		if k == "VIRTSYNC_CONFIG" {
+			return "/etc/from-env.yaml"
+		}
+		return ""
+	}
+	noEnv := func(string) string { return "" }
+	cases := []struct {
+		name  string
+		args  []string
+		env   func(string) string
+		want  Options
+		usage bool
+	}{
+		{name: "daemon default config", args: nil, env: noEnv, want: Options{Config: "virtsync.yaml"}},
+		{name: "config from env", args: nil, env: env, want: Options{Config: "/etc/from-env.yaml"}},
+		{name: "flag beats env", args: []string{"-config", "x.yaml"}, env: env, want: Options{Config: "x.yaml"}},
+		{name: "double dash with equals", args: []string{"--config=x.yaml", "-once"}, env: noEnv, want: Options{Config: "x.yaml", Once: true}},
+		{name: "once one job", args: []string{"-once", "-job", "cards"}, env: noEnv, want: Options{Config: "virtsync.yaml", Once: true, Job: "cards"}},
+		{name: "status after globals", args: []string{"-config", "/etc/virtsync.yaml", "status"}, env: noEnv, want: Options{Config: "/etc/virtsync.yaml", Command: "status"}},
+		{name: "failures replay", args: []string{"failures", "-replay"}, env: noEnv, want: Options{Config: "virtsync.yaml", Command: "failures", Replay: true}},
+		{name: "failures one job", args: []string{"failures", "--job=orders"}, env: noEnv, want: Options{Config: "virtsync.yaml", Command: "failures", Job: "orders"}},
+		{name: "resync list", args: []string{"-resync", "cards,customers"}, env: noEnv, want: Options{Config: "virtsync.yaml", Resync: "cards,customers"}},
+		{name: "unknown command", args: []string{"stats"}, env: noEnv, usage: true},
+		{name: "unknown flag", args: []string{"-onse"}, env: noEnv, usage: true},
+		{name: "unknown job", args: []string{"-once", "-job", "products"}, env: noEnv, usage: true},
+		{name: "bad resync", args: []string{"-resync", "all,bogus"}, env: noEnv, usage: true},
+		{name: "once and resync", args: []string{"-once", "-resync", "all"}, env: noEnv, usage: true},
+		{name: "job without once", args: []string{"-job", "cards"}, env: noEnv, usage: true},
+		{name: "status with once", args: []string{"-once", "status"}, env: noEnv, usage: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseArgs(tc.args, tc.env, io.Discard)
+			if tc.usage {
+				if !errors.Is(err, errUsage) {
+					t.Fatalf("err = %v, want a usage error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestResyncJobsOrder(t *testing.T) {
+	o := Options{Resync: "orders,customers"}
+	got, err := o.ResyncJobs()
+	if err != nil || !reflect.DeepEqual(got, []string{"customers", "orders"}) {
+		t.Fatalf("got %v, %v; want customers before orders", got, err)
+	}
+	o.Resync = "all"
+	got, _ = o.ResyncJobs()
+	if !reflect.DeepEqual(got, jobOrder) {
+		t.Fatalf("all = %v", got)
+	}
+}

@@ -1,0 +1,337 @@
+// Package onec is a client for the standard OData interface of
+// 1C:Enterprise 8.3+ ("<publication>/odata/standard.odata").
+//
+// It reads collections page by page ($top/$skip with a fixed $orderby, never
+// nextLink), detects changes with a two-phase DataVersion sweep, writes
+// documents (create, update, post) without ever repeating a create whose
+// outcome is unknown, and checks $metadata at start-up. Every request carries
+// $format=json (except /$count and $metadata, which 1C answers in plain text
+// and XML) and, for reads, allowedOnly=true, so row-level security filters
+// rows instead of failing the whole request (code 20).
+//
+// The password travels only in the Authorization header; it never appears in
+// an error, a log line or a URL.
+package onec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures a Client. Zero values take the documented defaults.
+type Config struct {
+	// BaseURL is the publication's OData root, e.g.
+	// "http://1c.example/retail/odata/standard.odata". Required. It must not
+	// carry credentials: use User and Password.
+	BaseURL string
+	// User and Password are the infobase user for HTTP Basic auth.
+	User     string
+	Password string
+	// Timeout bounds one HTTP request (headers and body). Default 60s.
+	// Ignored when HTTPClient is given (its own Timeout applies).
+	Timeout time.Duration
+	// PageSize is the $top of a page. Default 1000.
+	PageSize int
+	// MinPageSize is the floor to which a page is halved after a 5xx.
+	// Default 50 (or PageSize when smaller).
+	MinPageSize int
+	// BatchSize is how many keys one fetch-by-key request asks for
+	// (Ref_Key eq guid'..' or ...). Default 40: longer filters hit URL limits
+	// of IIS/Apache in front of 1C.
+	BatchSize int
+	// Retry bounds retries of reads, updates and posting. Creates are never
+	// retried once the request may have reached 1C.
+	Retry Retry
+	// Logger receives debug request lines and warnings. Nil discards.
+	Logger *slog.Logger
+	// HTTPClient replaces the default client (whose Timeout is Timeout).
+	HTTPClient *http.Client
+}
+
+// Retry is the backoff policy: exponential from Initial, capped at Max,
+// with jitter, at most MaxAttempts tries and MaxElapsed in total.
+type Retry struct {
+	// MaxAttempts counts the first try. Default 5; 1 disables retries.
+	MaxAttempts int
+	// Initial is the first delay. Default 500ms.
+	Initial time.Duration
+	// Max caps one delay (and a server's Retry-After). Default 30s.
+	Max time.Duration
+	// MaxElapsed bounds the time spent on one call including waits.
+	// Default 2m.
+	MaxElapsed time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Timeout <= 0 {
+		c.Timeout = 60 * time.Second
+	}
+	if c.PageSize <= 0 {
+		c.PageSize = 1000
+	}
+	if c.MinPageSize <= 0 {
+		c.MinPageSize = 50
+	}
+	if c.MinPageSize > c.PageSize {
+		c.MinPageSize = c.PageSize
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 40
+	}
+	if c.Retry.MaxAttempts <= 0 {
+		c.Retry.MaxAttempts = 5
+	}
+	if c.Retry.Initial <= 0 {
+		c.Retry.Initial = 500 * time.Millisecond
+	}
+	if c.Retry.Max <= 0 {
+		c.Retry.Max = 30 * time.Second
+	}
+	if c.Retry.MaxElapsed <= 0 {
+		c.Retry.MaxElapsed = 2 * time.Minute
+	}
+	return c
+}
+
+// Client talks to one 1C OData publication. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	base string // BaseURL without a trailing slash
+	http *http.Client
+	log  *slog.Logger
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	cfg = cfg.withDefaults()
+	if cfg.BaseURL == "" {
+		return nil, errors.New("onec: base_url is required")
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		// url.Parse errors quote the input, which may hold user:password@.
+		return nil, errors.New("onec: base_url is not a valid URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("onec: base_url: scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.User != nil {
+		return nil, errors.New("onec: base_url must not contain credentials: set user and password")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, errors.New("onec: base_url must not have a query or fragment")
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.Timeout}
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg}, nil
+}
+
+// retryMode says which failures a call may retry.
+type retryMode int
+
+const (
+	// retryIdempotent: GET, PATCH and posting. Network errors, timeouts,
+	// 429, 502-504 and a 500 without a 1C error code are retried.
+	retryIdempotent retryMode = iota
+	// retryPage: a list page. Like retryIdempotent, but every 5xx goes back
+	// to the caller at once, which shrinks the page before trying again.
+	retryPage
+	// retryCreate: a POST that creates. Only failures that prove the
+	// request never left (dial errors) are retried; anything after that is
+	// ErrOutcomeUnknown.
+	retryCreate
+)
+
+// request is one logical call (possibly several HTTP attempts).
+type request struct {
+	op, entity string
+	method     string
+	url        string
+	body       []byte
+	ifMatch    string
+	want       []int // accepted statuses; empty = any 2xx
+	mode       retryMode
+}
+
+// do runs r with retries and returns a response whose status is accepted.
+// The caller closes the body.
+func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+	start := time.Now()
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		resp, retry, after, err := c.once(ctx, r)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if !retry || attempt >= c.cfg.Retry.MaxAttempts {
+			return nil, lastErr
+		}
+		d := c.backoff(attempt, after)
+		if time.Since(start)+d > c.cfg.Retry.MaxElapsed {
+			return nil, lastErr
+		}
+		c.log.WarnContext(ctx, "onec: retrying", "op", r.op, "entity", r.entity,
+			"attempt", attempt, "delay", d, "err", err)
+		if err := sleep(ctx, d); err != nil {
+			return nil, fmt.Errorf("%w (last error: %w)", err, lastErr)
+		}
+	}
+}
+
+// once makes one HTTP attempt. It reports whether a retry is allowed and a
+// server-requested delay (Retry-After), if any.
+func (c *Client) once(ctx context.Context, r request) (_ *http.Response, retry bool, after time.Duration, _ error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("onec: %s %s: build request: %w", r.op, r.entity, redactURLError(err))
+	}
+	req.SetBasicAuth(c.cfg.User, c.cfg.Password)
+	req.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.ifMatch != "" {
+		req.Header.Set("If-Match", r.ifMatch)
+	}
+	t0 := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		err = redactURLError(err)
+		if r.mode == retryCreate && !isDialError(err) {
+			// Cancelled or timed out after the request may have been sent.
+			return nil, false, 0, fmt.Errorf("onec: %s %s: %w: %w", r.op, r.entity, ErrOutcomeUnknown, err)
+		}
+		if ctx.Err() != nil {
+			return nil, false, 0, fmt.Errorf("onec: %s %s: %w", r.op, r.entity, ctx.Err())
+		}
+		return nil, true, 0, fmt.Errorf("onec: %s %s: %w", r.op, r.entity, err)
+	}
+	c.log.DebugContext(ctx, "onec: request", "op", r.op, "entity", r.entity, "method", r.method,
+		"status", resp.StatusCode, "duration", time.Since(t0))
+	if accepted(resp.StatusCode, r.want) {
+		return resp, false, 0, nil
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	drainClose(resp.Body)
+	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	e.Op, e.Entity = r.op, r.entity
+	e.Message = c.scrub(e.Message)
+	if r.mode == retryCreate {
+		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout {
+			// A proxy gave up waiting: 1C may still have written the document.
+			return nil, false, 0, fmt.Errorf("%w: %w", ErrOutcomeUnknown, e)
+		}
+		return nil, false, 0, e
+	}
+	if r.mode == retryPage && e.Status >= 500 {
+		return nil, false, 0, e
+	}
+	return nil, e.Transient(), retryAfter(resp.Header.Get("Retry-After")), e
+}
+
+func accepted(status int, want []int) bool {
+	if len(want) == 0 {
+		return status >= 200 && status < 300
+	}
+	for _, w := range want {
+		if status == w {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff is exponential with "equal jitter": half fixed, half random, so
+// parallel workers spread out but never retry immediately.
+func (c *Client) backoff(attempt int, after time.Duration) time.Duration {
+	if after > 0 {
+		return min(after, c.cfg.Retry.Max)
+	}
+	d := c.cfg.Retry.Initial
+	for i := 1; i < attempt && d < c.cfg.Retry.Max; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.Retry.Max)
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return time.Until(t)
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func drainClose(rc io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(rc, 1<<20))
+	_ = rc.Close()
+}
+
+// isDialError reports a failure to connect: the request never reached 1C.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// redactURLError strips the query from a *url.Error's URL: filters may hold
+// customer data. The base URL holds no credentials (New refuses them).
+func redactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u := ue.URL
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i] + "?…"
+	}
+	return &url.Error{Op: ue.Op, URL: u, Err: ue.Err}
+}
+
+// scrub removes the password from text that came from the server, in case a
+// proxy or 1C echoes the credentials back.
+func (c *Client) scrub(s string) string {
+	if c.cfg.Password == "" || len(c.cfg.Password) < 3 {
+		return s
+	}
+	return strings.ReplaceAll(s, c.cfg.Password, "***")
+}

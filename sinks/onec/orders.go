@@ -1,0 +1,338 @@
+// Package onec writes virtpos orders into 1C as customer-order documents
+// (Document_ЗаказКлиента in the ut11 profile): it resolves the partner,
+// counterparty and items, creates the document once (looking the order key
+// up in the marker field first), updates it when the order changes, and
+// posts it when configured.
+package onec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	gosync "sync"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/virtpos"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// Client is what the handler needs from the 1C client.
+type Client interface {
+	FindByField(ctx context.Context, entity, field, value string) (onec.Entity, bool, error)
+	Create(ctx context.Context, entity string, body map[string]any) (onec.Entity, error)
+	Update(ctx context.Context, entity, key, dataVersion string, body map[string]any) (onec.Entity, error)
+	Post(ctx context.Context, entity, key string) error
+}
+
+// CustomerFinder finds a virtpos customer by its id (to learn its
+// external_id, the 1C reference, when the id map does not know it).
+type CustomerFinder interface {
+	Customers(ctx context.Context, q virtpos.CustomerQuery) (virtpos.CustomerPage, error)
+}
+
+// ReverseLookup finds the 1C reference mapped to a virtpos id.
+type ReverseLookup interface {
+	LookupRef(ctx context.Context, kind, remoteID string) (string, bool, error)
+}
+
+// OrderSettings are the 1C side of the orders job (onec.orders in config).
+type OrderSettings struct {
+	Entity             string // Document_ЗаказКлиента
+	TabularSection     string // Товары
+	MarkerField        string // НомерПоДаннымКлиента
+	ItemsEntity        string // Catalog_Номенклатура
+	ItemMatchField     string // Code
+	CounterpartyEntity string // Catalog_Контрагенты
+	Organization       string // Организация_Key, optional
+	Warehouse          string // Склад_Key, optional
+	Agreement          string // Соглашение_Key, optional
+	Currency           string // Валюта_Key, optional
+	Operation          string // ХозяйственнаяОперация, optional
+	Status             string // Статус of a live order, optional
+	CancelledStatus    string // Статус of a cancelled order, optional
+	Post               bool
+	ShopZone           *time.Location
+}
+
+// Orders is the handler of the orders job.
+type Orders struct {
+	OneC      Client
+	Customers CustomerFinder
+	Refs      ReverseLookup
+	Settings  OrderSettings
+
+	mu    gosync.Mutex
+	items map[string]string // item_id -> Номенклатура Ref_Key, per run
+	cps   map[string]string // partner -> counterparty, per run
+}
+
+const emptyRef = "00000000-0000-0000-0000-000000000000"
+
+// Prepare implements sync.Handler: per-run caches start empty, so a
+// nomenclature item added in 1C between runs is found on the next one.
+func (h *Orders) Prepare(context.Context, *vsync.RunInfo) error {
+	h.mu.Lock()
+	h.items, h.cps = map[string]string{}, map[string]string{}
+	h.mu.Unlock()
+	return nil
+}
+
+// Apply implements sync.Handler.
+func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	o, ok := rec.Data.(*virtpos.Order)
+	if !ok {
+		return vsync.Outcome{}, fmt.Errorf("order %s: unexpected record type %T", rec.Key, rec.Data)
+	}
+	s := h.Settings
+	docRef, known, err := run.IDs.LookupID(ctx, "order", rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+	what := "new"
+	if known {
+		what = "changed"
+	}
+	orderEvent := vsync.Event{Kind: "order", What: what, Data: orderData(rec.Key, o)}
+
+	body, err := h.document(ctx, rec.Key, o)
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+
+	var doc onec.Entity
+	result := vsync.Updated
+	if !known {
+		// Writes to 1C are not idempotent: ask for the marker before any
+		// create, so a retry after a timeout or a crash adopts the document.
+		found, ok, err := h.OneC.FindByField(ctx, s.Entity, s.MarkerField, rec.Key)
+		if err != nil {
+			return vsync.Outcome{}, classify(rec.Key, err)
+		}
+		if ok {
+			docRef, known = found.Key(), true
+			run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
+		}
+	}
+	if known {
+		doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
+	} else {
+		doc, err = h.OneC.Create(ctx, s.Entity, body)
+		result = vsync.Created
+	}
+	if err != nil {
+		return vsync.Outcome{}, classify(rec.Key, err)
+	}
+	if r := doc.Key(); r != "" {
+		docRef = r
+	}
+	number := doc.String("Number")
+	exported := map[string]any{"key": rec.Key, "document_ref": docRef, "number": number, "entity": s.Entity}
+	out := vsync.Outcome{Result: result, RemoteID: docRef, Extra: number}
+	if s.Post && !o.Cancelled {
+		if err := h.OneC.Post(ctx, s.Entity, docRef); err != nil {
+			// The document is saved, only unposted: keep it, say so, and
+			// store a version that differs from the fingerprint so the next
+			// run tries posting again instead of creating anything.
+			out.Version = "unposted:" + rec.Version
+			out.Warning = fmt.Sprintf("order document %s saved but not posted: %v", number, err)
+			exported["posted"] = false
+			exported["post_error"] = err.Error()
+		} else {
+			exported["posted"] = true
+		}
+	}
+	if m := o.CheckSums(); len(m) > 0 {
+		var ms []string
+		for _, x := range m {
+			ms = append(ms, x.String())
+		}
+		exported["sum_mismatch"] = ms
+		if out.Warning == "" {
+			out.Warning = fmt.Sprintf("order sums do not add up (kept as sent): %v", ms)
+		}
+	}
+	out.Events = []vsync.Event{orderEvent, {Kind: "order", What: "exported", Data: exported}}
+	return out, nil
+}
+
+// document builds the 1C document body for o.
+func (h *Orders) document(ctx context.Context, key string, o *virtpos.Order) (map[string]any, error) {
+	s := h.Settings
+	partner, err := h.partner(ctx, o.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := h.counterparty(ctx, partner)
+	if err != nil {
+		return nil, err
+	}
+	loc := s.ShopZone
+	if loc == nil {
+		loc = time.UTC
+	}
+	created, err := time.ParseInLocation(virtpos.TimeLayout, o.CreatedDate, loc)
+	if err != nil {
+		return nil, vsync.Reject(nil, "order %s: created_date: expected %q, got a %d-character text", key, virtpos.TimeLayout, len(o.CreatedDate))
+	}
+	rows := make([]any, 0, len(o.Items))
+	for i, it := range o.Items {
+		ref, err := h.item(ctx, it.ItemID)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, map[string]any{
+			"LineNumber":         fmt.Sprint(i + 1),
+			"Номенклатура_Key":   ref,
+			"Количество":         num(it.Quantity),
+			"КоличествоУпаковок": num(it.Quantity),
+			"Цена":               num(it.UnitBasePrice),
+			"Сумма":              num(it.Amount),
+			"СуммаРучнойСкидки":  num(it.Discount),
+			"СуммаСНДС":          num(it.Amount),
+		})
+	}
+	body := map[string]any{
+		// 1C keeps local time without a zone; the shop's wall clock is what
+		// the order's people saw.
+		"Date":            created.In(loc).Format("2006-01-02T15:04:05"),
+		"Партнер_Key":     partner,
+		"Контрагент_Key":  cp,
+		s.MarkerField:     key,
+		"СуммаДокумента":  num(o.Amount),
+		"ЦенаВключаетНДС": true,
+		"АдресДоставки":   o.ShippingAddress,
+		"Комментарий":     comment(o),
+		s.TabularSection:  rows,
+	}
+	for field, v := range map[string]string{"Организация_Key": s.Organization, "Склад_Key": s.Warehouse,
+		"Соглашение_Key": s.Agreement, "Валюта_Key": s.Currency, "ХозяйственнаяОперация": s.Operation} {
+		if v != "" {
+			body[field] = v
+		}
+	}
+	if st := s.Status; st != "" {
+		body["Статус"] = st
+	}
+	if o.Cancelled && s.CancelledStatus != "" {
+		body["Статус"] = s.CancelledStatus
+	}
+	return body, nil
+}
+
+// num writes a decimal as a JSON number with its exact digits.
+func num(d decimal.Decimal) json.Number { return json.Number(d.String()) }
+
+func comment(o *virtpos.Order) string {
+	flags := ""
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{o.Paid, "оплачен"}, {o.Shipped, "отгружен"}, {o.Cancelled, "отменён"}} {
+		if f.on {
+			if flags != "" {
+				flags += ", "
+			}
+			flags += f.name
+		}
+	}
+	c := "virtpos"
+	if flags != "" {
+		c += " (" + flags + ")"
+	}
+	if o.Comment != "" {
+		c += ": " + o.Comment
+	}
+	return c
+}
+
+func (h *Orders) partner(ctx context.Context, customerID string) (string, error) {
+	if customerID == "" || customerID == "0" {
+		return "", vsync.Reject(nil, "order has no customer_id")
+	}
+	if ref, ok, err := h.Refs.LookupRef(ctx, "customer", customerID); err != nil {
+		return "", err
+	} else if ok {
+		return ref, nil
+	}
+	// Not created by virtsync: the customer's external_id, when it has
+	// one, is the 1C reference.
+	page, err := h.Customers.Customers(ctx, virtpos.CustomerQuery{ID: customerID})
+	if err != nil {
+		if virtpos.IsRejected(err) {
+			return "", vsync.Hold("virtpos customer %s cannot be read: %v", customerID, err)
+		}
+		return "", fmt.Errorf("look up virtpos customer %s: %w", customerID, err)
+	}
+	for _, c := range page.Customers {
+		if c.ID == customerID && c.ExternalID != "" {
+			return c.ExternalID, nil
+		}
+	}
+	return "", vsync.Hold("virtpos customer %s is not linked to a 1C partner yet", customerID)
+}
+
+func (h *Orders) counterparty(ctx context.Context, partner string) (string, error) {
+	h.mu.Lock()
+	cp, ok := h.cps[partner]
+	h.mu.Unlock()
+	if ok {
+		return cp, nil
+	}
+	e, found, err := h.OneC.FindByField(ctx, h.Settings.CounterpartyEntity, "Партнер_Key", partner)
+	if err != nil {
+		return "", fmt.Errorf("find counterparty of partner %s: %w", partner, err)
+	}
+	if !found {
+		return "", vsync.Hold("partner %s has no counterparty in %s", partner, h.Settings.CounterpartyEntity)
+	}
+	h.mu.Lock()
+	h.cps[partner] = e.Key()
+	h.mu.Unlock()
+	return e.Key(), nil
+}
+
+func (h *Orders) item(ctx context.Context, itemID string) (string, error) {
+	h.mu.Lock()
+	ref, ok := h.items[itemID]
+	h.mu.Unlock()
+	if ok {
+		return ref, nil
+	}
+	s := h.Settings
+	e, found, err := h.OneC.FindByField(ctx, s.ItemsEntity, s.ItemMatchField, itemID)
+	if err != nil {
+		return "", fmt.Errorf("find item %s: %w", itemID, err)
+	}
+	if !found {
+		return "", vsync.Hold("item %s not found in %s by %s", itemID, s.ItemsEntity, s.ItemMatchField)
+	}
+	h.mu.Lock()
+	h.items[itemID] = e.Key()
+	h.mu.Unlock()
+	return e.Key(), nil
+}
+
+func classify(key string, err error) error {
+	var oe *onec.Error
+	if errors.As(err, &oe) && onec.IsRejected(err) {
+		return vsync.Reject(err, "1C rejected order %s", key)
+	}
+	return fmt.Errorf("order %s: %w", key, err)
+}
+
+func orderData(key string, o *virtpos.Order) map[string]any {
+	items := make([]map[string]any, 0, len(o.Items))
+	for _, it := range o.Items {
+		items = append(items, map[string]any{"item_id": it.ItemID, "item_name": it.ItemName,
+			"quantity": it.Quantity.String(), "unit_base_price": it.UnitBasePrice.StringFixed(2),
+			"discount": it.Discount.StringFixed(2), "amount": it.Amount.StringFixed(2)})
+	}
+	return map[string]any{"key": key, "guid": o.GUID, "customer_id": o.CustomerID, "created_date": o.CreatedDate,
+		"paid": o.Paid, "shipped": o.Shipped, "cancelled": o.Cancelled,
+		"amount": o.Amount.StringFixed(2), "discount": o.Discount.StringFixed(2),
+		"shipping_cost": o.ShippingCost.StringFixed(2), "items": items}
+}

@@ -1,0 +1,95 @@
+package virtpos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/virtsync/virtsync/internal/virtpos"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// Cards is the handler of the cards job. Cards need no look-up before a
+// create: updateCard with create_if_not_exist=1 finds the card by uid or
+// external_id itself, so a repeated call updates instead of duplicating.
+type Cards struct {
+	Client Client
+	Mapper Mapper
+	// OnDelete is "delete" (default: deleteCard) or "block" (status
+	// BLOCKED, the card stays in virtpos's history).
+	OnDelete string
+}
+
+// Prepare implements sync.Handler.
+func (h *Cards) Prepare(ctx context.Context, _ *vsync.RunInfo) error { return h.Mapper.Prepare(ctx) }
+
+// Apply implements sync.Handler.
+func (h *Cards) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	id, known, err := run.IDs.LookupID(ctx, "card", rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+	if rec.Deleted || rec.Marked {
+		return h.remove(ctx, rec, id, known)
+	}
+	p, err := h.Mapper.Map(ctx, rec)
+	if err != nil {
+		return vsync.Outcome{}, fmt.Errorf("card %s: %w", rec.Key, err)
+	}
+	p.Set("external_id", rec.Key)
+	p.Set("create_if_not_exist", "1")
+	p.Del("card_id")
+	if known {
+		p.Set("card_id", id)
+	}
+	res, err := h.Client.UpdateCard(ctx, p)
+	if err != nil {
+		return vsync.Outcome{}, classify("card", rec.Key, err)
+	}
+	r := vsync.Updated
+	if res.IsNew {
+		r = vsync.Created
+	}
+	return vsync.Outcome{Result: r, RemoteID: res.ID, Events: []vsync.Event{{Kind: "card", What: "upserted",
+		Data: map[string]any{"external_id": rec.Key, "virtpos_id": res.ID, "uid": p.Get("uid"), "created": res.IsNew}}}}, nil
+}
+
+func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known bool) (vsync.Outcome, error) {
+	why := "deleted"
+	if rec.Marked {
+		why = "marked"
+	}
+	if h.OnDelete == "block" {
+		p := map[string][]string{"external_id": {rec.Key}, "status": {"BLOCKED"}}
+		if known {
+			p["card_id"] = []string{id}
+		}
+		res, err := h.Client.UpdateCard(ctx, p)
+		if err != nil {
+			if isNotFound(err) {
+				return vsync.Outcome{Result: vsync.Skipped, ForgetID: true}, nil
+			}
+			return vsync.Outcome{}, classify("card", rec.Key, err)
+		}
+		return vsync.Outcome{Result: vsync.Deleted, RemoteID: res.ID, Events: []vsync.Event{{Kind: "card", What: "deleted",
+			Data: map[string]any{"external_id": rec.Key, "virtpos_id": res.ID, "action": "blocked", "reason": why}}}}, nil
+	}
+	k := virtpos.CardKey{Field: "external_id", Value: rec.Key}
+	if known {
+		k = virtpos.CardKey{Field: "card_id", Value: id}
+	}
+	if err := h.Client.DeleteCard(ctx, k); err != nil {
+		// Already gone in virtpos (deleted by hand, or a crash after the
+		// call): the wanted state is reached.
+		if !isNotFound(err) {
+			return vsync.Outcome{}, classify("card", rec.Key, err)
+		}
+	}
+	return vsync.Outcome{Result: vsync.Deleted, ForgetID: true, Events: []vsync.Event{{Kind: "card", What: "deleted",
+		Data: map[string]any{"external_id": rec.Key, "virtpos_id": id, "action": "deleted", "reason": why}}}}, nil
+}
+
+func isNotFound(err error) bool {
+	var ae *virtpos.APIError
+	return errors.As(err, &ae) && notFound(ae.Info)
+}

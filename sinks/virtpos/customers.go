@@ -1,0 +1,137 @@
+// Package virtpos pushes 1C customers and discount cards to virtpos as
+// upserts. Each handler decides, per record, between an update by the
+// virtpos id (known from the id map), an adoption of a record virtpos
+// already has (looked up by external_id), and a create.
+package virtpos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/virtsync/virtsync/internal/virtpos"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// Client is what the handlers need from the virtpos client.
+type Client interface {
+	FindCustomerByExternalID(ctx context.Context, ext string) (virtpos.Customer, bool, error)
+	UpdateCustomer(ctx context.Context, p url.Values) (virtpos.UpdateResult, error)
+	UpdateCard(ctx context.Context, p url.Values) (virtpos.UpdateResult, error)
+	DeleteCard(ctx context.Context, k virtpos.CardKey) error
+}
+
+// Mapper turns a source record into virtpos parameters. Its errors are
+// already classified: *sync.RejectedError for a bad value, *sync.HeldError
+// for a reference not synced yet. Prepare runs once per run (to load what
+// the map looks up, such as card kinds).
+type Mapper interface {
+	Prepare(ctx context.Context) error
+	Map(ctx context.Context, rec vsync.Record) (url.Values, error)
+}
+
+// Customers is the handler of the customers job.
+type Customers struct {
+	Client Client
+	Mapper Mapper
+	// OnDelete is what a customer deleted or marked for deletion in 1C
+	// does in virtpos: "ignore" (default; virtpos has no customer delete
+	// call, so the customer stays and the run records it).
+	OnDelete string
+}
+
+// Prepare implements sync.Handler.
+func (h *Customers) Prepare(ctx context.Context, _ *vsync.RunInfo) error {
+	return h.Mapper.Prepare(ctx)
+}
+
+// Apply implements sync.Handler.
+func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	if rec.Deleted || rec.Marked {
+		what := "deleted"
+		if rec.Marked {
+			what = "marked for deletion"
+		}
+		run.Log.Info("customer "+what+" in 1C; left in virtpos", "key", rec.Key)
+		return vsync.Outcome{Result: vsync.Skipped}, nil
+	}
+	p, err := h.Mapper.Map(ctx, rec)
+	if err != nil {
+		return vsync.Outcome{}, fmt.Errorf("customer %s: %w", rec.Key, err)
+	}
+	p.Set("external_id", rec.Key)
+	p.Del("id")
+
+	id, known, err := run.IDs.LookupID(ctx, "customer", rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+	if known {
+		q := cloneValues(p)
+		q.Set("id", id)
+		res, err := h.Client.UpdateCustomer(ctx, q)
+		if err == nil {
+			return customerOutcome(rec.Key, res, false), nil
+		}
+		// Deleted by hand in virtpos: fall through to a fresh look-up.
+		var ae *virtpos.APIError
+		if !errors.As(err, &ae) || !notFound(ae.Info) {
+			return vsync.Outcome{}, classify("customer", rec.Key, err)
+		}
+		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
+	}
+	// No id yet (first push, or a crash between the call and the commit):
+	// ask before creating, so a retry never makes a second customer.
+	found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, classify("customer", rec.Key, err)
+	}
+	q := cloneValues(p)
+	if ok {
+		q.Set("id", found.ID)
+	} else {
+		q.Set("create_if_not_exist", "1")
+	}
+	res, err := h.Client.UpdateCustomer(ctx, q)
+	if err != nil {
+		return vsync.Outcome{}, classify("customer", rec.Key, err)
+	}
+	return customerOutcome(rec.Key, res, ok), nil
+}
+
+func customerOutcome(key string, res virtpos.UpdateResult, adopted bool) vsync.Outcome {
+	r := vsync.Updated
+	if res.IsNew {
+		r = vsync.Created
+	}
+	data := map[string]any{"external_id": key, "virtpos_id": res.ID, "created": res.IsNew}
+	if adopted {
+		data["adopted"] = true
+	}
+	return vsync.Outcome{Result: r, RemoteID: res.ID,
+		Events: []vsync.Event{{Kind: "customer", What: "upserted", Data: data}}}
+}
+
+// classify turns a virtpos rejection into a dead letter; everything else
+// (transient after the client's retries, wrong key, redirects) stops the run.
+func classify(kind, key string, err error) error {
+	if virtpos.IsRejected(err) {
+		return vsync.Reject(err, "virtpos rejected %s %s", kind, key)
+	}
+	return fmt.Errorf("%s %s: %w", kind, key, err)
+}
+
+func notFound(info string) bool {
+	s := strings.ToLower(info)
+	return strings.Contains(s, "not found") || strings.Contains(s, "не найден")
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v)+2)
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+// Package sync is virtsync's engine: a job reads what changed from a source,
+// maps it, writes it to a sink, and records each outcome in the state
+// store, in batches, with events in the same transaction.
+//
+// The vocabulary lives here (Record, Outcome, Source, Handler); the
+// packages under sources/ and sinks/ implement it for 1C and virtpos.
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Mode says why a run happens; it is stored with the run.
+type Mode string
+
+// Run modes.
+const (
+	ModeScheduled Mode = "scheduled"
+	ModeOnce      Mode = "once"
+	ModeResync    Mode = "resync"
+	ModeReplay    Mode = "replay"
+)
+
+// Record is one source record that is new, changed, or gone.
+type Record struct {
+	Key     string // the source's key: 1C Ref_Key, or a virtpos order key
+	Version string // what identifies this state of it: DataVersion or a fingerprint
+	Deleted bool   // gone from the source (a physical deletion)
+	Marked  bool   // marked for deletion at the source (a soft deletion)
+	Data    any    // the source's own representation, for the handler
+}
+
+// Source lists the records that differ from what the engine last
+// committed. seen maps keys to the versions committed; a key with an empty
+// version must be treated as changed (that is how a resync and a replay
+// force records through). Records are emitted one at a time; emit blocks
+// while the engine works, which is the source's backpressure.
+type Source interface {
+	Scan(ctx context.Context, seen map[string]string, emit func(Record) error) (ScanStats, error)
+}
+
+// ScanStats is what a source saw beside the records it emitted.
+type ScanStats struct {
+	Seen      int // records looked at
+	Unchanged int // records skipped because their version matched
+}
+
+// Handler pushes one record to its destination. It returns what happened;
+// a *RejectedError for a record that can never pass as it is (it becomes a
+// dead letter), a *HeldError for one waiting on another record, or any
+// other error for a failure that should stop the run (the record is then
+// retried on the next run).
+type Handler interface {
+	Prepare(ctx context.Context, run *RunInfo) error
+	Apply(ctx context.Context, run *RunInfo, rec Record) (Outcome, error)
+}
+
+// Result is the kind of an outcome.
+type Result string
+
+// Results, also the names of the counters in run records and metrics.
+const (
+	Created   Result = "created"
+	Updated   Result = "updated"
+	Deleted   Result = "deleted"
+	Skipped   Result = "skipped" // seen, nothing to do (e.g. a deletion the config ignores)
+	Unchanged Result = "unchanged"
+	Failed    Result = "failed"
+	Held      Result = "held"
+)
+
+// Outcome is what a handler did with a record. The engine commits it:
+// the version, the id map, the event, all in one transaction per batch.
+type Outcome struct {
+	Result   Result
+	RemoteID string // the record's id on the other side, kept in the id map
+	Extra    string // stored beside the id (e.g. a 1C document number)
+	ForgetID bool   // the remote record is gone: drop the id mapping
+	Version  string // the version to store, when it differs from the record's
+	Events   []Event
+	Warning  string // something worth a log line that did not stop the record
+}
+
+// Event is a domain event to publish through the outbox.
+type Event struct {
+	Kind string // customer, card, order, run
+	What string // upserted, deleted, failed, new, changed, exported, started, finished
+	Data any
+}
+
+// RejectedError marks a record that cannot pass as it is.
+type RejectedError struct {
+	Reason string
+	Err    error
+}
+
+func (e *RejectedError) Error() string {
+	if e.Err != nil {
+		return e.Reason + ": " + e.Err.Error()
+	}
+	return e.Reason
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// Reject wraps err as a permanent failure of the record.
+func Reject(err error, format string, args ...any) error {
+	return &RejectedError{Reason: fmt.Sprintf(format, args...), Err: err}
+}
+
+// HeldError marks a record waiting for another one (a card for its owner,
+// an order for its customer or items). It is retried on later runs and
+// becomes a dead letter after the runner's hold limit.
+type HeldError struct {
+	Reason string
+}
+
+func (e *HeldError) Error() string { return "waiting: " + e.Reason }
+
+// Hold returns a *HeldError.
+func Hold(format string, args ...any) error {
+	return &HeldError{Reason: fmt.Sprintf(format, args...)}
+}
+
+func classify(err error) Result {
+	var re *RejectedError
+	var he *HeldError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &he):
+		return Held
+	case errors.As(err, &re):
+		return Failed
+	}
+	return ""
+}
