@@ -16,6 +16,7 @@ package onec
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +111,8 @@ type Client struct {
 	base string // BaseURL without a trailing slash
 	http *http.Client
 	log  *slog.Logger
+	// authToken is the Basic credential, scrubbed from server text too.
+	authToken string
 }
 
 // New validates cfg and returns a Client.
@@ -140,7 +143,8 @@ func New(cfg Config) (*Client, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg}, nil
+	token := base64.StdEncoding.EncodeToString([]byte(cfg.User + ":" + cfg.Password))
+	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg, authToken: token}, nil
 }
 
 // retryMode says which failures a call may retry.
@@ -327,11 +331,11 @@ func redactURLError(err error) error {
 	return &url.Error{Op: ue.Op, URL: u, Err: ue.Err}
 }
 
-// scrub removes the password from text that came from the server, in case a
-// proxy or 1C echoes the credentials back.
+// scrub removes the password and the Basic credential from text that came
+// from the server, in case a proxy or 1C echoes the request back.
 func (c *Client) scrub(s string) string {
-	if c.cfg.Password == "" || len(c.cfg.Password) < 3 {
-		return s
+	if c.cfg.Password != "" {
+		s = strings.ReplaceAll(s, c.cfg.Password, "***")
 	}
-	return strings.ReplaceAll(s, c.cfg.Password, "***")
+	return strings.ReplaceAll(s, c.authToken, "***")
 }

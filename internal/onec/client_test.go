@@ -20,7 +20,8 @@ func TestNewValidates(t *testing.T) {
 		name, base, want string
 	}{
 		{"empty", "", "base_url is required"},
-		{"credentials in url", "http://admin:" + testPassword + "@1c.example/odata/standard.odata", "must not contain credentials"},
+		{"credentials in url", "http://admin:" + url.PathEscape(testPassword) + "@1c.example/odata/standard.odata", "must not contain credentials"},
+		{"unparsable url with credentials", "http://admin:" + testPassword + "@1c.example/%zz", "not a valid URL"},
 		{"scheme", "ftp://1c.example/odata", "scheme must be http"},
 		{"query", "http://1c.example/odata/standard.odata?x=1", "query"},
 	}
@@ -30,7 +31,7 @@ func TestNewValidates(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), testPassword) {
+			if strings.Contains(err.Error(), testPassword) || strings.Contains(err.Error(), url.PathEscape(testPassword)) {
 				t.Fatalf("password leaked: %v", err)
 			}
 		})
@@ -289,6 +290,16 @@ func TestParseErrorShapes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("not transient", func(t *testing.T) {
+		for _, err := range []error{errors.New("bad input"), context.Canceled, &DecodeError{Err: errors.New("syntax")}, ErrOutcomeUnknown} {
+			if IsTransient(err) {
+				t.Errorf("IsTransient(%v) = true", err)
+			}
+		}
+		if !IsTransient(&DecodeError{Err: io.ErrUnexpectedEOF}) || !IsTransient(&net.OpError{Op: "dial", Err: errors.New("refused")}) {
+			t.Error("truncated bodies and network errors are transient")
+		}
+	})
 	t.Run("garbage", func(t *testing.T) {
 		e := parseError(502, "", []byte("\x00\x01 bad gateway   from proxy"))
 		if !strings.Contains(e.Message, "bad gateway from proxy") || !e.Transient() {
@@ -348,7 +359,9 @@ func countCall(ctx context.Context, c *Client) error {
 	return err
 }
 
-func postCall(ctx context.Context, c *Client) error { return c.Post(ctx, "Document_ЗаказКлиента", testKey(1)) }
+func postCall(ctx context.Context, c *Client) error {
+	return c.Post(ctx, "Document_ЗаказКлиента", testKey(1))
+}
 
 func createCall(ctx context.Context, c *Client) error {
 	_, err := c.Create(ctx, "Document_ЗаказКлиента", map[string]any{"НомерПоДаннымКлиента": "vp-1"})
@@ -395,7 +408,9 @@ func TestCreateAndUpdate(t *testing.T) {
 		}
 		gotMethod, gotIfMatch = r.Method, r.Header.Get("If-Match")
 		gotBody = nil
-		_ = json.NewDecoder(r.Body).Decode(&gotBody)
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber()
+		_ = dec.Decode(&gotBody)
 		out := map[string]any{"odata.metadata": "x/$metadata#Document_ЗаказКлиента/@Element", "Ref_Key": docKey,
 			"Number": "ТД00-000012", "DataVersion": "AAAAAg==", "Posted": false}
 		for k, v := range gotBody {
@@ -442,8 +457,18 @@ func TestPasswordNeverInErrors(t *testing.T) {
 			_, _ = io.WriteString(w, "<html><title>Error</title><body>user "+u+" pass "+p+" auth "+r.Header.Get("Authorization")+"</body></html>")
 		}
 	}
-	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
-	garbage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "{\"value\":[ garbage "+testPassword) })
+	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read the body first: the server notices a client hang-up only
+		// once the body is consumed.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	garbage := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "{\"value\":[ garbage "+testPassword)
+	})
 
 	// An address nobody listens on: bind, note, close.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,10 +2,13 @@ package onec
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
+	"io"
+	"net"
 	"regexp"
 	"strings"
 )
@@ -106,23 +109,24 @@ func IsPostingFailed(err error) bool {
 	return errors.As(err, &e) && e.Op == "post" && e.Status == 500 && e.Code == "-1"
 }
 
-// IsTransient reports whether err is worth retrying later: network errors,
-// timeouts and transient HTTP statuses (see Error.Transient). An
-// ErrOutcomeUnknown is not transient: it needs a look-up first.
+// IsTransient reports whether err is worth retrying later: network errors
+// and timeouts, transient HTTP statuses (see Error.Transient) and a body cut
+// short. An ErrOutcomeUnknown is not transient (it needs a look-up first),
+// nor are cancellation, bad input, metadata and malformed-body errors.
 func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, ErrOutcomeUnknown) {
+	if err == nil || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Transient()
 	}
-	var me *MetadataError
-	if errors.As(err, &me) {
-		return false
-	}
 	var de *DecodeError
-	return !errors.As(err, &de)
+	if errors.As(err, &de) {
+		return errors.Is(de.Err, io.ErrUnexpectedEOF)
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // DecodeError is a 2xx answer whose body is not the JSON 1C should send

@@ -148,6 +148,7 @@ func (c *Client) decodeErr(op, entity string, status int, err error) error {
 	var de *DecodeError
 	if errors.As(err, &de) {
 		de.Op, de.Entity, de.Status = op, entity, status
+		de.Snippet = c.scrub(de.Snippet)
 		return de
 	}
 	var ce callbackError
@@ -275,7 +276,7 @@ func (c *Client) Count(ctx context.Context, entity, filter string) (int, error) 
 	s := string(bytes.TrimSpace(bytes.TrimPrefix(raw, utf8BOM)))
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, &DecodeError{Op: "count", Entity: entity, Status: resp.StatusCode, Snippet: snippet(raw, 60),
+		return 0, &DecodeError{Op: "count", Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(snippet(raw, 60)),
 			Err: errors.New("not a number")}
 	}
 	return n, nil

@@ -129,7 +129,7 @@ func (c *Client) decodeOne(op, entity string, resp *http.Response) (Entity, erro
 	dec.UseNumber()
 	var e Entity
 	if err := dec.Decode(&e); err != nil {
-		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: snippet(hr.head, 120), Err: err}
+		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(snippet(hr.head, 120)), Err: err}
 	}
 	return e, nil
 }
