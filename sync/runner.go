@@ -134,11 +134,9 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[Result]int{}}
 	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
 
-	lease, err := r.DB.AcquireLease(ctx, job.Name, r.Owner, r.LeaseTTL)
-	if err != nil {
+	if err := AcquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL); err != nil {
 		return sum, fmt.Errorf("%s: %w", job.Name, err)
 	}
-	_ = lease
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseLost := make(chan error, 1)
 	go r.keepLease(leaseCtx, job.Name, leaseLost)

@@ -436,13 +436,16 @@ func TestKilledMidRunResumesWithoutDuplicates(t *testing.T) {
 	}
 	w := newWorld(t, onectest.DemoSeed(2300, 0, 1, 99), "")
 	w.vp.SetFaults(virtpostest.Faults{Latency: 5 * time.Millisecond})
+	t.Logf("start at %s", time.Now().Format("15:04:05.000"))
 	killWhen(t, w, func() bool { return w.vp.Counts().CustomersCreated >= 400 }, "-once", "-job", "customers")
 	mid := w.vp.Counts().CustomersCreated
 	clients := w.clients()
 	if mid >= len(clients) {
 		t.Fatalf("the run finished (%d customers) before it was killed", mid)
 	}
+	t.Logf("killed at %s", time.Now().Format("15:04:05.000"))
 	w.mustRun(0, "-once", "-job", "customers")
+	t.Logf("restart done at %s", time.Now().Format("15:04:05.000"))
 	seen := map[string]int{}
 	for _, c := range w.vp.Customers() {
 		seen[c.ExternalID]++
@@ -474,7 +477,9 @@ func TestKilledMidRunResumesWithoutDuplicates(t *testing.T) {
 	w.onec.SetLatency(5 * time.Millisecond)
 	killWhen(t, w, func() bool { return w.onec.Writes(onectest.SetOrders) >= 60 }, "-once", "-job", "orders")
 	w.onec.SetLatency(0)
+	t.Logf("orders killed at %s", time.Now().Format("15:04:05.000"))
 	w.mustRun(0, "-once", "-job", "orders")
+	t.Logf("orders restart done at %s", time.Now().Format("15:04:05.000"))
 	marks := map[string]int{}
 	for _, d := range w.onec.All(onectest.SetOrders) {
 		marks[str(d["НомерПоДаннымКлиента"])]++

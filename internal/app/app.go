@@ -387,7 +387,7 @@ func httpServer(p *parts, ep *eventsPipe) *http.Server {
 func runDaemon(ctx context.Context, p *parts, env Env) int {
 	owner := fmt.Sprintf("daemon:%d", os.Getpid())
 	ttl := time.Minute
-	if _, err := p.db.AcquireLease(ctx, daemonLease, owner, ttl); err != nil {
+	if err := vsync.AcquireLease(ctx, p.db, p.log, daemonLease, owner, ttl); err != nil {
 		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.cfg.State.Path, err)
 		return ExitUsage
 	}
