@@ -467,7 +467,7 @@ func TestKilledMidRunResumesWithoutDuplicates(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		o := virtpos.Order{CustomerID: custs[i%len(custs)].ID, Amount: dec("100.00"), Discount: dec("0"),
 			CreatedDate: created.Add(time.Duration(i/7) * time.Second).Format(virtpos.TimeLayout),
-			Items: []virtpos.Item{{ItemID: onectest.DemoItemCode(i % 20), Quantity: dec("1.000"), UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("100.00")}}}
+			Items:       []virtpos.Item{{ItemID: onectest.DemoItemCode(i % 20), Quantity: dec("1.000"), UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("100.00")}}}
 		if i%3 != 0 {
 			o.GUID = fmt.Sprintf("g-%04d", i)
 		}
