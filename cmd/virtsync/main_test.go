@@ -410,7 +410,7 @@ func TestBadConfigExitsTwo(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
 		{"bad schedule", "jobs: {customers: {schedule: \"every ten minutes\"}}\n", "jobs.customers.schedule"},
 		{"unknown key", "virtpos_typo: 1\n", "virtpos_typo"},
-		{"bad enum", "log: {format: xml}\n", "log.format"},
+		{"bad duration", "shutdown_timeout: 5 parsecs\n", "shutdown_timeout"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
