@@ -62,7 +62,7 @@ func newWorld(t *testing.T, seed onectest.Seed, extraYAML string) *world {
 	cfg := fmt.Sprintf(`state: {path: %q}
 nats: {url: ""}
 http: {listen: ""}
-log: {level: info, format: json}
+log: {level: debug, format: json}
 virtpos:
   base_url: %s
   apikey: ${VIRTPOS_APIKEY}
@@ -288,6 +288,18 @@ func TestInitialLoadThenNothingToDo(t *testing.T) {
 	if n := w.onec.Writes(onectest.SetOrders); n != 0 {
 		t.Errorf("a run with no change wrote %d order documents", n)
 	}
+
+	// No secret in the state file or the NATS store: scan every byte.
+	filepath.WalkDir(w.dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path == w.config {
+			return nil
+		}
+		b, rerr := os.ReadFile(path)
+		if rerr == nil && (bytes.Contains(b, []byte(apikey)) || bytes.Contains(b, []byte("pw-Секрет"))) {
+			t.Errorf("a secret is stored in %s", path)
+		}
+		return nil
+	})
 
 	st := w.mustRun(0, "status")
 	for _, want := range []string{"customers", "cards", "orders", "Outbox:", "Dead letters:  none"} {
