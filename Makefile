@@ -31,8 +31,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# Fakes of 1C and virtpos in one process, the real bin/virtsync run against
+# them three times, then its events and status; exits non-zero if a step
+# did not do what it says, and gives up after 3 minutes.
 demo: build
-	./scripts/demo.sh
+	$(BIN)/virtsync-demo -bin $(BIN)/virtsync -data demo-data
 
 clean:
 	rm -rf $(BIN) demo-data

@@ -308,22 +308,30 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	}
 	defer func() { <-c.sem }()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var deadline *time.Timer
-	if !stream {
-		deadline = time.AfterFunc(c.timeout, cancel)
-		defer deadline.Stop()
-	}
+	// The timer's cause says "timeout" where a bare cancel would read like
+	// a shutdown. A small call is bounded whole; a stream only until its
+	// headers, then by the idle reader below.
+	timedOut := &timeoutError{d: c.timeout}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	deadline := time.AfterFunc(c.timeout, func() { cancel(timedOut) })
+	defer deadline.Stop()
 	req, err := c.request(ctx, ep, params)
 	if err != nil {
 		return err
 	}
 	started := time.Now()
 	resp, err := c.hc.Do(req)
+	if stream {
+		deadline.Stop()
+	}
 	if err != nil {
 		if c.onReq != nil {
 			c.onReq(ep, 0, time.Since(started))
+		}
+		c.log.Debug("virtpos: no response", "endpoint", ep, "method", req.Method, "duration", time.Since(started))
+		if cause := context.Cause(ctx); errors.Is(cause, timedOut) {
+			return &TransientError{Endpoint: ep, Err: fmt.Errorf("%w waiting for the response", timedOut)}
 		}
 		return &TransientError{Endpoint: ep, Err: c.redactTransport(err)}
 	}
@@ -358,7 +366,7 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	if stream {
 		// An idle timer instead of a total one: a large window may take
 		// minutes, but a stalled connection must not hang the run.
-		t := time.AfterFunc(c.timeout, cancel)
+		t := time.AfterFunc(c.timeout, func() { cancel(timedOut) })
 		t.Stop()
 		body = &idleReader{r: resp.Body, t: t, d: c.timeout}
 	}
@@ -385,11 +393,18 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	}
 	// A garbled or cut body is most often a proxy or a connection failing:
 	// worth another try, and reported with what was read if it persists.
-	if ctx.Err() != nil && !stream {
-		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: fmt.Errorf("timed out after %s reading the body: %w", c.timeout, err)}
+	if errors.Is(context.Cause(ctx), timedOut) {
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: fmt.Errorf("%w reading the body: %w", timedOut, err)}
 	}
 	return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: err}
 }
+
+// timeoutError is the cause of a request cancelled by Config.Timeout. It
+// matches context.DeadlineExceeded, as a timeout should.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string   { return fmt.Sprintf("timed out after %s", e.d) }
+func (e *timeoutError) Is(t error) bool { return t == context.DeadlineExceeded }
 
 // HTTPError is an unexpected HTTP status that retrying will not change
 // (401, 403, 404 ...): usually a wrong apikey or base URL.

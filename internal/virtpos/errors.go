@@ -96,8 +96,14 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // be carried to another host. The fix is to update virtpos.base_url.
 var ErrRedirect = errors.New("virtpos answered with a redirect; update virtpos.base_url to the new address")
 
-// IsRejected reports whether err is a permanent rejection by virtpos.
+// IsRejected reports whether err is a permanent rejection by virtpos. A
+// success=0 whose text plainly says "try later" arrives wrapped in a
+// *TransientError and is not a rejection.
 func IsRejected(err error) bool {
+	var t *TransientError
+	if errors.As(err, &t) {
+		return false
+	}
 	var a *APIError
 	return errors.As(err, &a)
 }
