@@ -84,6 +84,16 @@ func TestRequestEncoding(t *testing.T) {
 				"&$filter=%D0%9D%D0%BE%D0%BC%D0%B5%D1%80%D0%9F%D0%BE%D0%94%D0%B0%D0%BD%D0%BD%D1%8B%D0%BC%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%D0%B0%20eq%20'vp-77%20''A'''" +
 				"&$orderby=Ref_Key&$top=2&allowedOnly=true",
 		},
+		{
+			name: "find by reference field uses a guid literal",
+			call: func(ctx context.Context, c *Client) error {
+				_, _, err := c.FindByField(ctx, "Catalog_Контрагенты", "Партнер_Key", testKey(3))
+				return err
+			},
+			want: "GET " + pubPath + "/Catalog_%D0%9A%D0%BE%D0%BD%D1%82%D1%80%D0%B0%D0%B3%D0%B5%D0%BD%D1%82%D1%8B?$format=json" +
+				"&$filter=%D0%9F%D0%B0%D1%80%D1%82%D0%BD%D0%B5%D1%80_Key%20eq%20guid'" + testKey(3) + "'" +
+				"&$orderby=Ref_Key&$top=2&allowedOnly=true",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

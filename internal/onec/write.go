@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Create POSTs a new object to entity (e.g. "Document_ЗаказКлиента") and
@@ -86,13 +87,19 @@ func (c *Client) Post(ctx context.Context, entity, key string) error {
 }
 
 // FindByField returns the first object of entity whose field equals value
-// (a string field, e.g. the order key in НомерПоДаннымКлиента), and whether
+// (a string field, e.g. the order key in НомерПоДаннымКлиента, or a
+// reference field ending in _Key given a GUID), and whether
 // one exists. Call it before every create. When several match (someone
 // created twice by hand), the one first by Ref_Key order is returned and a
 // warning logged.
 func (c *Client) FindByField(ctx context.Context, entity, field, value string) (Entity, bool, error) {
 	var found []Entity
 	filter := field + " eq " + Quote(value)
+	// A reference field compares with a guid literal; 1C refuses a string
+	// there ("Партнер_Key eq '...'" is a type mismatch).
+	if strings.HasSuffix(field, "_Key") && isGUID(value) {
+		filter = GUIDEq(field, value)
+	}
 	u := c.entityURL(entity, "", c.readQuery(nil, filter, "Ref_Key", 2, 0))
 	resp, err := c.do(ctx, request{op: "find", entity: entity, method: http.MethodGet, url: u,
 		want: []int{http.StatusOK}, mode: retryIdempotent})

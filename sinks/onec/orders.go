@@ -105,23 +105,31 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 
 	var doc onec.Entity
 	result := vsync.Updated
+	gone := ""
+	if known {
+		doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
+		if onec.IsNotFound(err) {
+			// Deleted in 1C by hand while the id map kept it: do not stall
+			// the job on it forever; look the marker up again below.
+			run.Log.Warn("order document gone from 1C; looking it up again", "key", rec.Key, "ref", docRef)
+			gone, known = docRef, false
+		}
+	}
 	if !known {
 		// Writes to 1C are not idempotent: ask for the marker before any
 		// create, so a retry after a timeout or a crash adopts the document.
-		found, ok, err := h.OneC.FindByField(ctx, s.Entity, s.MarkerField, rec.Key)
-		if err != nil {
-			return vsync.Outcome{}, classify(rec.Key, err)
+		found, ok, ferr := h.OneC.FindByField(ctx, s.Entity, s.MarkerField, rec.Key)
+		if ferr != nil {
+			return vsync.Outcome{}, classify(rec.Key, ferr)
 		}
 		if ok {
-			docRef, known = found.Key(), true
+			docRef = found.Key()
 			run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
+			doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
+		} else {
+			doc, err = h.OneC.Create(ctx, s.Entity, body)
+			result = vsync.Created
 		}
-	}
-	if known {
-		doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
-	} else {
-		doc, err = h.OneC.Create(ctx, s.Entity, body)
-		result = vsync.Created
 	}
 	if err != nil {
 		return vsync.Outcome{}, classify(rec.Key, err)
@@ -132,6 +140,9 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	number := doc.String("Number")
 	exported := map[string]any{"key": rec.Key, "document_ref": docRef, "number": number, "entity": s.Entity}
 	out := vsync.Outcome{Result: result, RemoteID: docRef, Extra: number}
+	if gone != "" {
+		out.Warning = fmt.Sprintf("order document %s was deleted in 1C; now %s", gone, docRef)
+	}
 	if s.Post && !o.Cancelled {
 		if err := h.OneC.Post(ctx, s.Entity, docRef); err != nil {
 			// The document is saved, only unposted: keep it, say so, and
@@ -268,11 +279,35 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 		return "", fmt.Errorf("look up virtpos customer %s: %w", customerID, err)
 	}
 	for _, c := range page.Customers {
-		if c.ID == customerID && c.ExternalID != "" {
-			return c.ExternalID, nil
+		if c.ID != customerID || c.ExternalID == "" {
+			continue
 		}
+		// Another system may have set external_id; only a GUID can be a
+		// 1C reference.
+		if !isRef(c.ExternalID) {
+			return "", vsync.Hold("virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
+		}
+		return c.ExternalID, nil
 	}
 	return "", vsync.Hold("virtpos customer %s is not linked to a 1C partner yet", customerID)
+}
+
+// isRef reports whether s is a non-empty 1C reference (a GUID).
+func isRef(s string) bool {
+	if len(s) != 36 || s == emptyRef {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Orders) counterparty(ctx context.Context, partner string) (string, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/virtsync/virtsync/internal/virtpos"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -36,6 +38,9 @@ func (h *Cards) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record)
 	if err != nil {
 		return vsync.Outcome{}, fmt.Errorf("card %s: %w", rec.Key, err)
 	}
+	if p == nil { // a mapper with nothing beyond the key: never panic in a worker
+		p = url.Values{}
+	}
 	p.Set("external_id", rec.Key)
 	p.Set("create_if_not_exist", "1")
 	p.Del("card_id")
@@ -44,6 +49,11 @@ func (h *Cards) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record)
 	}
 	res, err := h.Client.UpdateCard(ctx, p)
 	if err != nil {
+		// The owner is not in virtpos yet (the customers job has not pushed
+		// it): the card waits for it instead of becoming a dead letter.
+		if (p.Get("customer_id") != "" || p.Get("customer_external_id") != "") && ownerMissing(err) {
+			return vsync.Outcome{}, vsync.Hold("card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
+		}
 		return vsync.Outcome{}, classify("card", rec.Key, err)
 	}
 	r := vsync.Updated
@@ -92,4 +102,14 @@ func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known b
 func isNotFound(err error) bool {
 	var ae *virtpos.APIError
 	return errors.As(err, &ae) && notFound(ae.Info)
+}
+
+// ownerMissing reports a rejection because the card's customer is unknown.
+func ownerMissing(err error) bool {
+	var ae *virtpos.APIError
+	if !errors.As(err, &ae) || !notFound(ae.Info) {
+		return false
+	}
+	s := strings.ToLower(ae.Info)
+	return strings.Contains(s, "customer") || strings.Contains(s, "клиент") || strings.Contains(s, "покупател")
 }

@@ -61,6 +61,9 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 	if err != nil {
 		return vsync.Outcome{}, fmt.Errorf("customer %s: %w", rec.Key, err)
 	}
+	if p == nil { // a mapper with nothing beyond the key: never panic in a worker
+		p = url.Values{}
+	}
 	p.Set("external_id", rec.Key)
 	p.Del("id")
 

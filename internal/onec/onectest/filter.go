@@ -265,6 +265,18 @@ func (p *filterParser) cmp() (node, error) {
 			}
 		}
 	}
+	// A reference compares only with a guid literal: 1C answers a text
+	// literal there with a type mismatch, and so must the fake, or a client
+	// sending 'text' for a reference passes here and fails in production.
+	for _, pair := range [][2]node{{l, r}, {r, l}} {
+		f, ok := pair[0].(fieldRef)
+		lit, isLit := pair[1].(litNode)
+		if ok && isLit && (f.typ == tGuid || isKeyField(f.name)) {
+			if _, isText := lit.v.(string); isText {
+				return nil, fmt.Errorf("несовместимые типы в операции сравнения: поле ссылочного типа %s и строка", f.name)
+			}
+		}
+	}
 	return binNode{op: op, l: l, r: r}, nil
 }
 
