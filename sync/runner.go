@@ -31,6 +31,9 @@ type Runner struct {
 	// HoldMaxAttempts is how many runs a record may wait for a dependency
 	// before it becomes a dead letter. Default 10.
 	HoldMaxAttempts int
+	// HoldMaxAge is how long a record may wait, whatever the number of
+	// runs; 0 means no limit by age.
+	HoldMaxAge time.Duration
 	// LeaseTTL is how long a job lease lives without renewal. Default 2m;
 	// it is renewed every third of that while the run goes on.
 	LeaseTTL time.Duration
@@ -54,6 +57,8 @@ type JobSpec struct {
 	Kind    string // customer, card, order: the id map's kind and the events' kind
 	Source  Source
 	Handler Handler
+	// BatchSize overrides Runner.BatchSize for this job when positive.
+	BatchSize int
 }
 
 // RunInfo is what a handler may know about the run it works in.
@@ -295,12 +300,16 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	}
 
 	b := &batcher{r: r, job: job, info: info, sum: sum}
+	batchSize := r.BatchSize
+	if job.BatchSize > 0 {
+		batchSize = job.BatchSize
+	}
 	stats, err := job.Source.Scan(ctx, seen, func(rec Record) error {
 		if filter != nil && !filter[rec.Key] {
 			return nil
 		}
 		b.pending = append(b.pending, rec)
-		if len(b.pending) >= r.BatchSize {
+		if len(b.pending) >= batchSize {
 			return b.flush(ctx)
 		}
 		return ctx.Err()
@@ -468,11 +477,12 @@ func (b *batcher) commit(tx *state.Tx, res result) (*Failure, error) {
 	case Held:
 		var he *HeldError
 		errors.As(res.err, &he)
-		attempts, _, err := tx.Hold(job.Name, rec.Key, he.Reason)
+		attempts, firstAt, err := tx.Hold(job.Name, rec.Key, he.Reason)
 		if err != nil {
 			return nil, err
 		}
-		if attempts < r.HoldMaxAttempts {
+		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
+		if attempts < r.HoldMaxAttempts && young {
 			count(Held)
 			b.info.Log.Info("record held", "key", rec.Key, "reason", he.Reason, "attempt", attempts)
 			return nil, tx.ClearIntent(job.Name, rec.Key)
@@ -480,7 +490,8 @@ func (b *batcher) commit(tx *state.Tx, res result) (*Failure, error) {
 		if err := tx.Release(job.Name, rec.Key); err != nil {
 			return nil, err
 		}
-		res.err = Reject(nil, "still waiting after %d runs: %s", attempts, he.Reason)
+		res.err = Reject(nil, "still waiting after %d runs since %s: %s", attempts,
+			firstAt.Local().Format("2006-01-02 15:04"), he.Reason)
 		fallthrough
 	case Failed:
 		count(Failed)

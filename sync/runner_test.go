@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	gosync "sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,5 +351,23 @@ func TestParseSchedule(t *testing.T) {
 		if err := vsync.ParseSchedule(spec); (err == nil) != ok {
 			t.Errorf("ParseSchedule(%q) = %v, want ok=%v", spec, err, ok)
 		}
+	}
+}
+
+func TestHeldRecordsDeadLetterByAge(t *testing.T) {
+	r, db := newRunner(t)
+	r.HoldMaxAttempts, r.HoldMaxAge = 100, 50*time.Millisecond
+	ctx := context.Background()
+	h := &handler{apply: func(rec vsync.Record) (vsync.Outcome, error) { return vsync.Outcome{}, vsync.Hold("item 789 unknown") }}
+	src := &source{recs: records(1, "v1")}
+	if sum, _ := r.Run(ctx, job(src, h), vsync.ModeOnce, nil); sum.Counts[vsync.Held] != 1 {
+		t.Fatalf("first run: %+v", sum.Counts)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if sum, _ := r.Run(ctx, job(src, h), vsync.ModeOnce, nil); sum.Counts[vsync.Failed] != 1 {
+		t.Fatalf("after hold_max_age: %+v, want a dead letter", sum.Counts)
+	}
+	if dls, _ := db.DeadLetters(ctx, "customers", ""); len(dls) != 1 || !strings.Contains(dls[0].Reason, "item 789 unknown") {
+		t.Fatalf("dead letters %+v", dls)
 	}
 }

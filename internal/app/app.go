@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/virtsync/virtsync/internal/config"
+	"github.com/virtsync/virtsync/internal/onec"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/state"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -122,8 +123,8 @@ func checkMetadata(ctx context.Context, p *parts, stderr io.Writer) (int, bool) 
 	if err == nil {
 		return 0, true
 	}
-	var me interface{ Error() string }
-	if errors.As(err, &me) && strings.Contains(err.Error(), "SetStandardODataInterfaceContent") {
+	var me *onec.MetadataError
+	if errors.As(err, &me) {
 		fmt.Fprintf(stderr, "virtsync: 1C: %v\n", err)
 		return ExitUsage, false
 	}
@@ -248,8 +249,8 @@ func newRunner(p *parts, ep *eventsPipe) *vsync.Runner {
 		Log:             p.log,
 		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.cfg.NATS.SubjectPrefix}.Event,
 		Concurrency:     p.cfg.Virtpos.Concurrency,
-		BatchSize:       p.cfg.Jobs.Customers.BatchSize,
 		HoldMaxAttempts: p.cfg.OneC.Orders.HoldMaxAttempts,
+		HoldMaxAge:      p.cfg.OneC.Orders.HoldMaxAge.D(),
 		Observe:         p.metrics.Record,
 		Committed:       ep.kick,
 	}

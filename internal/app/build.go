@@ -145,19 +145,19 @@ func buildJobs(p *parts) error {
 
 	p.jobs = map[string]vsync.JobSpec{
 		"customers": {
-			Name: "customers", Kind: "customer",
+			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: &srconec.Entities{Client: oc, Entity: custEntity, Filter: custFilter, Select: custSelect},
 			Handler: &sinkvp.Customers{Client: vp, OnDelete: cfg.OneC.Customers.OnDelete,
 				Mapper: &entityMapper{kind: "customer", m: custMap, onec: oc, db: p.db}},
 		},
 		"cards": {
-			Name: "cards", Kind: "card",
+			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
 			Source: &srconec.Entities{Client: oc, Entity: cardEntity, Select: cardSelect},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
 				Mapper: &entityMapper{kind: "card", m: cardMap, onec: oc, db: p.db}},
 		},
 		"orders": {
-			Name: "orders", Kind: "order",
+			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
 			Source:  &srcvp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc},
 			Handler: &sinkonec.Orders{OneC: oc, Customers: vp, Refs: p.db, Settings: settings},
 		},
