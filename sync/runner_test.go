@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
-	"strings"
 	"testing"
 	"time"
 
