@@ -614,9 +614,24 @@ func (s *Server) sortObjects(objs []Object, spec string, lookup fieldLookup) err
 		}
 		return v
 	}
-	sort.SliceStable(objs, func(i, j int) bool {
-		for _, k := range keys {
-			c, err := compareValues(val(objs[i], k.f), val(objs[j], k.f))
+	// Sort keys are computed once per object, not per comparison: a
+	// presentation is two map look-ups, and a 100,000-row sweep sorts on
+	// every page.
+	type row struct {
+		o    Object
+		vals []any
+	}
+	rows := make([]row, len(objs))
+	for i, o := range objs {
+		vals := make([]any, len(keys))
+		for j, k := range keys {
+			vals[j] = val(o, k.f)
+		}
+		rows[i] = row{o, vals}
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		for n, k := range keys {
+			c, err := compareValues(rows[i].vals[n], rows[j].vals[n])
 			if err != nil || c == 0 {
 				continue
 			}
@@ -627,6 +642,9 @@ func (s *Server) sortObjects(objs []Object, spec string, lookup fieldLookup) err
 		}
 		return false
 	})
+	for i := range rows {
+		objs[i] = rows[i].o
+	}
 	return nil
 }
 
