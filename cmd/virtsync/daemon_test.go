@@ -197,10 +197,10 @@ func get(addr, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// metricSum sums the samples of name whose labels contain every one of
+// metricTotal sums the samples of name whose labels contain every one of
 // labels (e.g. `job="cards"`). ok is false when there is no such sample.
-func metricSum(text, name string, labels ...string) (float64, bool) {
-	var sum float64
+func metricTotal(text, name string, labels ...string) (float64, bool) {
+	var total float64
 	ok := false
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
@@ -234,10 +234,10 @@ func metricSum(text, name string, labels ...string) (float64, bool) {
 		if err != nil {
 			continue
 		}
-		sum += v
+		total += v
 		ok = true
 	}
-	return sum, ok
+	return total, ok
 }
 
 func scrape(addr string) string {
@@ -405,8 +405,8 @@ func TestDaemonSchedulesAndStopsCleanly(t *testing.T) {
 
 	waitFor(t, d, 90*time.Second, "repeated cards and orders runs while customers load", func() bool {
 		m := scrape(addr)
-		cards, _ := metricSum(m, "virtsync_run_duration_seconds_count", `job="cards"`)
-		orders, _ := metricSum(m, "virtsync_run_duration_seconds_count", `job="orders"`)
+		cards, _ := metricTotal(m, "virtsync_run_duration_seconds_count", `job="cards"`)
+		orders, _ := metricTotal(m, "virtsync_run_duration_seconds_count", `job="orders"`)
 		return cards >= 3 && orders >= 3 && w.vp.Counts().CustomersCreated >= 100
 	})
 	if code, _ := get(addr, "/livez"); code != 200 {
@@ -450,7 +450,7 @@ func TestDaemonSchedulesAndStopsCleanly(t *testing.T) {
 	before := len(runsOf(t, w)["customers"])
 	d2 := startDaemon(t, w)
 	waitFor(t, d2, 30*time.Second, "repeated customers runs", func() bool {
-		n, _ := metricSum(scrape(addr), "virtsync_run_duration_seconds_count", `job="customers"`, `status="ok"`)
+		n, _ := metricTotal(scrape(addr), "virtsync_run_duration_seconds_count", `job="customers"`, `status="ok"`)
 		return n >= 3
 	})
 	if code, _ := d2.stop(30 * time.Second); code != 0 {
@@ -652,7 +652,7 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 	w, addr := daemonWorld(t, onectest.DemoSeed(12, 6, 1, 25), fmt.Sprintf(`nats: {url: %q}`, natsURL))
 	d := startDaemon(t, w)
 	clients := w.clients()
-	backlog := func() (float64, bool) { return metricSum(scrape(addr), "virtsync_outbox_backlog") }
+	backlog := func() (float64, bool) { return metricTotal(scrape(addr), "virtsync_outbox_backlog") }
 
 	waitFor(t, d, 60*time.Second, "the initial load published", func() bool {
 		n, ok := backlog()
@@ -752,13 +752,13 @@ func TestMetricsDaemon(t *testing.T) {
 	waitFor(t, d, 60*time.Second, "a successful run of every job on /metrics", func() bool {
 		text = scrape(addr)
 		for _, j := range []string{"customers", "cards", "orders"} {
-			if v, ok := metricSum(text, "virtsync_last_success_timestamp_seconds", `job="`+j+`"`); !ok || v <= 0 {
+			if v, ok := metricTotal(text, "virtsync_last_success_timestamp_seconds", `job="`+j+`"`); !ok || v <= 0 {
 				return false
 			}
 		}
 		// Cards whose owner was not in virtpos yet are held until a later
 		// run (the jobs start together): wait for all of them.
-		n, _ := metricSum(text, "virtsync_records_total", `job="cards"`, `result="created"`)
+		n, _ := metricTotal(text, "virtsync_records_total", `job="cards"`, `result="created"`)
 		return n >= 10
 	})
 	clients := w.clients()
@@ -778,17 +778,17 @@ func TestMetricsDaemon(t *testing.T) {
 		{"virtsync_dead_letters", []string{`job="customers"`}, 0},
 	}
 	for _, c := range checks {
-		v, ok := metricSum(text, c.name, c.labels...)
+		v, ok := metricTotal(text, c.name, c.labels...)
 		if !ok {
 			t.Errorf("no %s%v on /metrics", c.name, c.labels)
 		} else if v < c.min {
 			t.Errorf("%s%v = %v, want >= %v", c.name, c.labels, v, c.min)
 		}
 	}
-	if v, _ := metricSum(text, "virtsync_records_total", `job="customers"`, `result="created"`); v != float64(len(clients)) {
+	if v, _ := metricTotal(text, "virtsync_records_total", `job="customers"`, `result="created"`); v != float64(len(clients)) {
 		t.Errorf("customers created = %v, want %d", v, len(clients))
 	}
-	if v, _ := metricSum(text, "virtsync_dead_letters"); v != 0 {
+	if v, _ := metricTotal(text, "virtsync_dead_letters"); v != 0 {
 		t.Errorf("dead letters = %v", v)
 	}
 	if strings.Contains(text, apikey) || strings.Contains(text, url.QueryEscape(apikey)) || strings.Contains(text, "pw-Секрет") {
@@ -843,7 +843,7 @@ func TestReadyzNATSAbsentAtStart(t *testing.T) {
 	if code, body := get(addr, "/readyz"); code != 503 || !strings.Contains(body, "nats") {
 		t.Errorf("/readyz without NATS = %d %q, want 503 naming nats", code, body)
 	}
-	if n, _ := metricSum(scrape(addr), "virtsync_outbox_backlog"); n < float64(len(clients)+4) {
+	if n, _ := metricTotal(scrape(addr), "virtsync_outbox_backlog"); n < float64(len(clients)+4) {
 		t.Errorf("outbox backlog %v without NATS, want >= %d", n, len(clients)+4)
 	}
 
@@ -857,7 +857,7 @@ func TestReadyzNATSAbsentAtStart(t *testing.T) {
 		return code == 200
 	})
 	waitFor(t, d, 30*time.Second, "the backlog drained", func() bool {
-		n, ok := metricSum(scrape(addr), "virtsync_outbox_backlog")
+		n, ok := metricTotal(scrape(addr), "virtsync_outbox_backlog")
 		return ok && n == 0
 	})
 	if code, _ := d.stop(30 * time.Second); code != 0 {

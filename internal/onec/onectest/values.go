@@ -16,7 +16,7 @@ import (
 // value. Accepted values: string (Edm.String, Edm.Guid, Edm.DateTime in
 // "2006-01-02T15:04:05"), bool, json.Number / decimal.Decimal / int for
 // Edm.Double, string or integer for Edm.Int64, []Object (or []any of
-// map[string]any) for a tabular section. float64 is refused for money.
+// map[string]any) for a tabular section. binary floating point is refused for money.
 type Object map[string]any
 
 var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
