@@ -107,7 +107,7 @@ func (c *Client) Changes(ctx context.Context, q ChangeQuery, seen map[string]str
 	// skipped by an offset shift.
 	var missing []string
 	for k := range seen {
-		if _, ok := versions[k]; !ok && isGUID(k) {
+		if _, ok := versions[k]; !ok && IsGUID(k) {
 			missing = append(missing, k)
 		}
 	}
@@ -187,7 +187,7 @@ func (c *Client) Fetch(ctx context.Context, entity string, keys []string, sel []
 // fetchKeys reads one batch of keys, optionally AND-ed with filter.
 func (c *Client) fetchKeys(ctx context.Context, op, entity, filter string, sel, keys []string, fn func(Entity)) error {
 	for _, k := range keys {
-		if !isGUID(k) {
+		if !IsGUID(k) {
 			return fmt.Errorf("onec: %s %s: key %q is not a GUID", op, entity, k)
 		}
 	}

@@ -86,7 +86,9 @@ func (e Entity) Rows(section string) []Entity {
 
 // isGUID checks the 8-4-4-4-12 hex shape, so a key can be put in a URL or a
 // filter without escaping surprises.
-func isGUID(s string) bool {
+// IsGUID reports whether s has the shape of a 1C reference
+// (8-4-4-4-12 hex digits); the empty reference counts.
+func IsGUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

@@ -32,7 +32,7 @@ func (c *Client) Create(ctx context.Context, entity string, body map[string]any)
 		// 1C answered 201: the document exists, but we cannot read its key.
 		return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 	}
-	if !isGUID(e.Key()) {
+	if !IsGUID(e.Key()) {
 		return nil, fmt.Errorf("onec: create %s: %w: answer has no Ref_Key", entity, ErrOutcomeUnknown)
 	}
 	return e, nil
@@ -46,7 +46,7 @@ func (c *Client) Create(ctx context.Context, entity string, body map[string]any)
 // after a lost answer to an If-Match update reports 412, since the first
 // attempt changed DataVersion: re-read before deciding.
 func (c *Client) Update(ctx context.Context, entity, key, dataVersion string, body map[string]any) (Entity, error) {
-	if !isGUID(key) {
+	if !IsGUID(key) {
 		return nil, fmt.Errorf("onec: update %s: key %q is not a GUID", entity, key)
 	}
 	raw, err := json.Marshal(body)
@@ -73,7 +73,7 @@ func (c *Client) Update(ctx context.Context, entity, key, dataVersion string, bo
 // an already posted document again is harmless, so transient failures are
 // retried.
 func (c *Client) Post(ctx context.Context, entity, key string) error {
-	if !isGUID(key) {
+	if !IsGUID(key) {
 		return fmt.Errorf("onec: post %s: key %q is not a GUID", entity, key)
 	}
 	resp, err := c.do(ctx, request{op: "post", entity: entity, method: http.MethodPost,
@@ -97,7 +97,7 @@ func (c *Client) FindByField(ctx context.Context, entity, field, value string) (
 	filter := field + " eq " + Quote(value)
 	// A reference field compares with a guid literal; 1C refuses a string
 	// there ("Партнер_Key eq '...'" is a type mismatch).
-	if strings.HasSuffix(field, "_Key") && isGUID(value) {
+	if strings.HasSuffix(field, "_Key") && IsGUID(value) {
 		filter = GUIDEq(field, value)
 	}
 	u := c.entityURL(entity, "", c.readQuery(nil, filter, "Ref_Key", 2, 0))

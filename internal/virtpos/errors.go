@@ -108,6 +108,17 @@ func IsRejected(err error) bool {
 	return errors.As(err, &a)
 }
 
+// IsNotFound reports whether err is a rejection saying the record does
+// not exist (virtpos words it "not found" or "не найден").
+func IsNotFound(err error) bool {
+	if !IsRejected(err) {
+		return false
+	}
+	var a *APIError
+	errors.As(err, &a)
+	return notFoundInfo(a.Info)
+}
+
 // IsTransient reports whether err is a failure that may pass on a later try.
 func IsTransient(err error) bool {
 	var t *TransientError

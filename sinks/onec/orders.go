@@ -70,8 +70,6 @@ type Orders struct {
 	cps   map[string]string // partner -> counterparty, per run
 }
 
-const emptyRef = "00000000-0000-0000-0000-000000000000"
-
 // Prepare implements sync.Handler: per-run caches start empty, so a
 // nomenclature item added in 1C between runs is found on the next one.
 func (h *Orders) Prepare(context.Context, *vsync.RunInfo) error {
@@ -292,23 +290,8 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 	return "", vsync.Hold("virtpos customer %s is not linked to a 1C partner yet", customerID)
 }
 
-// isRef reports whether s is a non-empty 1C reference (a GUID).
-func isRef(s string) bool {
-	if len(s) != 36 || s == emptyRef {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return false
-			}
-		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'):
-			return false
-		}
-	}
-	return true
-}
+// isRef reports whether s is a non-empty 1C reference.
+func isRef(s string) bool { return s != onec.EmptyRef && onec.IsGUID(s) }
 
 func (h *Orders) counterparty(ctx context.Context, partner string) (string, error) {
 	h.mu.Lock()

@@ -76,7 +76,7 @@ func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known b
 		}
 		res, err := h.Client.UpdateCard(ctx, p)
 		if err != nil {
-			if isNotFound(err) {
+			if virtpos.IsNotFound(err) {
 				return vsync.Outcome{Result: vsync.Skipped, ForgetID: true}, nil
 			}
 			return vsync.Outcome{}, classify("card", rec.Key, err)
@@ -91,7 +91,7 @@ func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known b
 	if err := h.Client.DeleteCard(ctx, k); err != nil {
 		// Already gone in virtpos (deleted by hand, or a crash after the
 		// call): the wanted state is reached.
-		if !isNotFound(err) {
+		if !virtpos.IsNotFound(err) {
 			return vsync.Outcome{}, classify("card", rec.Key, err)
 		}
 	}
@@ -99,15 +99,10 @@ func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known b
 		Data: map[string]any{"external_id": rec.Key, "virtpos_id": id, "action": "deleted", "reason": why}}}}, nil
 }
 
-func isNotFound(err error) bool {
-	var ae *virtpos.APIError
-	return errors.As(err, &ae) && notFound(ae.Info)
-}
-
 // ownerMissing reports a rejection because the card's customer is unknown.
 func ownerMissing(err error) bool {
 	var ae *virtpos.APIError
-	if !errors.As(err, &ae) || !notFound(ae.Info) {
+	if !virtpos.IsNotFound(err) || !errors.As(err, &ae) {
 		return false
 	}
 	s := strings.ToLower(ae.Info)

@@ -6,10 +6,8 @@ package virtpos
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/virtsync/virtsync/internal/virtpos"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -79,8 +77,7 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 			return customerOutcome(rec.Key, res, false), nil
 		}
 		// Deleted by hand in virtpos: fall through to a fresh look-up.
-		var ae *virtpos.APIError
-		if !errors.As(err, &ae) || !notFound(ae.Info) {
+		if !virtpos.IsNotFound(err) {
 			return vsync.Outcome{}, classify("customer", rec.Key, err)
 		}
 		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
@@ -124,11 +121,6 @@ func classify(kind, key string, err error) error {
 		return vsync.Reject(err, "virtpos rejected %s %s", kind, key)
 	}
 	return fmt.Errorf("%s %s: %w", kind, key, err)
-}
-
-func notFound(info string) bool {
-	s := strings.ToLower(info)
-	return strings.Contains(s, "not found") || strings.Contains(s, "не найден")
 }
 
 func cloneValues(v url.Values) url.Values {
