@@ -329,7 +329,7 @@ func runWaiting(ctx context.Context, r *vsync.Runner, spec vsync.JobSpec, mode v
 func replay(ctx context.Context, p *parts, job string, env Env) int {
 	only := map[string][]string{}
 	var jobs []string
-	for _, name := range jobOrder {
+	for _, name := range jobNames() {
 		if job != "" && name != job {
 			continue
 		}

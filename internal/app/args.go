@@ -19,9 +19,9 @@ type Options struct {
 	Version bool   // -version
 }
 
-// Jobs are the job names in the order they run: customers before cards
-// (a card needs its owner), orders last (an order needs its customer).
-var jobOrder = []string{"customers", "cards", "orders"}
+// jobNames are the job names in the order they run: customers before
+// cards (a card needs its owner), orders last (an order needs its customer).
+func jobNames() []string { return []string{"customers", "cards", "orders"} }
 
 // errUsage marks a command line that cannot be run; main exits 2.
 var errUsage = errors.New("usage")
@@ -103,7 +103,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)
 	}
 	if o.Job != "" && !knownJob(o.Job) {
-		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(jobOrder, ", "))
+		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(jobNames(), ", "))
 	}
 	if _, err := o.ResyncJobs(); err != nil {
 		return o, err
@@ -112,7 +112,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 }
 
 func knownJob(name string) bool {
-	for _, j := range jobOrder {
+	for _, j := range jobNames() {
 		if j == name {
 			return true
 		}
@@ -130,17 +130,17 @@ func (o Options) ResyncJobs() ([]string, error) {
 		p = strings.TrimSpace(p)
 		switch {
 		case p == "all":
-			for _, j := range jobOrder {
+			for _, j := range jobNames() {
 				want[j] = true
 			}
 		case knownJob(p):
 			want[p] = true
 		default:
-			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(jobOrder, ", "))
+			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(jobNames(), ", "))
 		}
 	}
 	var out []string
-	for _, j := range jobOrder {
+	for _, j := range jobNames() {
 		if want[j] {
 			out = append(out, j)
 		}

@@ -66,7 +66,7 @@ func TestResyncJobsOrder(t *testing.T) {
 	}
 	o.Resync = "all"
 	got, _ = o.ResyncJobs()
-	if !reflect.DeepEqual(got, jobOrder) {
+	if !reflect.DeepEqual(got, jobNames()) {
 		t.Fatalf("all = %v", got)
 	}
 }

@@ -179,7 +179,7 @@ func withKeys(fields []string) []string {
 // enabled lists the enabled jobs in run order.
 func enabled(cfg config.Config) []string {
 	var out []string
-	for _, j := range jobOrder {
+	for _, j := range jobNames() {
 		on := map[string]bool{"customers": cfg.Jobs.Customers.Enabled, "cards": cfg.Jobs.Cards.Enabled,
 			"orders": cfg.Jobs.Orders.Enabled}[j]
 		if on {
