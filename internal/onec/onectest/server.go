@@ -705,16 +705,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, preq request
 		s.mu.Unlock()
 		return err
 	}
-	s.put(es, o)
-	s.writes[es.typ.Name]++
-	out := cloneObject(o)
-	reset, _ := s.consumeWriteFaults(false)
-	s.mu.Unlock()
-	if reset {
-		return hijackClose(w)
-	}
-	s.writeEntity(w, http.StatusCreated, base, preq.entity, out, es.typ)
-	return nil
+	return s.commitWrite(w, es, o, http.StatusCreated, base, preq.entity)
 }
 
 func (s *Server) handleAction(w http.ResponseWriter, preq request) error {
@@ -778,6 +769,14 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, preq reques
 		s.mu.Unlock()
 		return err
 	}
+	return s.commitWrite(w, es, o, http.StatusOK, base, preq.entity)
+}
+
+// commitWrite stores o, answers with it, and applies a pending "reset
+// after the write" fault: the write is committed before the connection
+// drops, as when 1C saves and the network fails. Caller holds s.mu; it is
+// released here.
+func (s *Server) commitWrite(w http.ResponseWriter, es *entitySet, o Object, status int, base, entity string) error {
 	s.put(es, o)
 	s.writes[es.typ.Name]++
 	out := cloneObject(o)
@@ -786,7 +785,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, preq reques
 	if reset {
 		return hijackClose(w)
 	}
-	s.writeEntity(w, http.StatusOK, base, preq.entity, out, es.typ)
+	s.writeEntity(w, status, base, entity, out, es.typ)
 	return nil
 }
 
