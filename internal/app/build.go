@@ -134,6 +134,7 @@ func buildJobs(p *parts) error {
 		Currency:           cfg.OneC.Orders.CurrencyKey,
 		Operation:          cfg.OneC.Orders.Operation,
 		Status:             cfg.OneC.Orders.Status,
+		CancelledStatus:    cfg.OneC.Orders.CancelledStatus,
 		Post:               cfg.OneC.Orders.Post,
 		ShopZone:           loc,
 	}

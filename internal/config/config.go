@@ -252,6 +252,10 @@ type OrdersConfig struct {
 	Operation string `yaml:"operation"`
 	// Status is the Статус value. Default "": not set (1C's default).
 	Status string `yaml:"status"`
+	// CancelledStatus is the Статус written when virtpos marks the order
+	// cancelled (ut11: "Закрыт"). Default "": the status is left as is and
+	// only the comment says "отменён". A cancelled order is never posted.
+	CancelledStatus string `yaml:"cancelled_status"`
 	// HoldMaxAttempts is how many times a held order (e.g. unmatched item)
 	// is retried before it is dead-lettered. Default 10; >= 1.
 	HoldMaxAttempts int `yaml:"hold_max_attempts"`
