@@ -14,6 +14,8 @@
 package onec
 
 import (
+	"github.com/virtsync/virtsync/internal/retry"
+
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -21,11 +23,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -60,19 +60,9 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Retry is the backoff policy: exponential from Initial, capped at Max,
-// with jitter, at most MaxAttempts tries and MaxElapsed in total.
-type Retry struct {
-	// MaxAttempts counts the first try. Default 5; 1 disables retries.
-	MaxAttempts int
-	// Initial is the first delay. Default 500ms.
-	Initial time.Duration
-	// Max caps one delay (and a server's Retry-After). Default 30s.
-	Max time.Duration
-	// MaxElapsed bounds the time spent on one call including waits.
-	// Default 2m.
-	MaxElapsed time.Duration
-}
+// Retry is the backoff policy shared with the virtpos client. Here
+// MaxAttempts defaults to 5, and Max also caps a server's Retry-After.
+type Retry = retry.Policy
 
 func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
@@ -90,18 +80,7 @@ func (c Config) withDefaults() Config {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 40
 	}
-	if c.Retry.MaxAttempts <= 0 {
-		c.Retry.MaxAttempts = 5
-	}
-	if c.Retry.Initial <= 0 {
-		c.Retry.Initial = 500 * time.Millisecond
-	}
-	if c.Retry.Max <= 0 {
-		c.Retry.Max = 30 * time.Second
-	}
-	if c.Retry.MaxElapsed <= 0 {
-		c.Retry.MaxElapsed = 2 * time.Minute
-	}
+	c.Retry = c.Retry.WithDefaults(5)
 	return c
 }
 
@@ -180,12 +159,12 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 	start := time.Now()
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		resp, retry, after, err := c.once(ctx, r)
+		resp, again, after, err := c.once(ctx, r)
 		if err == nil {
 			return resp, nil
 		}
 		lastErr = err
-		if !retry || attempt >= c.cfg.Retry.MaxAttempts {
+		if !again || attempt >= c.cfg.Retry.MaxAttempts {
 			return nil, lastErr
 		}
 		d := c.backoff(attempt, after)
@@ -194,7 +173,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		}
 		c.log.WarnContext(ctx, "onec: retrying", "op", r.op, "entity", r.entity,
 			"attempt", attempt, "delay", d, "err", err)
-		if err := sleep(ctx, d); err != nil {
+		if err := retry.Sleep(ctx, d); err != nil {
 			return nil, fmt.Errorf("%w (last error: %w)", err, lastErr)
 		}
 	}
@@ -202,7 +181,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 
 // once makes one HTTP attempt. It reports whether a retry is allowed and a
 // server-requested delay (Retry-After), if any.
-func (c *Client) once(ctx context.Context, r request) (_ *http.Response, retry bool, after time.Duration, _ error) {
+func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again bool, after time.Duration, _ error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -252,7 +231,7 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, retry b
 	if r.mode == retryPage && e.Status >= 500 {
 		return nil, false, 0, e
 	}
-	return nil, e.Transient(), retryAfter(resp.Header.Get("Retry-After")), e
+	return nil, e.Transient(), retry.After(resp.Header.Get("Retry-After")), e
 }
 
 func accepted(status int, want []int) bool {
@@ -267,43 +246,13 @@ func accepted(status int, want []int) bool {
 	return false
 }
 
-// backoff is exponential with "equal jitter": half fixed, half random, so
-// parallel workers spread out but never retry immediately.
+// backoff is the policy's wait before retry attempt, or the server's
+// Retry-After (capped at Retry.Max) when it gave one.
 func (c *Client) backoff(attempt int, after time.Duration) time.Duration {
 	if after > 0 {
 		return min(after, c.cfg.Retry.Max)
 	}
-	d := c.cfg.Retry.Initial
-	for i := 1; i < attempt && d < c.cfg.Retry.Max; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.Retry.Max)
-	half := d / 2
-	return half + rand.N(half+1)
-}
-
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return time.Until(t)
-	}
-	return 0
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return c.cfg.Retry.Backoff(attempt)
 }
 
 func drainClose(rc io.ReadCloser) {

@@ -1,6 +1,8 @@
 package onec
 
 import (
+	"github.com/virtsync/virtsync/internal/retry"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -116,7 +118,7 @@ func (c *Client) pages(ctx context.Context, op, entity string, pageSize int, url
 			next := max(size/2, floor)
 			c.log.WarnContext(ctx, "onec: page failed, retrying smaller", "op", op, "entity", entity,
 				"skip", skip, "page_size", size, "next_page_size", next, "err", err)
-			if err := sleep(ctx, c.backoff(fails, 0)); err != nil {
+			if err := retry.Sleep(ctx, c.backoff(fails, 0)); err != nil {
 				return fmt.Errorf("onec: %s %s: %w", op, entity, err)
 			}
 			size = next

@@ -1,18 +1,17 @@
 package virtpos
 
 import (
+	"github.com/virtsync/virtsync/internal/retry"
+
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,13 +52,9 @@ type Config struct {
 	OnRequest func(endpoint string, status int, d time.Duration)
 }
 
-// RetryPolicy bounds retries: by count and by total time.
-type RetryPolicy struct {
-	MaxAttempts int           // total attempts including the first; default 6; 1 disables retries
-	Initial     time.Duration // first backoff; default 500ms
-	Max         time.Duration // cap on one backoff; default 30s
-	MaxElapsed  time.Duration // cap on the whole call including retries; default 2m
-}
+// RetryPolicy is the backoff policy shared with the 1C client; here
+// MaxAttempts defaults to 6.
+type RetryPolicy = retry.Policy
 
 // Paths are the endpoint paths relative to BaseURL. Card paths are not in
 // the virtpos documentation; the defaults follow customer/update.
@@ -104,9 +99,6 @@ type Client struct {
 	sem     chan struct{}
 	limiter *rate.Limiter
 	onReq   func(string, int, time.Duration)
-
-	mu  sync.Mutex
-	rnd *rand.Rand
 }
 
 // New checks cfg and returns a Client.
@@ -146,19 +138,7 @@ func New(cfg Config) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second
 	}
-	c.retry = cfg.Retry
-	if c.retry.MaxAttempts <= 0 {
-		c.retry.MaxAttempts = 6
-	}
-	if c.retry.Initial <= 0 {
-		c.retry.Initial = 500 * time.Millisecond
-	}
-	if c.retry.Max <= 0 {
-		c.retry.Max = 30 * time.Second
-	}
-	if c.retry.MaxElapsed <= 0 {
-		c.retry.MaxElapsed = 2 * time.Minute
-	}
+	c.retry = cfg.Retry.WithDefaults(6)
 	def := DefaultPaths()
 	pick := func(p, d string) string {
 		if p == "" {
@@ -202,7 +182,6 @@ func New(cfg Config) (*Client, error) {
 	// A redirect would carry the query, apikey included, to wherever the
 	// Location points: stop at the first one and tell the user instead.
 	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c.rnd = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
 	return c, nil
 }
 
@@ -248,7 +227,7 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 		if attempt >= c.retry.MaxAttempts {
 			return c.scrub(last)
 		}
-		wait := c.backoff(attempt)
+		wait := c.retry.Backoff(attempt)
 		if te.RetryAfter > wait {
 			wait = te.RetryAfter
 		}
@@ -256,12 +235,8 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 			return c.scrub(last)
 		}
 		c.log.Warn("virtpos: retrying", "endpoint", ep, "attempt", attempt, "wait", wait, "err", c.scrubString(err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retry.Sleep(ctx, wait) != nil {
 			return c.scrub(last)
-		case <-t.C:
 		}
 	}
 }
@@ -274,18 +249,6 @@ func (e *TransientError) notSent() bool {
 	}
 	var op *net.OpError
 	return e.Status == 0 && errors.As(e.Err, &op) && op.Op == "dial"
-}
-
-// backoff is exponential with full jitter, capped at Retry.Max.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.retry.Initial << (attempt - 1)
-	if d <= 0 || d > c.retry.Max {
-		d = c.retry.Max
-	}
-	c.mu.Lock()
-	j := time.Duration(c.rnd.Int64N(int64(d)/2 + 1))
-	c.mu.Unlock()
-	return d/2 + j
 }
 
 func (c *Client) acquire(ctx context.Context) error {
@@ -355,7 +318,7 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 		return fmt.Errorf("virtpos %s: HTTP %d to %s: %w", ep, resp.StatusCode, where, ErrRedirect)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
-		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After")),
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: retry.After(resp.Header.Get("Retry-After")),
 			Err: fmt.Errorf("body starts %s", c.scrubString(snippet(head, 120)))}
 	case resp.StatusCode != http.StatusOK:
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
@@ -436,21 +399,6 @@ func transientInfo(info string) bool {
 		}
 	}
 	return false
-}
-
-func retryAfter(v string) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // request builds the HTTP request; the apikey goes only into the query.
