@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,23 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/syncbuf"
 )
-
-// syncBuffer lets the server goroutine log while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestParseFlags(t *testing.T) {
 	cases := []struct {
@@ -59,7 +46,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestRunServesDemoAndShutsDown(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ready := make(chan string, 1)
 	m := &Main{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Ready: ready}
 	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-user", "Админ", "-password", "topsecret-pw", "-demo-customers", "6", "-demo-cards", "4"}, io.Discard); err != nil {

@@ -1,34 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
@@ -64,7 +47,7 @@ func TestParseFlags(t *testing.T) {
 }
 
 func TestRun(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	m := NewMain(&logs)
 	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-apikey", "Секрет-42",
 		"-seed", "../../internal/virtpos/virtpostest/testdata/seed.json"}, func(string) string { return "" }); err != nil {

@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,30 +28,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/state"
 )
 
 // ---- helpers -------------------------------------------------------------
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu gosync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -100,7 +82,7 @@ func daemonWorld(t *testing.T, seed onectest.Seed, natsLine string) (*world, str
 type daemon struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -109,7 +91,7 @@ func startDaemon(t *testing.T, w *world) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	cmd := w.command(ctx)
-	d := &daemon{t: t, cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	d := &daemon{t: t, cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {

@@ -4,7 +4,6 @@ package virtpos_test
 // loopback HTTP, for every call in both formats and both methods.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,12 +12,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
 )
@@ -61,29 +60,11 @@ func assertNoKeyIn(t testing.TB, what, s string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type fakeEnv struct {
 	t    *testing.T
 	srv  *virtpostest.Server
 	c    *virtpos.Client
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 	// quiet allows an empty client log: a request that never got an
 	// answer and was not retried leaves no line.
 	quiet bool
@@ -95,7 +76,7 @@ type fakeEnv struct {
 func newFakeEnv(t *testing.T, format, method string, mod func(*virtpos.Config)) *fakeEnv {
 	t.Helper()
 	srv := virtpostest.NewServer(t, virtpostest.Options{APIKey: fakeKey, Now: func() time.Time { return fakeNow }})
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := virtpos.Config{
 		BaseURL: srv.URL, APIKey: fakeKey, Format: format, Method: method, Timeout: 5 * time.Second,
 		Retry:  virtpos.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 20 * time.Millisecond},

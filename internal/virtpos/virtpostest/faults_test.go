@@ -1,7 +1,6 @@
 package virtpostest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/syncbuf"
 )
 
 // get makes one GET of /orders and returns status, a header and the body
@@ -136,27 +137,8 @@ func TestFaults(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe to write from handlers and read from
-// the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestLogMasksAPIKey(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	s := NewServer(t, Options{APIKey: "Top$ecret-Ключ", Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	call(t, s, http.MethodGet, PathCustomerUpdate, vals("create_if_not_exist", "1", "fname", "Иван"))
 	call(t, s, http.MethodPost, PathOrders, vals("apikey", "wrong-key-typed"))
