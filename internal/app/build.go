@@ -148,7 +148,7 @@ func buildJobs(p *parts) error {
 		"customers": {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: &srconec.Entities{Client: oc, Entity: custEntity, Filter: custFilter, Select: custSelect},
-			Handler: &sinkvp.Customers{Client: vp, OnDelete: cfg.OneC.Customers.OnDelete,
+			Handler: &sinkvp.Customers{Client: vp,
 				Mapper: &entityMapper{kind: "customer", m: custMap, onec: oc, db: p.db}},
 		},
 		"cards": {

@@ -30,14 +30,13 @@ type Mapper interface {
 	Map(ctx context.Context, rec vsync.Record) (url.Values, error)
 }
 
-// Customers is the handler of the customers job.
+// Customers is the handler of the customers job. A customer deleted or
+// marked for deletion in 1C stays in virtpos, which has no call to delete
+// one (onec.customers.on_delete accepts only "ignore"); the run counts it
+// as skipped.
 type Customers struct {
 	Client Client
 	Mapper Mapper
-	// OnDelete is what a customer deleted or marked for deletion in 1C
-	// does in virtpos: "ignore" (default; virtpos has no customer delete
-	// call, so the customer stays and the run records it).
-	OnDelete string
 }
 
 // Prepare implements sync.Handler.

@@ -132,15 +132,3 @@ func Fingerprint(o *virtpos.Order) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// ParseCreated reads created_date in the shop's zone.
-func ParseCreated(o *virtpos.Order, loc *time.Location) (time.Time, error) {
-	if loc == nil {
-		loc = time.UTC
-	}
-	t, err := time.ParseInLocation(virtpos.TimeLayout, o.CreatedDate, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("created_date: expected %q, got a %d-character text", virtpos.TimeLayout, len(o.CreatedDate))
-	}
-	return t, nil
-}
