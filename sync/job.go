@@ -30,6 +30,12 @@ type Record struct {
 	Deleted bool   // gone from the source (a physical deletion)
 	Marked  bool   // marked for deletion at the source (a soft deletion)
 	Data    any    // the source's own representation, for the handler
+	// Interrupted is set by the engine when an earlier run recorded a
+	// create intent for this key and never committed its outcome (a crash,
+	// or a write whose reply was lost). A handler must look the record up
+	// remotely before it creates anything, and may report a record it
+	// finds as created by virtsync rather than adopted.
+	Interrupted bool
 }
 
 // Source lists the records that differ from what the engine last
@@ -115,6 +121,11 @@ func Reject(err error, format string, args ...any) error {
 // becomes a dead letter after the runner's hold limit.
 type HeldError struct {
 	Reason string
+	// WaitsFor names the job that should bring what the record waits for
+	// (customers, for a card's owner or an order's customer). While that
+	// job has never finished a run, the hold does not age: a first load
+	// that takes longer than the hold limit dead-letters nothing.
+	WaitsFor string
 }
 
 func (e *HeldError) Error() string { return "waiting: " + e.Reason }
@@ -122,6 +133,12 @@ func (e *HeldError) Error() string { return "waiting: " + e.Reason }
 // Hold returns a *HeldError.
 func Hold(format string, args ...any) error {
 	return &HeldError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// HoldFor returns a *HeldError for a record that waits for something the
+// job named job brings (see HeldError.WaitsFor).
+func HoldFor(job, format string, args ...any) error {
+	return &HeldError{Reason: fmt.Sprintf(format, args...), WaitsFor: job}
 }
 
 func classify(err error) Result {

@@ -70,9 +70,10 @@ type RunInfo struct {
 	Log  *slog.Logger
 }
 
-// IDLookup resolves references through the committed id map.
+// IDLookup resolves references through the committed id map, both ways.
 type IDLookup interface {
 	LookupID(ctx context.Context, kind, ref string) (string, bool, error)
+	LookupRef(ctx context.Context, kind, remoteID string) (string, bool, error)
 }
 
 // Summary is the result of one run, for the one-screen report.
