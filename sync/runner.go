@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -42,6 +44,11 @@ type Runner struct {
 	// RecordTimeout bounds one record's remote work once it has started;
 	// a cancelled run lets the record in flight finish within it. Default 2m.
 	RecordTimeout time.Duration
+	// MaxIdenticalRejections is how many records in a row may be rejected
+	// for the same reason before the run takes it for a system fault and
+	// stops without marking any of them failed. Default 25; negative
+	// disables the check.
+	MaxIdenticalRejections int
 	// Observe, when set, is told every outcome (metrics).
 	Observe func(job string, r Result)
 	// Progress, when set, is told how many records a run has finished.
@@ -111,6 +118,9 @@ func (r *Runner) defaults() {
 	}
 	if r.RecordTimeout <= 0 {
 		r.RecordTimeout = 2 * time.Minute
+	}
+	if r.MaxIdenticalRejections == 0 {
+		r.MaxIdenticalRejections = 25
 	}
 	if r.Owner == "" {
 		host, _ := os.Hostname()
@@ -268,10 +278,18 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 		return fmt.Errorf("%s: load versions: %w", job.Name, err)
 	}
 	// Interrupted creates: their versions were never committed, so the
-	// source emits them again, and handlers look them up remotely before
-	// creating. Say so, since it explains a slower run.
-	if intents, err := r.DB.Intents(ctx, job.Name); err == nil && len(intents) > 0 {
-		info.Log.Warn("reconciling creates interrupted by an earlier crash", "records", len(intents))
+	// source emits them again; the handler is told, so that it looks them
+	// up remotely before creating and reports one it finds as created.
+	intents, err := r.DB.Intents(ctx, job.Name)
+	if err != nil {
+		return fmt.Errorf("%s: load intents: %w", job.Name, err)
+	}
+	interrupted := make(map[string]bool, len(intents))
+	for _, in := range intents {
+		interrupted[in.Key] = true
+	}
+	if len(intents) > 0 {
+		info.Log.Warn("reconciling creates interrupted by an earlier crash or a lost reply", "records", len(intents))
 	}
 	var filter map[string]bool
 	switch {
@@ -300,7 +318,7 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 		}
 	}
 
-	b := &batcher{r: r, job: job, info: info, sum: sum}
+	b := &batcher{r: r, job: job, info: info, sum: sum, finished: map[string]bool{}}
 	batchSize := r.BatchSize
 	if job.BatchSize > 0 {
 		batchSize = job.BatchSize
@@ -309,19 +327,20 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 		if filter != nil && !filter[rec.Key] {
 			return nil
 		}
+		rec.Interrupted = interrupted[rec.Key]
 		b.pending = append(b.pending, rec)
 		if len(b.pending) >= batchSize {
-			return b.flush(ctx)
+			return b.flush(ctx, false)
 		}
 		return ctx.Err()
 	})
 	if err == nil {
-		err = b.flush(ctx)
-	} else if ctx.Err() == nil || len(b.pending) > 0 {
+		err = b.flush(ctx, true)
+	} else if ctx.Err() == nil || len(b.pending) > 0 || len(b.streak) > 0 {
 		// Records already handed to us are still worth committing when the
 		// source fails part-way (the cancelled context still lets a flush
 		// commit what was done before it).
-		if ferr := b.flush(ctx); ferr != nil && !errors.Is(ferr, context.Canceled) {
+		if ferr := b.flush(ctx, true); ferr != nil && !errors.Is(ferr, context.Canceled) {
 			info.Log.Warn("flush after source error", "err", ferr)
 		}
 	}
@@ -336,6 +355,20 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	return nil
 }
 
+// SystemFaultError stops a run in which many records in a row were
+// rejected for the same reason: that is a fault of the whole system (a
+// revoked key, a suspended account, a server that answers one error to
+// everything), not of the records, so none of them is marked failed.
+type SystemFaultError struct {
+	Records int    // how many records in a row
+	Reason  string // the reason of the first of them, its key elided
+}
+
+func (e *SystemFaultError) Error() string {
+	return fmt.Sprintf("%d records in a row were rejected for the same reason (%s): taken for a fault of the "+
+		"system, not of the records; none was marked failed, and the next run tries them again", e.Records, e.Reason)
+}
+
 // batcher holds the records of the current batch.
 type batcher struct {
 	r       *Runner
@@ -344,6 +377,13 @@ type batcher struct {
 	sum     *Summary
 	pending []Record
 	done    int
+	// streak is the run's trailing rejections with one reason, not
+	// committed yet: if the next batch continues it past the limit, none
+	// of them becomes a dead letter.
+	streak []result
+	// finished caches, per job a hold waits for, whether it has ever
+	// finished a run.
+	finished map[string]bool
 }
 
 type result struct {
@@ -351,13 +391,21 @@ type result struct {
 	out Outcome
 	err error
 	ran bool
+	seq int // completion order within the run's batches
+}
+
+// sameReason is a rejection's reason with the record's key elided, so
+// that "customer A: invalid apikey" and "customer B: invalid apikey" read
+// alike.
+func sameReason(res result) string {
+	return strings.ReplaceAll(res.err.Error(), res.rec.Key, "…")
 }
 
 // flush processes and commits the pending batch: write-ahead intents for
 // records that may be created, the remote calls with bounded concurrency,
-// then one transaction for every outcome.
-func (b *batcher) flush(ctx context.Context) error {
-	if len(b.pending) == 0 {
+// then one transaction for every outcome. final says no batch follows.
+func (b *batcher) flush(ctx context.Context, final bool) error {
+	if len(b.pending) == 0 && len(b.streak) == 0 {
 		return ctx.Err()
 	}
 	recs := b.pending
@@ -386,52 +434,32 @@ func (b *batcher) flush(ctx context.Context) error {
 		return fmt.Errorf("record intents: %w", err)
 	}
 
-	results := make([]result, len(recs))
-	work := make(chan int)
-	var wg gosync.WaitGroup
-	for w := 0; w < min(r.Concurrency, len(recs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				// The record in flight finishes even if the run is cancelled.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
-				out, err := job.Handler.Apply(rctx, b.info, recs[i])
-				cancel()
-				results[i] = result{rec: recs[i], out: out, err: err, ran: true}
-			}
-		}()
-	}
-	var stopErr error
-dispatch:
-	for i := range recs {
-		select {
-		case <-ctx.Done():
-			break dispatch
-		case work <- i:
-		}
-	}
-	close(work)
-	wg.Wait()
+	results := b.apply(ctx, recs)
+	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
 
 	// A failure that is neither a rejection nor a hold stops the run after
 	// this batch: the system on the other side is down or misconfigured,
 	// and hammering it record by record helps nobody.
+	var stopErr error
 	for _, res := range results {
 		if res.ran && res.err != nil && classify(res.err) == "" {
 			stopErr = fmt.Errorf("record %s: %w", res.rec.Key, res.err)
 			break
 		}
 	}
+	commit, fault := b.screen(results, final || stopErr != nil || ctx.Err() != nil)
+	if fault != nil {
+		b.info.Log.Error("run stopped: records rejected alike", "records", fault.Records, "reason", fault.Reason)
+		if stopErr == nil {
+			stopErr = fault
+		}
+	}
 
 	var failures []Failure
 	err = r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
 		failures = failures[:0]
-		for _, res := range results {
-			if !res.ran {
-				continue
-			}
-			f, err := b.commit(tx, res)
+		for _, res := range commit {
+			f, err := b.commit(ctx, tx, res)
 			if err != nil {
 				return err
 			}
@@ -445,10 +473,7 @@ dispatch:
 		return fmt.Errorf("commit batch: %w", err)
 	}
 	b.sum.Failures = append(b.sum.Failures, failures...)
-	for _, res := range results {
-		if !res.ran {
-			continue
-		}
+	for _, res := range commit {
 		b.done++
 		if res.out.Warning != "" {
 			b.sum.Warnings = append(b.sum.Warnings, res.rec.Key+": "+res.out.Warning)
@@ -465,8 +490,153 @@ dispatch:
 	return ctx.Err()
 }
 
+// apply runs the handler over recs with bounded concurrency. Dispatch stops
+// at the first failure that stops the run, and as soon as the run's
+// identical rejections reach the limit: records not started are left for
+// the next run.
+func (b *batcher) apply(ctx context.Context, recs []Record) []result {
+	r, job := b.r, b.job
+	results := make([]result, len(recs))
+	stop := make(chan struct{})
+	var stopOnce gosync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+
+	var mu gosync.Mutex
+	seq := 0
+	if n := len(b.streak); n > 0 {
+		seq = b.streak[n-1].seq
+	}
+	reason, alike := "", len(b.streak)
+	if alike > 0 {
+		reason = sameReason(b.streak[0])
+	}
+	limit := r.MaxIdenticalRejections
+
+	work := make(chan int)
+	var wg gosync.WaitGroup
+	for w := 0; w < min(r.Concurrency, len(recs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				// The record in flight finishes even if the run is cancelled.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
+				out, err := job.Handler.Apply(rctx, b.info, recs[i])
+				cancel()
+				mu.Lock()
+				seq++
+				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
+				switch classify(err) {
+				case Failed:
+					if why := sameReason(results[i]); why == reason {
+						alike++
+					} else {
+						reason, alike = why, 1
+					}
+					if limit > 0 && alike >= limit {
+						halt()
+					}
+				case Held:
+				default:
+					if err != nil {
+						halt()
+					} else {
+						alike = 0
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+dispatch:
+	for i := range recs {
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case <-stop:
+			break dispatch
+		case work <- i:
+		}
+	}
+	close(work)
+	wg.Wait()
+	ran := results[:0]
+	for _, res := range results {
+		if res.ran {
+			ran = append(ran, res)
+		}
+	}
+	return ran
+}
+
+// screen decides which results to commit. Rejections are held back while
+// they form a streak with one reason: past MaxIdenticalRejections the
+// streak is a system fault and none of it is committed; a streak still
+// open at the end of a batch waits for the next one unless last is set.
+func (b *batcher) screen(results []result, last bool) (commit []result, fault *SystemFaultError) {
+	limit := b.r.MaxIdenticalRejections
+	cur := b.streak
+	b.streak = nil
+	reason := ""
+	if len(cur) > 0 {
+		reason = sameReason(cur[0])
+	}
+	end := func() {
+		if limit > 0 && len(cur) >= limit {
+			if fault == nil {
+				fault = &SystemFaultError{Records: len(cur), Reason: reason}
+			} else {
+				fault.Records += len(cur)
+			}
+		} else {
+			commit = append(commit, cur...)
+		}
+		cur, reason = nil, ""
+	}
+	for _, res := range results {
+		switch classify(res.err) {
+		case Failed:
+			why := sameReason(res)
+			if len(cur) > 0 && why != reason {
+				end()
+			}
+			if len(cur) == 0 {
+				reason = why
+			}
+			cur = append(cur, res)
+		case Held:
+			commit = append(commit, res)
+		default:
+			if res.err == nil {
+				end()
+			}
+			commit = append(commit, res)
+		}
+	}
+	if len(cur) > 0 {
+		if last || (limit > 0 && len(cur) >= limit) || limit <= 0 {
+			end()
+		} else {
+			b.streak = cur
+		}
+	}
+	return commit, fault
+}
+
+// waitedDone reports whether job has ever finished a run; a failure to
+// read says yes, so that holds keep their limit.
+func (b *batcher) waitedDone(ctx context.Context, job string) bool {
+	if done, ok := b.finished[job]; ok {
+		return done
+	}
+	cp, err := b.r.DB.Checkpoint(ctx, job)
+	done := err != nil || !cp.LastSuccessAt.IsZero()
+	b.finished[job] = done
+	return done
+}
+
 // commit writes one outcome into the batch transaction and counts it.
-func (b *batcher) commit(tx *state.Tx, res result) (*Failure, error) {
+func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failure, error) {
 	r, job, rec := b.r, b.job, res.rec
 	count := func(x Result) {
 		b.sum.Counts[x]++
@@ -478,6 +648,15 @@ func (b *batcher) commit(tx *state.Tx, res result) (*Failure, error) {
 	case Held:
 		var he *HeldError
 		errors.As(res.err, &he)
+		if he.WaitsFor != "" && !b.waitedDone(ctx, he.WaitsFor) {
+			// What it waits for has not had a chance yet: no aging.
+			if err := tx.HoldWaiting(job.Name, rec.Key, he.Reason); err != nil {
+				return nil, err
+			}
+			count(Held)
+			b.info.Log.Info("record held until "+he.WaitsFor+" finishes a run", "key", rec.Key, "reason", he.Reason)
+			return nil, tx.ClearIntent(job.Name, rec.Key)
+		}
 		attempts, firstAt, err := tx.Hold(job.Name, rec.Key, he.Reason)
 		if err != nil {
 			return nil, err

@@ -124,12 +124,12 @@ func (r *resolver) Resolve(kind, ref string) (string, bool, error) {
 		return "", false, err
 	}
 	if cp.LastSuccessAt.IsZero() {
-		return "", false, vsync.Hold("owner %s: the customers job has not completed a run yet", ref)
+		return "", false, vsync.HoldFor("customers", "owner %s: the customers job has not completed a run yet", ref)
 	}
 	if _, seen, err := r.db.Version(ctx, "customers", ref); err != nil {
 		return "", false, err
 	} else if seen {
-		return "", false, vsync.Hold("owner %s is not synced to virtpos yet", ref)
+		return "", false, vsync.HoldFor("customers", "owner %s is not synced to virtpos yet", ref)
 	}
 	return "", false, nil
 }
