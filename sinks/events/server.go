@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -44,13 +45,19 @@ type Options struct {
 // Embedded is an in-process nats-server with JetStream.
 type Embedded struct {
 	srv  *server.Server
+	lock *storeLock
 	once sync.Once
 }
 
 // StartEmbedded starts a nats-server with JetStream listening on 127.0.0.1
 // and waits until it accepts clients. The caller must call
 // [Embedded.Shutdown].
-func StartEmbedded(opts Options) (*Embedded, error) {
+//
+// The server owns StoreDir: StartEmbedded first takes an exclusive lock on
+// [LockFileName] there and holds it until Shutdown (or the process dies).
+// When another process or [Embedded] holds it, StartEmbedded starts nothing
+// and returns a [*StoreLockedError] (errors.Is [ErrStoreLocked]).
+func StartEmbedded(opts Options) (e *Embedded, err error) {
 	if opts.StoreDir == "" {
 		return nil, errors.New("start embedded nats: StoreDir is required")
 	}
@@ -63,6 +70,21 @@ func StartEmbedded(opts Options) (*Embedded, error) {
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 10 * time.Second
 	}
+	// 0700: the JetStream files hold every event, and the server would
+	// create a missing directory with the process umask.
+	if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	lock, err := lockStore(opts.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded nats: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.unlock()
+		}
+	}()
+
 	port := opts.Port
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -104,7 +126,7 @@ func StartEmbedded(opts Options) (*Embedded, error) {
 		srv.WaitForShutdown()
 		return nil, fmt.Errorf("start embedded nats (store %s): JetStream not enabled: %s", opts.StoreDir, nl.fatal())
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, lock: lock}, nil
 }
 
 // waitReady waits for srv to accept clients, giving up early when the
@@ -140,11 +162,15 @@ func (e *Embedded) Port() int {
 }
 
 // Shutdown stops the server and waits until it has closed its clients and
-// flushed JetStream's files. It is safe to call more than once.
+// flushed JetStream's files, then releases the store lock. It is safe to
+// call more than once.
 func (e *Embedded) Shutdown() {
 	e.once.Do(func() {
 		e.srv.Shutdown()
 		e.srv.WaitForShutdown()
+		// Only now may another process open the store: the files are
+		// flushed and closed.
+		_ = e.lock.unlock()
 	})
 }
 
