@@ -68,6 +68,9 @@ type Orders struct {
 	mu    gosync.Mutex
 	items map[string]string // item_id -> Номенклатура Ref_Key, per run
 	cps   map[string]string // partner -> counterparty, per run
+	// keys serializes the records of one key: two copies of an order
+	// running at once would both miss the marker and both create.
+	keys keyLocks
 }
 
 // Prepare implements sync.Handler: per-run caches start empty, so a
@@ -85,6 +88,11 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	if !ok {
 		return vsync.Outcome{}, fmt.Errorf("order %s: unexpected record type %T", rec.Key, rec.Data)
 	}
+	unlock, err := h.keys.lock(ctx, rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, fmt.Errorf("order %s: %w", rec.Key, err)
+	}
+	defer unlock()
 	s := h.Settings
 	docRef, known, err := run.IDs.LookupID(ctx, "order", rec.Key)
 	if err != nil {
@@ -283,11 +291,13 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 		// Another system may have set external_id; only a GUID can be a
 		// 1C reference.
 		if !isRef(c.ExternalID) {
-			return "", vsync.Hold("virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
+			return "", vsync.HoldFor("customers", "virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
 		}
 		return c.ExternalID, nil
 	}
-	return "", vsync.Hold("virtpos customer %s is not linked to a 1C partner yet", customerID)
+	// The customers job links them: while it has not finished a first
+	// load, the hold does not age.
+	return "", vsync.HoldFor("customers", "virtpos customer %s is not linked to a 1C partner yet", customerID)
 }
 
 // isRef reports whether s is a non-empty 1C reference.

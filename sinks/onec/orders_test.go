@@ -326,13 +326,14 @@ func TestOrderNotReady(t *testing.T) {
 		wantHeld bool
 		wantRej  bool
 		mention  string
+		waitsFor string // the job a hold names
 	}{
 		{name: "unknown item", edit: func(o *virtpos.Order) { o.Items[1].ItemID = "999999" },
 			wantHeld: true, mention: "999999"},
-		{name: "unknown customer", edit: func(o *virtpos.Order) { o.CustomerID = "77" },
-			wantHeld: true, mention: "77"},
-		{name: "customer without external id", edit: func(o *virtpos.Order) { o.CustomerID = "77" },
-			vpSeed: `{"customers":[{"id":"77","lname":"Без связи"}]}`, wantHeld: true, mention: "77"},
+		{name: "unknown customer waits for the customers job", edit: func(o *virtpos.Order) { o.CustomerID = "77" },
+			wantHeld: true, mention: "77", waitsFor: "customers"},
+		{name: "customer without external id waits for the customers job", edit: func(o *virtpos.Order) { o.CustomerID = "77" },
+			vpSeed: `{"customers":[{"id":"77","lname":"Без связи"}]}`, wantHeld: true, mention: "77", waitsFor: "customers"},
 		{name: "no customer", edit: func(o *virtpos.Order) { o.CustomerID = "" }, wantRej: true},
 		{name: "garbage created_date", edit: func(o *virtpos.Order) { o.CreatedDate = "24.08.2017 18:45" },
 			wantRej: true, mention: "created_date"},
@@ -357,6 +358,9 @@ func TestOrderNotReady(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("error %q does not name %q", err, tc.mention)
+			}
+			if he != nil && he.WaitsFor != tc.waitsFor {
+				t.Fatalf("hold waits for %q, want %q", he.WaitsFor, tc.waitsFor)
 			}
 			if n := e.onec.Writes(onectest.SetOrders); n != 0 || len(e.docs(orderKey)) != 0 {
 				t.Fatalf("writes = %d for an order that cannot pass", n)
@@ -473,8 +477,8 @@ func TestOrderCustomerWithForeignExternalID(t *testing.T) {
 	o.CustomerID = "77"
 	_, err := e.h.Apply(context.Background(), e.run, orderRec(o))
 	var he *vsync.HeldError
-	if !errors.As(err, &he) || !strings.Contains(err.Error(), "CRM-123") {
-		t.Fatalf("err = %v, want a hold naming the reference", err)
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "CRM-123") || he.WaitsFor != "customers" {
+		t.Fatalf("err = %v, want a hold on the customers job naming the reference", err)
 	}
 	if n := e.onec.Writes(onectest.SetOrders); n != 0 {
 		t.Fatalf("writes = %d", n)

@@ -8,6 +8,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,28 +39,76 @@ type Orders struct {
 	Full bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Log receives a warning for every key a response lists more than
+	// once. Nil discards.
+	Log *slog.Logger
 }
 
 // Scan streams the window and emits new and changed orders. Unchanged
 // orders cost nothing but their fingerprint.
+//
+// Keys are unique within a run: virtpos has been seen listing one guid
+// twice in a response, and two copies in one batch would run at once and
+// make two 1C documents. The first copy is emitted; later ones are
+// counted and reported after the response, one warning per key.
 func (s *Orders) Scan(ctx context.Context, seen map[string]string, emit func(vsync.Record) error) (vsync.ScanStats, error) {
 	var st vsync.ScanStats
 	q := s.query()
 	keys := NewKeyer()
+	first := map[string]string{} // key -> fingerprint of its first copy
+	dups := map[string]*duplicate{}
 	err := s.Client.Orders(ctx, q, func(o *virtpos.Order) error {
-		st.Seen++
 		key := keys.Key(o)
 		fp := Fingerprint(o)
+		if fp0, ok := first[key]; ok {
+			d := dups[key]
+			if d == nil {
+				d = &duplicate{copies: 1}
+				dups[key] = d
+			}
+			d.copies++
+			d.differ = d.differ || fp != fp0
+			return nil
+		}
+		first[key] = fp
+		st.Seen++
 		if v, ok := seen[key]; ok && v == fp {
 			st.Unchanged++
 			return nil
 		}
 		return emit(vsync.Record{Key: key, Version: fp, Data: o})
 	})
+	s.reportDuplicates(ctx, dups)
 	if err != nil {
 		return st, fmt.Errorf("read orders: %w", err)
 	}
 	return st, nil
+}
+
+// duplicate counts the copies of one key in a response.
+type duplicate struct {
+	copies int
+	differ bool // some copy's content differs from the first
+}
+
+// maxDuplicateLines bounds the warnings of one response: a virtpos that
+// repeats every order must not flood the log.
+const maxDuplicateLines = 20
+
+func (s *Orders) reportDuplicates(ctx context.Context, dups map[string]*duplicate) {
+	if len(dups) == 0 || s.Log == nil {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(dups))
+	for i, k := range keys {
+		if i == maxDuplicateLines {
+			s.Log.WarnContext(ctx, "more orders listed more than once in one response", "keys", len(keys)-i)
+			return
+		}
+		d := dups[k]
+		s.Log.WarnContext(ctx, "order listed more than once in one virtpos response; processed once, as its first copy",
+			"key", k, "copies", d.copies, "copies_differ", d.differ)
+	}
 }
 
 func (s *Orders) query() virtpos.OrdersQuery {

@@ -2,11 +2,14 @@ package virtpos_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
 	srcvp "github.com/virtsync/virtsync/sources/virtpos"
@@ -111,5 +114,36 @@ func TestScanEmitsOnlyNewAndChanged(t *testing.T) {
 	all, _ := scan(seen)
 	if len(all) != 2 { // g3 (changed) and the old one (never seen)
 		t.Fatalf("a full scan emitted %d records, want 2", len(all))
+	}
+}
+
+// TestScanEmitsADuplicatedGUIDOnce: one /orders response that lists a guid
+// twice is one order: it is emitted once, and the duplicate is reported
+// with its key and the number of copies.
+func TestScanEmitsADuplicatedGUIDOnce(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	fake := virtpostest.NewServer(t, virtpostest.Options{APIKey: "k", Now: func() time.Time { return now }})
+	recent := now.Add(-48 * time.Hour).Format(virtpos.TimeLayout)
+	fake.AddOrder(*order("dup-1", "3", recent))
+	fake.AddOrder(*order("g2", "4", recent))
+	fake.AddOrder(*order("dup-1", "3", recent))
+	fake.AddOrder(*order("dup-1", "3", recent))
+	c, err := virtpos.New(virtpos.Config{BaseURL: fake.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	src := &srcvp.Orders{Client: c, Full: true, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	var keys []string
+	st, err := src.Scan(context.Background(), nil, func(r vsync.Record) error { keys = append(keys, r.Key); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(keys, " ") != "guid:dup-1 guid:g2" || st.Seen != 2 {
+		t.Fatalf("emitted %v (seen %d), want guid:dup-1 once and guid:g2", keys, st.Seen)
+	}
+	log := logs.String()
+	if !strings.Contains(log, "level=WARN") || !strings.Contains(log, "key=guid:dup-1") || !strings.Contains(log, "copies=3") {
+		t.Fatalf("no warning naming the key and its 3 copies:\n%s", log)
 	}
 }

@@ -1,0 +1,92 @@
+package onec_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/virtpos"
+	srcvp "github.com/virtsync/virtsync/sources/virtpos"
+	"github.com/virtsync/virtsync/state"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// ordersJob is the orders job over the env's fakes: the real virtpos
+// source and this handler, run by the real runner with 4 records of a
+// batch in flight.
+func (e *env) ordersJob(t *testing.T) (*vsync.Runner, vsync.JobSpec) {
+	t.Helper()
+	vc, err := virtpos.New(virtpos.Config{BaseURL: e.vp.URL, APIKey: "k",
+		Retry: virtpos.RetryPolicy{MaxAttempts: 2, Initial: time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := 0
+	r := &vsync.Runner{DB: e.db, Concurrency: 4, BatchSize: 200, Owner: "test",
+		NewEvent: func(kind, what string, data any) (state.Event, error) {
+			b, err := json.Marshal(data)
+			seq++
+			return state.Event{ID: fmt.Sprintf("ev-%d", seq), Subject: "t." + kind + "." + what, Data: b}, err
+		}}
+	return r, vsync.JobSpec{Name: "orders", Kind: "order",
+		Source:  &srcvp.Orders{Client: vc, Full: true, Log: slog.New(slog.DiscardHandler)},
+		Handler: e.h}
+}
+
+// TestOrderListedTwiceInOneResponseMakesOneDocument: virtpos lists one
+// guid twice in a response; both copies would land in one batch and run
+// at once. One document must come out.
+func TestOrderListedTwiceInOneResponseMakesOneDocument(t *testing.T) {
+	e := newEnv(t)
+	// Every 1C call takes a while, so both copies are surely in flight
+	// together, as on a real network.
+	e.onec.SetLatency(20 * time.Millisecond)
+	o := seedOrder()
+	e.vp.AddOrder(*o)
+	e.vp.AddOrder(*o)
+	r, job := e.ordersJob(t)
+	sum, err := r.Run(context.Background(), job, vsync.ModeOnce, nil)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if ds := e.docs("guid:" + orderKey); len(ds) != 1 {
+		t.Fatalf("%d documents for the order listed twice, want 1 (summary %+v)", len(ds), sum.Counts)
+	}
+	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {
+		t.Fatalf("%d creates, want 1", n)
+	}
+}
+
+// TestOrdersApplySameKeyConcurrently: the handler itself is safe when two
+// records with one key run at once (a replay, a future source): the
+// marker look-up and the create of one key never interleave.
+func TestOrdersApplySameKeyConcurrently(t *testing.T) {
+	e := newEnv(t)
+	e.onec.SetLatency(20 * time.Millisecond)
+	const n = 4
+	errs := make(chan error, n)
+	results := make(chan vsync.Result, n)
+	for range n {
+		go func() {
+			out, err := e.h.Apply(context.Background(), e.run, orderRec(seedOrder()))
+			errs <- err
+			results <- out.Result
+		}()
+	}
+	created := 0
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		if <-results == vsync.Created {
+			created++
+		}
+	}
+	if ds := e.docs(orderKey); len(ds) != 1 || created != 1 {
+		t.Fatalf("%d documents, %d outcomes say created; want 1 and 1", len(ds), created)
+	}
+}
