@@ -136,39 +136,35 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestExpand(t *testing.T) {
-	env := envOf(map[string]string{"A": "x", "EMPTY": "", "B_2": "y"})
+	env := envOf(map[string]string{"A": "x", "EMPTY": "", "B_2": "y", "REF": "${A}"})
 	tests := []struct {
 		name, in, want string
+		fromEnv        []string
 		missing        []string
+		bad            []string
 	}{
-		{name: "plain", in: "a: b", want: "a: b"},
-		{name: "present", in: "a: ${A}", want: "a: x"},
-		{name: "default used", in: "a: ${NOPE:def}", want: "a: def"},
-		{name: "default with colon", in: "a: ${NOPE:http://h:1}", want: "a: http://h:1"},
-		{name: "empty default", in: "a: ${NOPE:}", want: "a: "},
-		{name: "present wins over default", in: "a: ${A:def}", want: "a: x"},
-		{name: "set but empty wins over default", in: "a: ${EMPTY:def}", want: "a: "},
-		{name: "dollar escape", in: "a: $${A} $$", want: "a: ${A} $"},
-		{name: "lone dollar kept", in: "a: $5 $A", want: "a: $5 $A"},
-		{name: "dollar at end", in: "a: 5$", want: "a: 5$"},
-		{name: "two in a row", in: "${A}${B_2}", want: "xy"},
-		{name: "all missing reported once each", in: "a: ${M1}\nb: ${M2}\nc: ${M1}", want: "a: \nb: \nc: ",
-			missing: []string{"line 1: environment variable M1 is not set", "line 2: environment variable M2 is not set"}},
-		{name: "unclosed", in: "a: ${A\nb: }", missing: []string{`line 1: "${" without a closing "}" on the same line (write "$$" for a literal "$")`}},
-		{name: "bad name", in: "a: ${1A}", missing: []string{`line 1: bad variable reference "${1A}": want ${NAME} or ${NAME:default}`}},
+		{name: "plain", in: "b", want: "b"},
+		{name: "present", in: "${A}", want: "x", fromEnv: []string{"A"}},
+		{name: "default used", in: "${NOPE:def}", want: "def"},
+		{name: "default with colon", in: "${NOPE:http://h:1}", want: "http://h:1"},
+		{name: "empty default", in: "${NOPE:}", want: ""},
+		{name: "present wins over default", in: "${A:def}", want: "x", fromEnv: []string{"A"}},
+		{name: "set but empty wins over default", in: "${EMPTY:def}", want: "", fromEnv: []string{"EMPTY"}},
+		{name: "dollar escape", in: "$${A} $$", want: "${A} $"},
+		{name: "lone dollar kept", in: "$5 $A", want: "$5 $A"},
+		{name: "dollar at end", in: "5$", want: "5$"},
+		{name: "two in a row", in: "${A}${B_2}", want: "xy", fromEnv: []string{"A", "B_2"}},
+		{name: "a value is not expanded again", in: "${REF}", want: "${A}", fromEnv: []string{"REF"}},
+		{name: "every missing one is listed", in: "${M1} ${M2}", want: " ", missing: []string{"M1", "M2"}},
+		{name: "unclosed", in: "${A\n}", want: "${A\n}", bad: []string{`"${" without a closing "}" on the same line (write "$$" for a literal "$")`}},
+		{name: "bad name", in: "${1A}", want: "", bad: []string{`bad variable reference "${1A}": want ${NAME} or ${NAME:default}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, probs := expand(tt.in, env)
-			var msgs []string
-			for _, p := range probs {
-				msgs = append(msgs, (&Error{}).format(p))
-			}
-			if !slices.Equal(msgs, tt.missing) {
-				t.Errorf("problems %q, want %q", msgs, tt.missing)
-			}
-			if tt.missing == nil && got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
+			r := expand(tt.in, env)
+			if r.out != tt.want || !slices.Equal(r.fromEnv, tt.fromEnv) || !slices.Equal(r.missing, tt.missing) || !slices.Equal(r.bad, tt.bad) {
+				t.Errorf("got %q from %q, missing %q, bad %q; want %q from %q, missing %q, bad %q",
+					r.out, r.fromEnv, r.missing, r.bad, tt.want, tt.fromEnv, tt.missing, tt.bad)
 			}
 		})
 	}
@@ -189,9 +185,9 @@ func TestLoadEnvMissingAllReported(t *testing.T) {
 	_, err := Load("testdata/env_missing.yaml", nil)
 	got := problems(t, err)
 	want := []string{
-		"testdata/env_missing.yaml:2: environment variable VP_URL is not set",
-		"testdata/env_missing.yaml:3: environment variable VP_KEY is not set",
-		"testdata/env_missing.yaml:6: environment variable ONEC_PASSWORD is not set",
+		"testdata/env_missing.yaml:2: virtpos.base_url: environment variable VP_URL is not set",
+		"testdata/env_missing.yaml:3: virtpos.apikey: environment variable VP_KEY is not set",
+		"testdata/env_missing.yaml:6: onec.password: environment variable ONEC_PASSWORD is not set",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
@@ -235,6 +231,8 @@ func TestLoadSyntaxAndDuplicates(t *testing.T) {
 	}{
 		{"syntax error", "virtpos: [\n", regexp.MustCompile(`^x\.yaml: .*line \d`)},
 		{"duplicate key", "log: {level: info}\nlog: {level: debug}\n", regexp.MustCompile(`^x\.yaml:2: log: duplicate key$`)},
+		{"an unquoted reference in a flow mapping gets a hint", "onec:\n  retry: {max_attempts: ${N}}\n",
+			regexp.MustCompile(`^x\.yaml: line \d+: did not find expected ',' or '}' \(inside \{\.\.\.\} or \[\.\.\.\], quote a reference: "\$\{NAME\}"\)$`)},
 		{"top level is a list", "- a\n", regexp.MustCompile(`^x\.yaml:1: want a mapping, got a list$`)},
 	}
 	for _, tt := range tests {
@@ -251,28 +249,27 @@ func TestLoadSyntaxAndDuplicates(t *testing.T) {
 func TestValidateEveryProblem(t *testing.T) {
 	_, err := Load("testdata/invalid.yaml", nil)
 	got := problems(t, err)
-	wantKeys := []string{
-		"state.path", "nats.url", "nats.stream", "nats.subject_prefix", "nats.dedupe_window",
-		"nats.connect_timeout", "http.listen", "log.level", "log.format",
-		"virtpos.base_url", "virtpos.apikey", "virtpos.format", "virtpos.method", "virtpos.timeout",
-		"virtpos.concurrency", "virtpos.rate_limit", "virtpos.retry.max_attempts", "virtpos.retry.max",
-		"virtpos.paths.orders",
-		"onec.base_url", "onec.timeout", "onec.page_size", "onec.profile",
-		"onec.retry.max_attempts", "onec.retry.initial",
-		"onec.customers.on_delete", "onec.cards.on_delete", "onec.orders.marker_field",
-		"onec.orders.hold_max_attempts", "onec.orders.hold_max_age", "onec.orders.shop_timezone",
-		"jobs.customers.schedule", "jobs.customers.batch_size", "jobs.cards.schedule", "jobs.orders.schedule",
-		"jobs.orders.window", "jobs.orders.overlap",
-		"outbox.relay_interval", "outbox.drain_timeout", "shutdown_timeout",
+	// Each problem names the line of its key in the file.
+	want := []string{
+		"1: state.path", "2: nats.url", "2: nats.stream", "2: nats.subject_prefix",
+		"2: nats.dedupe_window", "2: nats.connect_timeout", "3: http.listen", "4: log.level",
+		"4: log.format", "6: virtpos.base_url", "7: virtpos.apikey", "8: virtpos.format",
+		"9: virtpos.method", "10: virtpos.timeout", "11: virtpos.concurrency", "12: virtpos.rate_limit",
+		"13: virtpos.retry.max_attempts", "13: virtpos.retry.max", "14: virtpos.paths.orders", "16: onec.base_url",
+		"17: onec.timeout", "18: onec.page_size", "19: onec.profile", "20: onec.retry.max_attempts",
+		"20: onec.retry.initial", "21: onec.customers.on_delete", "22: onec.cards.on_delete", "23: onec.orders.marker_field",
+		"23: onec.orders.hold_max_attempts", "23: onec.orders.hold_max_age", "23: onec.orders.shop_timezone", "25: jobs.customers.schedule",
+		"25: jobs.customers.batch_size", "26: jobs.cards.schedule", "27: jobs.orders.schedule", "27: jobs.orders.window",
+		"27: jobs.orders.overlap", "28: outbox.relay_interval", "28: outbox.drain_timeout", "29: shutdown_timeout",
 	}
-	if len(got) != len(wantKeys) {
-		t.Errorf("got %d problems, want %d:\n%s", len(got), len(wantKeys), strings.Join(got, "\n"))
+	if len(got) != len(want) {
+		t.Errorf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
 	}
-	for i, key := range wantKeys {
+	for i, w := range want {
 		if i >= len(got) {
 			break
 		}
-		if prefix := "testdata/invalid.yaml: " + key + ": "; !strings.HasPrefix(got[i], prefix) {
+		if prefix := "testdata/invalid.yaml:" + w + ": "; !strings.HasPrefix(got[i], prefix) {
 			t.Errorf("problem %d = %q, want prefix %q", i, got[i], prefix)
 		}
 	}
@@ -473,9 +470,8 @@ func TestShippedConfigs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		text, _ := expand(string(raw), env)
 		var doc map[string]any
-		if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
 			t.Fatal(err)
 		}
 		keys := yamlKeys(reflect.TypeFor[Config](), "")
