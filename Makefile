@@ -4,7 +4,7 @@ BIN      := bin
 PKGS     := ./...
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-heap bench lint demo clean fuzz
+.PHONY: all build test test-heap bench lint demo clean fuzz chaos
 
 all: build
 
@@ -26,6 +26,14 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersXML -fuzztime $(FUZZTIME) ./internal/virtpos/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersJSON -fuzztime $(FUZZTIME) ./internal/virtpos/
+
+# The built virtsync against both fakes under kill -9, virtpos and 1C
+# faults, NATS outages and two processes on one state file; prints a table
+# and fails on any duplicate or loss. CHAOS_SEED reruns one exactly,
+# CHAOS_LONG=1 plays longer.
+CHAOS_SEED ?= 0
+chaos: build
+	$(BIN)/virtsync-chaos -bin $(BIN)/virtsync -seed $(CHAOS_SEED)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
