@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -100,6 +101,17 @@ type NATSConfig struct {
 	StoreDir string `yaml:"store_dir"`
 	// SyncAlways makes the embedded server fsync every write. Default false.
 	SyncAlways bool `yaml:"sync_always"`
+	// EmbeddedListen is a host:port on which the embedded server also
+	// accepts TCP clients (consumers, the nats CLI, a second virtsync).
+	// Default "": no listener at all, virtsync connects in-process and no
+	// other user of the host can reach the stream. Ignored when URL is set.
+	EmbeddedListen string `yaml:"embedded_listen"`
+	// EmbeddedUser is the user clients on EmbeddedListen log in as.
+	// Required when EmbeddedListen is set and URL is not.
+	EmbeddedUser string `yaml:"embedded_user"`
+	// EmbeddedPassword is EmbeddedUser's password. Secret; required when
+	// EmbeddedListen is set and URL is not.
+	EmbeddedPassword string `yaml:"embedded_password" secret:"true"`
 }
 
 // HTTPConfig configures the health and metrics server.
@@ -127,25 +139,63 @@ type RetryConfig struct {
 	Max Duration `yaml:"max"`
 }
 
+// DefaultBreakerFailures is BreakerConfig.Failures when it is 0.
+const DefaultBreakerFailures = 8
+
+// BreakerConfig is a circuit breaker on one remote system. Failures that
+// say the system itself is unusable (down, 5xx, timeouts, a refused
+// credential), not one record's fault, count; a success resets the count.
+type BreakerConfig struct {
+	// Failures is how many such failures in a row open the breaker: calls
+	// then fail at once with a message naming the system and the last
+	// failure, and the run stops instead of failing record after record.
+	// Default 8; 0 means the default; a negative value disables the breaker.
+	Failures int `yaml:"failures"`
+	// Cooldown is how long an open breaker refuses calls before it lets one
+	// trial call through; that call's outcome closes or reopens it.
+	// Default 1m; > 0.
+	Cooldown Duration `yaml:"cooldown"`
+}
+
+// Threshold is the number of failures in a row that opens the breaker, 0
+// when the breaker is disabled.
+func (b BreakerConfig) Threshold() int {
+	switch {
+	case b.Failures < 0:
+		return 0
+	case b.Failures == 0:
+		return DefaultBreakerFailures
+	default:
+		return b.Failures
+	}
+}
+
 // VirtposConfig configures the virtpos API client.
 type VirtposConfig struct {
 	// BaseURL is the API root, e.g. "https://mycompany.virtpos.ru/api".
 	// Required; http or https.
 	BaseURL string `yaml:"base_url"`
 	// APIKey is sent with every request. Secret; required.
-	APIKey string `yaml:"apikey"`
+	APIKey string `yaml:"apikey" secret:"true"`
 	// Format is json or xml. Default json.
 	Format string `yaml:"format"`
 	// Method is GET or POST. Default GET.
 	Method string `yaml:"method"`
 	// Timeout bounds one HTTP request. Default 30s.
 	Timeout Duration `yaml:"timeout"`
+	// OrdersTimeout is the total deadline of one /orders response stream,
+	// from the request to the last byte of the body (Timeout still bounds
+	// the wait for its headers). Default 30m; > 0.
+	OrdersTimeout Duration `yaml:"orders_timeout"`
 	// Concurrency is the number of parallel requests. Default 4; >= 1.
 	Concurrency int `yaml:"concurrency"`
 	// RateLimit is requests per second. Default 10; 0 means unlimited.
 	RateLimit float64 `yaml:"rate_limit"`
 	// Retry is the backoff for transient failures. Default 6/500ms/30s.
 	Retry RetryConfig `yaml:"retry"`
+	// Breaker stops a run when virtpos is down or refuses every call.
+	// Default 8 failures, 1m cooldown.
+	Breaker BreakerConfig `yaml:"breaker"`
 	// Paths are the endpoints relative to BaseURL; each starts with "/".
 	Paths VirtposPaths `yaml:"paths"`
 }
@@ -174,7 +224,7 @@ type OneCConfig struct {
 	// User for HTTP basic auth. Default "" (no auth).
 	User string `yaml:"user"`
 	// Password for HTTP basic auth. Secret.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// Timeout bounds one HTTP request. Default 60s.
 	Timeout Duration `yaml:"timeout"`
 	// PageSize is $top of a page. Default 1000; >= 1.
@@ -184,6 +234,9 @@ type OneCConfig struct {
 	Profile string `yaml:"profile"`
 	// Retry is the backoff for transient failures. Default 6/500ms/30s.
 	Retry RetryConfig `yaml:"retry"`
+	// Breaker stops a run when 1C is down or refuses every call.
+	// Default 8 failures, 1m cooldown.
+	Breaker BreakerConfig `yaml:"breaker"`
 	// Customers configures reading customers.
 	Customers CustomersConfig `yaml:"customers"`
 	// Cards configures reading discount cards.
@@ -318,6 +371,7 @@ type OutboxConfig struct {
 // APIKey have no default; Default().Validate() therefore fails.
 func Default() Config {
 	retry := RetryConfig{MaxAttempts: 6, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	breaker := BreakerConfig{Failures: DefaultBreakerFailures, Cooldown: Duration(time.Minute)}
 	return Config{
 		State: StateConfig{Path: "data/virtsync.db"},
 		NATS: NATSConfig{
@@ -329,12 +383,14 @@ func Default() Config {
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:  LogConfig{Level: "info", Format: LogFormatText},
 		Virtpos: VirtposConfig{
-			Format:      FormatJSON,
-			Method:      MethodGET,
-			Timeout:     Duration(30 * time.Second),
-			Concurrency: 4,
-			RateLimit:   10,
-			Retry:       retry,
+			Format:        FormatJSON,
+			Method:        MethodGET,
+			Timeout:       Duration(30 * time.Second),
+			OrdersTimeout: Duration(30 * time.Minute),
+			Concurrency:   4,
+			RateLimit:     10,
+			Retry:         retry,
+			Breaker:       breaker,
 			Paths: VirtposPaths{
 				Orders:         "/orders",
 				Customer:       "/customer",
@@ -349,6 +405,7 @@ func Default() Config {
 			PageSize:  1000,
 			Profile:   ProfileUT11,
 			Retry:     retry,
+			Breaker:   breaker,
 			Customers: CustomersConfig{OnDelete: OnDeleteIgnore},
 			Cards:     CardsConfig{OnDelete: OnDeleteDelete},
 			Orders: OrdersConfig{
@@ -387,16 +444,43 @@ func (c Config) NATSStoreDir() string {
 	return filepath.Join(filepath.Dir(c.State.Path), "nats")
 }
 
-// Redacted returns a copy with non-empty secrets (virtpos.apikey,
-// onec.password) replaced by RedactedValue.
+// Redacted returns a copy with every non-empty secret (the fields tagged
+// secret:"true": virtpos.apikey, onec.password, nats.embedded_password)
+// replaced by RedactedValue.
 func (c Config) Redacted() Config {
-	if c.Virtpos.APIKey != "" {
-		c.Virtpos.APIKey = RedactedValue
-	}
-	if c.OneC.Password != "" {
-		c.OneC.Password = RedactedValue
-	}
+	eachSecret(reflect.ValueOf(&c).Elem(), func(v reflect.Value) {
+		if v.String() != "" {
+			v.SetString(RedactedValue)
+		}
+	})
 	return c
+}
+
+// Secrets returns the non-empty secret values, for scrubbing text that may
+// carry them (a server's error page, a URL) and for leak checks.
+func (c Config) Secrets() []string {
+	var out []string
+	eachSecret(reflect.ValueOf(&c).Elem(), func(v reflect.Value) {
+		if s := v.String(); s != "" {
+			out = append(out, s)
+		}
+	})
+	return out
+}
+
+// eachSecret calls fn with every string field of the struct v tagged
+// secret:"true", at any depth. A tag rather than a list: a secret key added
+// later is redacted by tagging it, and a test lists the tagged keys.
+func eachSecret(v reflect.Value, fn func(reflect.Value)) {
+	for i := range v.NumField() {
+		f, sf := v.Field(i), v.Type().Field(i)
+		switch {
+		case sf.Tag.Get("secret") == "true" && f.Kind() == reflect.String:
+			fn(f)
+		case f.Kind() == reflect.Struct:
+			eachSecret(f, fn)
+		}
+	}
 }
 
 // String renders the effective config as YAML with secrets redacted.

@@ -46,6 +46,9 @@ func TestDefault(t *testing.T) {
 	}{
 		{"state.path", c.State.Path, "data/virtsync.db"},
 		{"nats.url", c.NATS.URL, ""},
+		{"nats.embedded_listen", c.NATS.EmbeddedListen, ""},
+		{"nats.embedded_user", c.NATS.EmbeddedUser, ""},
+		{"nats.embedded_password", c.NATS.EmbeddedPassword, ""},
 		{"nats.stream", c.NATS.Stream, "VIRTSYNC"},
 		{"nats.subject_prefix", c.NATS.SubjectPrefix, "virtsync"},
 		{"nats.dedupe_window", c.NATS.DedupeWindow.D(), 10 * time.Minute},
@@ -55,6 +58,8 @@ func TestDefault(t *testing.T) {
 		{"virtpos.format", c.Virtpos.Format, "json"},
 		{"virtpos.method", c.Virtpos.Method, "GET"},
 		{"virtpos.timeout", c.Virtpos.Timeout.D(), 30 * time.Second},
+		{"virtpos.orders_timeout", c.Virtpos.OrdersTimeout.D(), 30 * time.Minute},
+		{"virtpos.breaker", c.Virtpos.Breaker, BreakerConfig{8, Duration(time.Minute)}},
 		{"virtpos.concurrency", c.Virtpos.Concurrency, 4},
 		{"virtpos.rate_limit", c.Virtpos.RateLimit, 10.0},
 		{"virtpos.retry", c.Virtpos.Retry, RetryConfig{6, Duration(500 * time.Millisecond), Duration(30 * time.Second)}},
@@ -62,6 +67,7 @@ func TestDefault(t *testing.T) {
 		{"virtpos.paths.customer_update", c.Virtpos.Paths.CustomerUpdate, "/customer/update"},
 		{"onec.timeout", c.OneC.Timeout.D(), 60 * time.Second},
 		{"onec.page_size", c.OneC.PageSize, 1000},
+		{"onec.breaker", c.OneC.Breaker, BreakerConfig{8, Duration(time.Minute)}},
 		{"onec.profile", c.OneC.Profile, "ut11"},
 		{"onec.customers.on_delete", c.OneC.Customers.OnDelete, "ignore"},
 		{"onec.cards.on_delete", c.OneC.Cards.OnDelete, "delete"},
@@ -252,15 +258,16 @@ func TestValidateEveryProblem(t *testing.T) {
 	// Each problem names the line of its key in the file.
 	want := []string{
 		"1: state.path", "2: nats.url", "2: nats.stream", "2: nats.subject_prefix",
-		"2: nats.dedupe_window", "2: nats.connect_timeout", "3: http.listen", "4: log.level",
-		"4: log.format", "6: virtpos.base_url", "7: virtpos.apikey", "8: virtpos.format",
-		"9: virtpos.method", "10: virtpos.timeout", "11: virtpos.concurrency", "12: virtpos.rate_limit",
-		"13: virtpos.retry.max_attempts", "13: virtpos.retry.max", "14: virtpos.paths.orders", "16: onec.base_url",
-		"17: onec.timeout", "18: onec.page_size", "19: onec.profile", "20: onec.retry.max_attempts",
-		"20: onec.retry.initial", "21: onec.customers.on_delete", "22: onec.cards.on_delete", "23: onec.orders.marker_field",
-		"23: onec.orders.hold_max_attempts", "23: onec.orders.hold_max_age", "23: onec.orders.shop_timezone", "25: jobs.customers.schedule",
-		"25: jobs.customers.batch_size", "26: jobs.cards.schedule", "27: jobs.orders.schedule", "27: jobs.orders.window",
-		"27: jobs.orders.overlap", "28: outbox.relay_interval", "28: outbox.drain_timeout", "29: shutdown_timeout",
+		"2: nats.dedupe_window", "2: nats.connect_timeout", "2: nats.embedded_listen", "3: http.listen",
+		"4: log.level", "4: log.format", "6: virtpos.base_url", "7: virtpos.apikey",
+		"8: virtpos.format", "9: virtpos.method", "10: virtpos.timeout", "11: virtpos.orders_timeout",
+		"12: virtpos.concurrency", "13: virtpos.rate_limit", "14: virtpos.retry.max_attempts", "14: virtpos.retry.max",
+		"15: virtpos.breaker.cooldown", "16: virtpos.paths.orders", "18: onec.base_url", "19: onec.timeout",
+		"20: onec.page_size", "21: onec.profile", "22: onec.retry.max_attempts", "22: onec.retry.initial",
+		"23: onec.breaker.cooldown", "24: onec.customers.on_delete", "25: onec.cards.on_delete", "26: onec.orders.marker_field",
+		"26: onec.orders.hold_max_attempts", "26: onec.orders.hold_max_age", "26: onec.orders.shop_timezone", "28: jobs.customers.schedule",
+		"28: jobs.customers.batch_size", "29: jobs.cards.schedule", "30: jobs.orders.schedule", "30: jobs.orders.window",
+		"30: jobs.orders.overlap", "31: outbox.relay_interval", "31: outbox.drain_timeout", "32: shutdown_timeout",
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
@@ -345,27 +352,134 @@ func TestRedacted(t *testing.T) {
 	c.Virtpos.APIKey = "s3cr3t-key"
 	c.OneC.Password = "p4ss-word"
 	c.OneC.User = "Администратор"
+	c.NATS.EmbeddedUser = "consumer"
+	c.NATS.EmbeddedPassword = "n4ts-Пароль"
 	r := c.Redacted()
-	if r.Virtpos.APIKey != RedactedValue || r.OneC.Password != RedactedValue || r.OneC.User != "Администратор" {
-		t.Errorf("Redacted = %+v / %+v", r.Virtpos, r.OneC)
+	if r.Virtpos.APIKey != RedactedValue || r.OneC.Password != RedactedValue || r.NATS.EmbeddedPassword != RedactedValue ||
+		r.OneC.User != "Администратор" || r.NATS.EmbeddedUser != "consumer" {
+		t.Errorf("Redacted = %+v / %+v / %+v", r.Virtpos, r.OneC, r.NATS)
 	}
-	if c.Virtpos.APIKey != "s3cr3t-key" {
+	if c.Virtpos.APIKey != "s3cr3t-key" || c.NATS.EmbeddedPassword != "n4ts-Пароль" {
 		t.Error("Redacted modified its receiver")
 	}
 	s := c.String()
-	for _, secret := range []string{"s3cr3t-key", "p4ss-word"} {
+	for _, secret := range []string{"s3cr3t-key", "p4ss-word", "n4ts-Пароль"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("String() leaks %q:\n%s", secret, s)
 		}
 	}
-	for _, want := range []string{"apikey: '[redacted]'", "timeout: 30s", "user: Администратор"} {
+	for _, want := range []string{"apikey: '[redacted]'", "embedded_password: '[redacted]'", "timeout: 30s", "user: Администратор"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("String() lacks %q:\n%s", want, s)
 		}
 	}
-	if empty := Default().Redacted(); empty.Virtpos.APIKey != "" {
-		t.Errorf("an empty secret should stay empty, got %q", empty.Virtpos.APIKey)
+	if got, want := c.Secrets(), []string{"n4ts-Пароль", "s3cr3t-key", "p4ss-word"}; !slices.Equal(got, want) {
+		t.Errorf("Secrets() = %q, want %q", got, want)
 	}
+	if empty := Default().Redacted(); empty.Virtpos.APIKey != "" || empty.NATS.EmbeddedPassword != "" {
+		t.Errorf("an empty secret should stay empty, got %+v", empty)
+	}
+	if got := Default().Secrets(); got != nil {
+		t.Errorf("Secrets() of the defaults = %q, want none", got)
+	}
+}
+
+// TestSecretKeys pins the keys tagged secret: a new password or key field
+// must be tagged (and added here), or it would be printed.
+func TestSecretKeys(t *testing.T) {
+	var got []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, join(prefix, name))
+			} else if f.Tag.Get("secret") == "true" {
+				got = append(got, join(prefix, name))
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	want := []string{"nats.embedded_password", "virtpos.apikey", "onec.password"}
+	if !slices.Equal(got, want) {
+		t.Errorf("secret keys %q, want %q", got, want)
+	}
+	for _, k := range yamlKeys(reflect.TypeFor[Config](), "") {
+		last := k[strings.LastIndex(k, ".")+1:]
+		if (strings.Contains(last, "password") || strings.Contains(last, "key") && !strings.HasSuffix(last, "_key")) && !slices.Contains(want, k) {
+			t.Errorf("%s looks like a secret but is not tagged secret:\"true\"", k)
+		}
+	}
+}
+
+func TestEmbeddedNATSValidation(t *testing.T) {
+	tests := []struct {
+		name                  string
+		url, listen, user, pw string
+		want                  []string
+	}{
+		{name: "in-process only needs no login"},
+		{name: "a listener with a login is accepted", listen: "127.0.0.1:4222", user: "u", pw: "p"},
+		{name: "a listener on every interface is the user's choice", listen: ":4222", user: "u", pw: "p"},
+		{name: "a listener without a login is refused", listen: "127.0.0.1:4222", want: []string{
+			"nats.embedded_user: required when nats.embedded_listen is set: every client of the embedded server must log in",
+			"nats.embedded_password: required when nats.embedded_listen is set: every client of the embedded server must log in",
+		}},
+		{name: "a blank password is no password", listen: "127.0.0.1:4222", user: "u", pw: "  ", want: []string{
+			"nats.embedded_password: required when nats.embedded_listen is set: every client of the embedded server must log in",
+		}},
+		{name: "a listener without a port is refused", listen: "127.0.0.1", user: "u", pw: "p", want: []string{
+			`nats.embedded_listen: want host:port with a port 1-65535 such as 127.0.0.1:4222, or "" for in-process connections only, got "127.0.0.1"`,
+		}},
+		{name: "port 0 is refused: no client could find it", listen: "127.0.0.1:0", user: "u", pw: "p", want: []string{
+			`nats.embedded_listen: want host:port with a port 1-65535 such as 127.0.0.1:4222, or "" for in-process connections only, got "127.0.0.1:0"`,
+		}},
+		{name: "a named port is refused", listen: "localhost:nats", user: "u", pw: "p", want: []string{
+			`nats.embedded_listen: want host:port with a port 1-65535 such as 127.0.0.1:4222, or "" for in-process connections only, got "localhost:nats"`,
+		}},
+		{name: "an external server needs no embedded login", url: "nats://10.0.0.1:4222", listen: "127.0.0.1:4222"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			c.NATS.URL, c.NATS.EmbeddedListen, c.NATS.EmbeddedUser, c.NATS.EmbeddedPassword = tt.url, tt.listen, tt.user, tt.pw
+			var got []string
+			if err := c.Validate(); err != nil {
+				got = problems(t, err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBreakerThreshold(t *testing.T) {
+	tests := []struct {
+		name     string
+		failures int
+		want     int
+	}{
+		{"zero means the default", 0, DefaultBreakerFailures},
+		{"a positive number is used as is", 3, 3},
+		{"a negative number disables the breaker", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (BreakerConfig{Failures: tt.failures}).Threshold(); got != tt.want {
+				t.Errorf("Threshold() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// validConfig is Default() with the three required keys set.
+func validConfig() Config {
+	c := Default()
+	c.Virtpos.BaseURL = "https://v.example/api"
+	c.Virtpos.APIKey = "k"
+	c.OneC.BaseURL = "http://o.example/odata/standard.odata"
+	return c
 }
 
 func TestStringRoundTrips(t *testing.T) {
@@ -491,7 +605,9 @@ func TestShippedConfigs(t *testing.T) {
 		}
 		d := Default()
 		if !reflect.DeepEqual(c.Jobs, d.Jobs) || !reflect.DeepEqual(c.NATS, d.NATS) ||
-			c.Virtpos.Retry != d.Virtpos.Retry || c.Virtpos.Paths != d.Virtpos.Paths || c.Outbox != d.Outbox {
+			c.Virtpos.Retry != d.Virtpos.Retry || c.Virtpos.Paths != d.Virtpos.Paths || c.Outbox != d.Outbox ||
+			c.Virtpos.Breaker != d.Virtpos.Breaker || c.OneC.Breaker != d.OneC.Breaker ||
+			c.Virtpos.OrdersTimeout != d.Virtpos.OrdersTimeout || c.Virtpos.Timeout != d.Virtpos.Timeout {
 			t.Errorf("example.yaml disagrees with Default()")
 		}
 	})

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,18 @@ func (c Config) Validate() error {
 	}
 	v.positive("nats.dedupe_window", c.NATS.DedupeWindow)
 	v.positive("nats.connect_timeout", c.NATS.ConnectTimeout)
+	if c.NATS.EmbeddedListen != "" {
+		if !hostPort(c.NATS.EmbeddedListen) {
+			v.add("nats.embedded_listen", fmt.Sprintf("want host:port with a port 1-65535 such as 127.0.0.1:4222, or \"\" for in-process connections only, got %q", c.NATS.EmbeddedListen))
+		}
+		if c.NATS.URL == "" {
+			// A listener without a login would let any local user read the
+			// stream and publish forged events.
+			const why = "required when nats.embedded_listen is set: every client of the embedded server must log in"
+			v.nonEmptyWhy("nats.embedded_user", c.NATS.EmbeddedUser, why)
+			v.nonEmptyWhy("nats.embedded_password", c.NATS.EmbeddedPassword, why)
+		}
+	}
 
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -46,6 +59,7 @@ func (c Config) Validate() error {
 	v.oneOf("virtpos.format", vp.Format, FormatJSON, FormatXML)
 	v.oneOf("virtpos.method", vp.Method, MethodGET, MethodPOST)
 	v.positive("virtpos.timeout", vp.Timeout)
+	v.positive("virtpos.orders_timeout", vp.OrdersTimeout)
 	if vp.Concurrency < 1 {
 		v.add("virtpos.concurrency", fmt.Sprintf("want at least 1, got %d", vp.Concurrency))
 	}
@@ -53,6 +67,7 @@ func (c Config) Validate() error {
 		v.add("virtpos.rate_limit", fmt.Sprintf("want requests per second >= 0 (0 means unlimited), got %g", vp.RateLimit))
 	}
 	v.retry("virtpos.retry", vp.Retry)
+	v.positive("virtpos.breaker.cooldown", vp.Breaker.Cooldown)
 	for _, p := range []struct{ key, val string }{
 		{"orders", vp.Paths.Orders}, {"customer", vp.Paths.Customer},
 		{"customer_update", vp.Paths.CustomerUpdate}, {"card_update", vp.Paths.CardUpdate},
@@ -77,6 +92,7 @@ func (c Config) Validate() error {
 		v.add("onec.profile", fmt.Sprintf("want %q, got %q", ProfileUT11, oc.Profile))
 	}
 	v.retry("onec.retry", oc.Retry)
+	v.positive("onec.breaker.cooldown", oc.Breaker.Cooldown)
 	// virtpos has no call that deletes a customer, so "ignore" is the only
 	// choice for now; the key exists so that one can be added later.
 	v.oneOf("onec.customers.on_delete", oc.Customers.OnDelete, OnDeleteIgnore)
@@ -137,6 +153,23 @@ func (v *validator) nonEmpty(key, val string) {
 	if strings.TrimSpace(val) == "" {
 		v.add(key, "required")
 	}
+}
+
+func (v *validator) nonEmptyWhy(key, val, why string) {
+	if strings.TrimSpace(val) == "" {
+		v.add(key, why)
+	}
+}
+
+// hostPort reports whether s is host:port with a numeric port 1-65535.
+// Port 0 (any free port) is refused: no client could find the server.
+func hostPort(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func (v *validator) positive(key string, d Duration) {
