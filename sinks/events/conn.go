@@ -57,6 +57,17 @@ func Connect(ctx context.Context, url string, opts ConnOptions) (*Conn, error) {
 	if url == "" {
 		return nil, errors.New("connect nats: empty url")
 	}
+	return connect(ctx, url, opts)
+}
+
+// inProcessURL stands in for the server address of an in-process
+// connection: nats.go needs one in its pool (and names it in the connect
+// log lines) but never dials it.
+const inProcessURL = "nats://in-process"
+
+// connect is [Connect] with extra nats.go options, such as the in-process
+// server of [Embedded.Connect].
+func connect(ctx context.Context, url string, opts ConnOptions, extra ...nats.Option) (*Conn, error) {
 	if opts.PublishAckTimeout < 0 || opts.ReconnectWait < 0 {
 		return nil, errors.New("connect nats: negative timeout")
 	}
@@ -78,7 +89,7 @@ func Connect(ctx context.Context, url string, opts ConnOptions) (*Conn, error) {
 		dialTimeout = max(time.Until(dl), time.Millisecond)
 	}
 
-	nc, err := nats.Connect(url,
+	nopts := append([]nats.Option{
 		nats.Name(opts.Name),
 		nats.Timeout(dialTimeout),
 		nats.MaxReconnects(-1),
@@ -103,7 +114,8 @@ func Connect(ctx context.Context, url string, opts ConnOptions) (*Conn, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Warn("nats async error", "err", err)
 		}),
-	)
+	}, extra...)
+	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		// With RetryOnFailedConnect this is a bad URL or option, not an
 		// unreachable server. nats.go does not put credentials in it.

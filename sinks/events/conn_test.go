@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"testing"
@@ -15,8 +16,8 @@ import (
 
 func TestEnsureStream(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
-		srv := mustStartEmbedded(t, t.TempDir(), 0)
-		testEnsureStream(t, mustConnect(t, srv.ClientURL()), "VIRTSYNC", "virtsync")
+		srv := mustStartEmbedded(t, t.TempDir())
+		testEnsureStream(t, mustConnectEmbedded(t, srv), "VIRTSYNC", "virtsync")
 	})
 	t.Run("external", func(t *testing.T) {
 		c := externalConn(t)
@@ -96,8 +97,8 @@ func testEnsureStream(t *testing.T, c *events.Conn, name, prefix string) {
 }
 
 func TestEnsureStreamRejects(t *testing.T) {
-	srv := mustStartEmbedded(t, t.TempDir(), 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, t.TempDir())
+	c := mustConnectEmbedded(t, srv)
 	ctx := t.Context()
 	if _, err := c.EnsureStream(ctx, "", []string{"a.>"}, 0); err == nil {
 		t.Error("empty name accepted")
@@ -119,7 +120,8 @@ func TestConnectBeforeServer(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 
-	c := mustConnect(t, "nats://127.0.0.1:"+strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	c := mustConnect(t, withUser(t, "nats://"+addr, url.UserPassword(testUser, testPassword)))
 	if c.Healthy() {
 		t.Fatal("healthy with no server")
 	}
@@ -129,7 +131,7 @@ func TestConnectBeforeServer(t *testing.T) {
 		t.Fatal("ready with no server")
 	}
 
-	srv := mustStartEmbedded(t, t.TempDir(), port)
+	srv := mustStartListening(t, t.TempDir(), addr)
 	eventually(t, 10*time.Second, "connection after the server started", c.Healthy)
 	if err := c.Ready(ctx); err != nil {
 		t.Fatalf("ready: %v", err)

@@ -8,7 +8,9 @@
 // the stream's duplicate window ([DefaultDedupeWindow]) swallows.
 //
 // When no NATS URL is configured, [StartEmbedded] runs a nats-server with
-// JetStream inside the process, listening on loopback only.
+// JetStream inside the process, reached in-process only (no socket) unless
+// [Options.Listen] asks for a listener, which then requires a password;
+// one process at a time owns its store ([ErrStoreLocked]).
 package events
 
 import (

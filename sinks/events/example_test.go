@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,6 +46,12 @@ func Example_daemon() {
 		StoreDir: filepath.Join(filepath.Dir(statePath), "nats"),
 		Logger:   log,
 	})
+	if errors.Is(err, events.ErrStoreLocked) {
+		// Another virtsync process owns the store and its relay publishes
+		// this process's events from the shared outbox.
+		log.Info("embedded NATS runs in another process", "err", err)
+		return
+	}
 	if err != nil {
 		log.Error("start nats", "err", err)
 		return
@@ -53,7 +60,8 @@ func Example_daemon() {
 
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	conn, err := events.Connect(ctx, srv.ClientURL(), events.ConnOptions{Logger: log})
+	// In-process: the server opens no socket unless Options.Listen asks.
+	conn, err := srv.Connect(ctx, events.ConnOptions{Logger: log})
 	if err != nil {
 		log.Error("nats", "err", err)
 		return

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +29,34 @@ func quietLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// mustStartEmbedded starts a server on storeDir and port (0: random) and
-// shuts it down at the end of the test.
-func mustStartEmbedded(t *testing.T, storeDir string, port int) *events.Embedded {
+// Credentials of the test servers that listen. The password has a quote,
+// a colon, an at sign and Cyrillic so that it must survive URLs and
+// logging byte for byte.
+const (
+	testUser     = "virtsync-test"
+	testPassword = "pw:Секрет@\"7f3a9c"
+)
+
+// mustStartEmbedded starts a server on storeDir with the defaults (no
+// listener, no credentials) and shuts it down at the end of the test.
+func mustStartEmbedded(t *testing.T, storeDir string) *events.Embedded {
 	t.Helper()
-	srv, err := events.StartEmbedded(events.Options{StoreDir: storeDir, Port: port, Logger: quietLogger(t)})
+	return mustStart(t, events.Options{StoreDir: storeDir})
+}
+
+// mustStartListening starts a server on storeDir that also listens on
+// listen ("127.0.0.1:0" for a free port) for testUser/testPassword.
+func mustStartListening(t *testing.T, storeDir, listen string) *events.Embedded {
+	t.Helper()
+	return mustStart(t, events.Options{StoreDir: storeDir, Listen: listen, User: testUser, Password: testPassword})
+}
+
+func mustStart(t *testing.T, opts events.Options) *events.Embedded {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger(t)
+	}
+	srv, err := events.StartEmbedded(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,14 +64,45 @@ func mustStartEmbedded(t *testing.T, storeDir string, port int) *events.Embedded
 	return srv
 }
 
-func mustConnect(t *testing.T, url string) *events.Conn {
-	t.Helper()
-	c, err := events.Connect(t.Context(), url, events.ConnOptions{
+func testConnOptions(t *testing.T) events.ConnOptions {
+	return events.ConnOptions{
 		Name:              t.Name(),
 		ReconnectWait:     50 * time.Millisecond,
 		PublishAckTimeout: 2 * time.Second,
 		Logger:            testLogger(t),
-	})
+	}
+}
+
+// mustConnectEmbedded connects in-process to srv.
+func mustConnectEmbedded(t *testing.T, srv *events.Embedded) *events.Conn {
+	t.Helper()
+	c, err := srv.Connect(t.Context(), testConnOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// authURL is the URL of a listening test server with its credentials in it.
+func authURL(t *testing.T, srv *events.Embedded) string {
+	t.Helper()
+	return withUser(t, srv.ClientURL(), url.UserPassword(testUser, testPassword))
+}
+
+func withUser(t *testing.T, raw string, user *url.Userinfo) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		t.Fatalf("client url %q: %v", raw, err)
+	}
+	u.User = user
+	return u.String()
+}
+
+func mustConnect(t *testing.T, url string) *events.Conn {
+	t.Helper()
+	c, err := events.Connect(t.Context(), url, testConnOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}

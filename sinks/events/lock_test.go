@@ -22,8 +22,8 @@ import (
 // must not notice.
 func TestSecondEmbeddedOnOneStoreIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	first := mustStartEmbedded(t, dir, 0)
-	c := mustConnect(t, first.ClientURL())
+	first := mustStartEmbedded(t, dir)
+	c := mustConnectEmbedded(t, first)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if _, err := c.EnsureStream(ctx, "S", []string{"s.>"}, 0); err != nil {
@@ -66,8 +66,8 @@ func TestSecondEmbeddedOnOneStoreIsRefused(t *testing.T) {
 
 	// Once the owner is gone the store is free, with both messages in it.
 	first.Shutdown()
-	next := mustStartEmbedded(t, dir, 0)
-	if n := streamMsgs(t, mustConnect(t, next.ClientURL()).JetStream(), "S"); n != 2 {
+	next := mustStartEmbedded(t, dir)
+	if n := streamMsgs(t, mustConnectEmbedded(t, next).JetStream(), "S"); n != 2 {
 		t.Fatalf("stream has %d messages after the hand-over, want 2", n)
 	}
 }
@@ -99,17 +99,19 @@ func TestStoreLockErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_, err = events.StartEmbedded(events.Options{StoreDir: dir, Port: port, ReadyTimeout: 2 * time.Second, Logger: quietLogger(t)})
+		_, err = events.StartEmbedded(events.Options{
+			StoreDir: dir, Listen: l.Addr().String(), User: testUser, Password: testPassword,
+			ReadyTimeout: 2 * time.Second, Logger: quietLogger(t),
+		})
 		l.Close()
 		if err == nil || errors.Is(err, events.ErrStoreLocked) {
 			t.Fatalf("start on a taken port: %v, want a listen error", err)
 		}
-		mustStartEmbedded(t, dir, 0)
+		mustStartEmbedded(t, dir)
 	})
 	t.Run("the store directory is created private", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "new", "nats")
-		mustStartEmbedded(t, dir, 0)
+		mustStartEmbedded(t, dir)
 		st, err := os.Stat(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -173,8 +175,8 @@ func TestStoreLockReleasedWhenOwnerIsKilled(t *testing.T) {
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("child exited cleanly; want killed")
 	}
-	srv := mustStartEmbedded(t, dir, 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, dir)
+	c := mustConnectEmbedded(t, srv)
 	if n := streamMsgs(t, c.JetStream(), "S"); n != 1 {
 		t.Errorf("stream has %d messages after the owner was killed, want the 1 it published", n)
 	}
@@ -193,7 +195,7 @@ func holdLockUntilKilled(dir string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := events.Connect(ctx, srv.ClientURL(), events.ConnOptions{})
+	c, err := srv.Connect(ctx, events.ConnOptions{})
 	if err != nil {
 		fail(err)
 	}

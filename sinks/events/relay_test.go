@@ -3,6 +3,8 @@ package events_test
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,8 +114,8 @@ func runRelay(t *testing.T, r *events.Relay) {
 
 func TestRelay(t *testing.T) {
 	t.Run("embedded", func(t *testing.T) {
-		srv := mustStartEmbedded(t, t.TempDir(), 0)
-		testRelay(t, mustConnect(t, srv.ClientURL()), "VIRTSYNC", "virtsync")
+		srv := mustStartEmbedded(t, t.TempDir())
+		testRelay(t, mustConnectEmbedded(t, srv), "VIRTSYNC", "virtsync")
 	})
 	t.Run("external", func(t *testing.T) {
 		c := externalConn(t)
@@ -161,12 +163,13 @@ func testRelay(t *testing.T, c *events.Conn, stream, prefix string) {
 
 // NATS dies while the relay is half way through a backlog; events keep
 // arriving; a new server on the same store and port comes up. Every event
-// must end up in the stream exactly once.
+// must end up in the stream exactly once. The relay connects over TCP, as
+// to an external server: an in-process connection ends with its server.
 func TestRelaySurvivesOutage(t *testing.T) {
 	dir := t.TempDir()
-	srv := mustStartEmbedded(t, dir, 0)
+	srv := mustStartListening(t, dir, "127.0.0.1:0")
 	port := srv.Port()
-	c := mustConnect(t, srv.ClientURL())
+	c := mustConnect(t, authURL(t, srv))
 	if _, err := c.EnsureStream(t.Context(), "VIRTSYNC", []string{"virtsync.>"}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +212,7 @@ func TestRelaySurvivesOutage(t *testing.T) {
 		t.Fatal("connection healthy with the server down")
 	}
 
-	srv2 := mustStartEmbedded(t, dir, port)
+	srv2 := mustStartListening(t, dir, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if srv2.Port() != port {
 		t.Fatalf("restarted on port %d, want %d", srv2.Port(), port)
 	}
@@ -218,8 +221,8 @@ func TestRelaySurvivesOutage(t *testing.T) {
 }
 
 func TestRelayDrain(t *testing.T) {
-	srv := mustStartEmbedded(t, t.TempDir(), 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, t.TempDir())
+	c := mustConnectEmbedded(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
@@ -288,8 +291,8 @@ func TestRelayDrain(t *testing.T) {
 
 // An event the stream can never take must not wedge the outbox.
 func TestRelayDropsOversizedEvent(t *testing.T) {
-	srv := mustStartEmbedded(t, t.TempDir(), 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, t.TempDir())
+	c := mustConnectEmbedded(t, srv)
 	ctx := t.Context()
 	s, err := c.EnsureStream(ctx, "VIRTSYNC", []string{"virtsync.>"}, 0)
 	if err != nil {
@@ -329,8 +332,8 @@ func TestRelayDropsOversizedEvent(t *testing.T) {
 }
 
 func TestNewRelayRejects(t *testing.T) {
-	srv := mustStartEmbedded(t, t.TempDir(), 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, t.TempDir())
+	c := mustConnectEmbedded(t, srv)
 	ob := newOutbox(t)
 	tests := map[string]func() (*events.Relay, error){
 		"nil outbox":    func() (*events.Relay, error) { return events.NewRelay(nil, c.JetStream(), events.RelayOptions{}) },
@@ -351,8 +354,8 @@ func TestNewRelayRejects(t *testing.T) {
 // A daemon that started while NATS was down, or a server that lost its
 // store, has no stream: the relay re-creates it through EnsureStream.
 func TestRelayEnsuresStream(t *testing.T) {
-	srv := mustStartEmbedded(t, t.TempDir(), 0)
-	c := mustConnect(t, srv.ClientURL())
+	srv := mustStartEmbedded(t, t.TempDir())
+	c := mustConnectEmbedded(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
