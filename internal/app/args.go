@@ -61,6 +61,12 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		}
 		return o, fmt.Errorf("%w: %v", errUsage, err)
 	}
+	// An empty value given on purpose (-resync "" from an unset shell
+	// variable) must not fall back to the flag's default: -resync "" used
+	// to start the daemon instead of resyncing.
+	if err := explicitlyEmpty(fs, ""); err != nil {
+		return o, err
+	}
 	if o.Config == "" {
 		o.Config = getenv("VIRTSYNC_CONFIG")
 	}
@@ -82,6 +88,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 			job := sub.String("job", "", "only this job's dead letters")
 			if err := sub.Parse(rest[1:]); err != nil {
 				return o, fmt.Errorf("%w: failures: %v", errUsage, err)
+			}
+			if err := explicitlyEmpty(sub, "failures: "); err != nil {
+				return o, err
 			}
 			if *job != "" {
 				o.Job = *job
@@ -109,6 +118,37 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, err
 	}
 	return o, nil
+}
+
+// explicitlyEmpty returns a usage error naming the first string flag of fs
+// that was given with an empty (or blank) value.
+func explicitlyEmpty(fs *flag.FlagSet, context string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if err != nil {
+			return
+		}
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); isBool {
+			return
+		}
+		if strings.TrimSpace(f.Value.String()) == "" {
+			err = fmt.Errorf("%w: %s-%s was given an empty value: %s", errUsage, context, f.Name, emptyHint(f.Name))
+		}
+	})
+	return err
+}
+
+func emptyHint(flagName string) string {
+	switch flagName {
+	case "resync":
+		return "want all or a comma list of " + strings.Join(jobNames(), ", ")
+	case "job":
+		return "want one of " + strings.Join(jobNames(), ", ")
+	case "config":
+		return "want a config file path (leave the flag out for $VIRTSYNC_CONFIG, else virtsync.yaml)"
+	default:
+		return "want a value"
+	}
 }
 
 func knownJob(name string) bool {

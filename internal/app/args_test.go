@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -21,6 +23,7 @@ func TestParseArgs(t *testing.T) {
 		env   func(string) string
 		want  Options
 		usage bool
+		msg   string // part of the usage error, naming the flag
 	}{
 		{name: "daemon default config", args: nil, env: noEnv, want: Options{Config: "virtsync.yaml"}},
 		{name: "config from env", args: nil, env: env, want: Options{Config: "/etc/from-env.yaml"}},
@@ -38,6 +41,18 @@ func TestParseArgs(t *testing.T) {
 		{name: "once and resync", args: []string{"-once", "-resync", "all"}, env: noEnv, usage: true},
 		{name: "job without once", args: []string{"-job", "cards"}, env: noEnv, usage: true},
 		{name: "status with once", args: []string{"-once", "status"}, env: noEnv, usage: true},
+		{name: "an explicitly empty resync does not start the daemon", args: []string{"-resync", ""}, env: noEnv, usage: true,
+			msg: "-resync was given an empty value: want all or a comma list of customers, cards, orders"},
+		{name: "an empty resync after an equals sign", args: []string{"--resync="}, env: noEnv, usage: true, msg: "-resync was given an empty value"},
+		{name: "a blank resync", args: []string{"-resync", "  "}, env: noEnv, usage: true, msg: "-resync was given an empty value"},
+		{name: "a resync list with an empty entry", args: []string{"-resync", "customers,"}, env: noEnv, usage: true, msg: `-resync: unknown job ""`},
+		{name: "an explicitly empty job with once", args: []string{"-once", "-job", ""}, env: noEnv, usage: true,
+			msg: "-job was given an empty value: want one of customers, cards, orders"},
+		{name: "an explicitly empty job for failures", args: []string{"failures", "-job", ""}, env: noEnv, usage: true,
+			msg: "failures: -job was given an empty value"},
+		{name: "an explicitly empty config does not fall back", args: []string{"-config", ""}, env: env, usage: true,
+			msg: "-config was given an empty value"},
+		{name: "a boolean flag is never empty", args: []string{"-once=false"}, env: noEnv, want: Options{Config: "virtsync.yaml"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +60,9 @@ func TestParseArgs(t *testing.T) {
 			if tc.usage {
 				if !errors.Is(err, errUsage) {
 					t.Fatalf("err = %v, want a usage error", err)
+				}
+				if !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("err = %q, want it to contain %q", err, tc.msg)
 				}
 				return
 			}
@@ -68,5 +86,22 @@ func TestResyncJobsOrder(t *testing.T) {
 	got, _ = o.ResyncJobs()
 	if !reflect.DeepEqual(got, jobNames()) {
 		t.Fatalf("all = %v", got)
+	}
+}
+
+// TestEmptyFlagExitsTwo runs the whole program: an explicitly empty flag
+// stops before any config is read, with exit 2 and the flag's name.
+func TestEmptyFlagExitsTwo(t *testing.T) {
+	for _, args := range [][]string{{"-resync", ""}, {"-once", "-job="}, {"failures", "-job", ""}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stderr strings.Builder
+			env := Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: func(string) (string, bool) { return "", false }}
+			if code := Main(context.Background(), append([]string{"-config", "/nonexistent/virtsync.yaml"}, args...), env); code != ExitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "was given an empty value") {
+				t.Errorf("stderr does not name the empty flag:\n%s", stderr.String())
+			}
+		})
 	}
 }
