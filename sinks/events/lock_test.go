@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/sinks/events"
 )
 
@@ -208,4 +210,72 @@ func holdLockUntilKilled(dir string) {
 	fmt.Println("locked")
 	_, _ = bufio.NewReader(os.Stdin).ReadString(0)
 	os.Exit(3) // the parent went away without killing: not a pass
+}
+
+// A daemon that starts during a one-shot run gets the store when the run
+// ends, and one that is stopped meanwhile says what it waited for.
+func TestStartEmbeddedWhenFree(t *testing.T) {
+	t.Run("the waiter gets the store once the owner shuts down", func(t *testing.T) {
+		dir := t.TempDir()
+		owner := mustStartEmbedded(t, dir)
+		var log syncbuf.Buffer
+		type result struct {
+			srv *events.Embedded
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			srv, err := events.StartEmbeddedWhenFree(t.Context(), events.Options{
+				StoreDir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+			}, 20*time.Millisecond)
+			done <- result{srv, err}
+		}()
+		eventually(t, 10*time.Second, "the waiter to log that it waits", func() bool {
+			return strings.Contains(log.String(), "owned by another process")
+		})
+		select {
+		case r := <-done:
+			t.Fatalf("waiter returned while the store is owned: %v", r.err)
+		default:
+		}
+		owner.Shutdown()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("waiter did not get the store after the owner shut down")
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		t.Cleanup(r.srv.Shutdown)
+		c := mustConnectEmbedded(t, r.srv)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := c.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(log.String(), "owned by another process"); n != 1 {
+			t.Errorf("the wait was logged %d times, want once", n)
+		}
+	})
+	t.Run("a cancelled wait names the owner and the cancellation", func(t *testing.T) {
+		dir := t.TempDir()
+		mustStartEmbedded(t, dir)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := events.StartEmbeddedWhenFree(ctx, events.Options{StoreDir: dir}, time.Hour)
+		if !errors.Is(err, events.ErrStoreLocked) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want both ErrStoreLocked and context.Canceled", err)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+			t.Errorf("error %q does not name the owner", err)
+		}
+	})
+	t.Run("other errors return at once", func(t *testing.T) {
+		_, err := events.StartEmbeddedWhenFree(t.Context(), events.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0"}, time.Hour)
+		if err == nil || errors.Is(err, events.ErrStoreLocked) {
+			t.Fatalf("error %v, want the missing credentials", err)
+		}
+	})
 }

@@ -128,6 +128,36 @@ func StartEmbedded(opts Options) (e *Embedded, err error) {
 	return &Embedded{srv: srv, lock: lock, user: opts.User, password: opts.Password}, nil
 }
 
+// StartEmbeddedWhenFree is [StartEmbedded] for a daemon that may start
+// while a one-shot run owns the store: as long as the store is locked it
+// tries again every interval (0 means 1 second) until it gets the store or
+// ctx ends. It logs the wait once, at info, to opts.Logger. Any other
+// error returns at once. When ctx ends first, the error matches both
+// [ErrStoreLocked] and ctx's error.
+func StartEmbeddedWhenFree(ctx context.Context, opts Options, interval time.Duration) (*Embedded, error) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	logged := false
+	for {
+		e, err := StartEmbedded(opts)
+		if !errors.Is(err, ErrStoreLocked) {
+			return e, err
+		}
+		if !logged {
+			discardIfNil(opts.Logger).Info("embedded NATS store is owned by another process; waiting for it", "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (gave up waiting: %w)", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
 // serverOptions checks opts and translates them for nats-server.
 func serverOptions(opts Options) (*server.Options, error) {
 	if opts.StoreDir == "" {
