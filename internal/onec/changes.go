@@ -24,20 +24,21 @@ var sweepSelect = []string{"Ref_Key", "DataVersion", "DeletionMark"}
 // sweep may be used to infer deletions.
 func (c *Client) Sweep(ctx context.Context, entity, filter string) (map[string]string, error) {
 	versions := make(map[string]string)
-	urlFor := func(top, skip int) string {
-		return c.entityURL(entity, "", c.readQuery(sweepSelect, filter, "Ref_Key", top, skip))
-	}
-	err := c.pages(ctx, "sweep", entity, 0, urlFor, func(dec *json.Decoder) error {
+	err := c.pages(ctx, pageSpec{
+		op: "sweep", entity: entity,
+		url: func(top, skip int, count bool) string {
+			return c.entityURL(entity, "", c.readQuery(sweepSelect, filter, "Ref_Key", top, skip, count))
+		},
+		count: func(ctx context.Context) (int, error) { return c.Count(ctx, entity, filter) },
+	}, func(dec *json.Decoder, pg *pager) error {
 		var r sweepRow
 		if err := dec.Decode(&r); err != nil {
 			return err
 		}
-		if r.Ref != "" {
-			// A key seen twice keeps its first version; the fetch phase
-			// reads the current one anyway if it differs from storage.
-			if _, dup := versions[r.Ref]; !dup {
-				versions[r.Ref] = r.DataVersion
-			}
+		// A key seen twice keeps its first version; the fetch phase reads
+		// the current one anyway if it differs from storage.
+		if r.Ref != "" && pg.fresh(r.Ref) {
+			versions[r.Ref] = r.DataVersion
 		}
 		return nil
 	})
@@ -195,15 +196,20 @@ func (c *Client) fetchKeys(ctx context.Context, op, entity, filter string, sel, 
 	if filter != "" {
 		f = "(" + filter + ") and (" + f + ")"
 	}
-	urlFor := func(top, skip int) string {
-		return c.entityURL(entity, "", c.readQuery(sel, f, "Ref_Key", top, skip))
-	}
 	// $top above the batch size: one page answers the batch, and a 5xx
 	// still shrinks and pages it.
-	return c.pages(ctx, op, entity, len(keys)+1, urlFor, func(dec *json.Decoder) error {
+	return c.pages(ctx, pageSpec{
+		op: op, entity: entity, pageSize: len(keys) + 1, expect: len(keys),
+		url: func(top, skip int, _ bool) string {
+			return c.entityURL(entity, "", c.readQuery(sel, f, "Ref_Key", top, skip, false))
+		},
+	}, func(dec *json.Decoder, pg *pager) error {
 		var e Entity
 		if err := dec.Decode(&e); err != nil {
 			return err
+		}
+		if k := e.Key(); k != "" && !pg.fresh(k) {
+			return nil
 		}
 		fn(e)
 		return nil

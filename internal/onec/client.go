@@ -92,6 +92,8 @@ type Client struct {
 	log  *slog.Logger
 	// authToken is the Basic credential, scrubbed from server text too.
 	authToken string
+	// maxBody is MaxResponseBytes; tests lower it.
+	maxBody int64
 }
 
 // New validates cfg and returns a Client.
@@ -123,7 +125,8 @@ func New(cfg Config) (*Client, error) {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	token := base64.StdEncoding.EncodeToString([]byte(cfg.User + ":" + cfg.Password))
-	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg, authToken: token}, nil
+	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg, authToken: token,
+		maxBody: MaxResponseBytes}, nil
 }
 
 // retryMode says which failures a call may retry.

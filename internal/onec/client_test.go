@@ -56,7 +56,7 @@ func TestRequestEncoding(t *testing.T) {
 			},
 			want: "GET " + pubPath + "/" + partners + "?$format=json&$select=Ref_Key,Description,%D0%9F%D0%BE%D0%BB" +
 				"&$filter=%D0%9A%D0%BB%D0%B8%D0%B5%D0%BD%D1%82%20eq%20true%20and%20Description%20eq%20'%D0%9E''%D0%9D%D0%B8%D0%BB%20%D0%90%D0%BD%D0%BD%D0%B0'" +
-				"&$orderby=Ref_Key&$top=10&allowedOnly=true",
+				"&$orderby=Ref_Key&$top=10&$inlinecount=allpages&allowedOnly=true",
 		},
 		{
 			name: "count",

@@ -3,6 +3,7 @@ package onec
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,6 +103,11 @@ func (s *store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sel = append(sel, e)
 		}
 	}
+	total := len(sel)
+	if strings.HasSuffix(r.URL.Path, "/$count") {
+		_, _ = io.WriteString(w, strconv.Itoa(total))
+		return
+	}
 	skip, _ := strconv.Atoi(q.Get("$skip"))
 	top, _ := strconv.Atoi(q.Get("$top"))
 	if skip > len(sel) {
@@ -121,7 +128,11 @@ func (s *store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, m)
 	}
-	body, _ := json.Marshal(map[string]any{"odata.metadata": "http://x" + pubPath + "/$metadata#Catalog_Партнеры", "value": out})
+	page := map[string]any{"odata.metadata": "http://x" + pubPath + "/$metadata#Catalog_Партнеры", "value": out}
+	if q.Get("$inlinecount") == "allpages" {
+		page["odata.count"] = strconv.Itoa(total) // Edm.Int64: a string
+	}
+	body, _ := json.Marshal(page)
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	_, _ = w.Write(body)
 	if len(keys) == 0 {

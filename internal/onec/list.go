@@ -5,6 +5,7 @@ import (
 
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,10 @@ type Query struct {
 // page size (down to Config.MinPageSize) and asks for the same offset again.
 // An error from fn stops the listing and is returned as is.
 //
+// Paging is bounded (see PagingError): a page that repeats an earlier one
+// or adds no new key, or more rows than the collection counted, stops the
+// listing with an error instead of looping.
+//
 // Entities without Ref_Key (registers) are not de-duplicated.
 func (c *Client) List(ctx context.Context, q Query, fn func(Entity) error) error {
 	if q.Entity == "" {
@@ -46,27 +51,27 @@ func (c *Client) List(ctx context.Context, q Query, fn func(Entity) error) error
 	if order == "" {
 		order = "Ref_Key"
 	}
-	seen := make(map[string]struct{})
-	urlFor := func(top, skip int) string {
-		return c.entityURL(q.Entity, "", c.readQuery(q.Select, q.Filter, order, top, skip))
-	}
-	return c.pages(ctx, "list", q.Entity, q.PageSize, urlFor, func(dec *json.Decoder) error {
+	return c.pages(ctx, pageSpec{
+		op: "list", entity: q.Entity, pageSize: q.PageSize,
+		url: func(top, skip int, count bool) string {
+			return c.entityURL(q.Entity, "", c.readQuery(q.Select, q.Filter, order, top, skip, count))
+		},
+		count: func(ctx context.Context) (int, error) { return c.Count(ctx, q.Entity, q.Filter) },
+	}, func(dec *json.Decoder, pg *pager) error {
 		var e Entity
 		if err := dec.Decode(&e); err != nil {
 			return err
 		}
-		if k, ok := e["Ref_Key"].(string); ok {
-			if _, dup := seen[k]; dup {
-				return nil
-			}
-			seen[k] = struct{}{}
+		if k, ok := e["Ref_Key"].(string); ok && !pg.fresh(k) {
+			return nil
 		}
 		return fn(e)
 	})
 }
 
 // readQuery builds the options of a collection read, in a fixed order.
-func (c *Client) readQuery(sel []string, filter, order string, top, skip int) query {
+// count asks 1C to add the collection's size (odata.count) to the page.
+func (c *Client) readQuery(sel []string, filter, order string, top, skip int, count bool) query {
 	q := query{"$format=json"}
 	if len(sel) > 0 {
 		q.add("$select", strings.Join(sel, ","))
@@ -83,37 +88,156 @@ func (c *Client) readQuery(sel []string, filter, order string, top, skip int) qu
 	if skip > 0 {
 		q.add("$skip", itoa(skip))
 	}
+	if count {
+		q.add("$inlinecount", "allpages")
+	}
 	q = append(q, "allowedOnly=true")
 	return q
 }
 
-// pages drives $top/$skip paging. each is called with the decoder positioned
-// at one element of "value" and must consume exactly that element.
-func (c *Client) pages(ctx context.Context, op, entity string, pageSize int, urlFor func(top, skip int) string, each func(*json.Decoder) error) error {
-	size := pageSize
+// MaxResponseBytes bounds one 1C answer body (a page, a written object, a
+// look-up). A larger page is asked for again at half the size, down to
+// Config.MinPageSize; past that the read fails with ErrTooLarge. It keeps a
+// misbehaving server (or proxy) from growing memory without end.
+const MaxResponseBytes = 64 << 20
+
+// MaxMetadataBytes bounds the $metadata document, which is streamed.
+const MaxMetadataBytes = 256 << 20
+
+// ErrTooLarge marks an answer body over MaxResponseBytes (or
+// MaxMetadataBytes); the error names the entity and the $skip.
+var ErrTooLarge = errors.New("answer body too large")
+
+// pagingLogEvery is how many pages pass between two debug lines of a long
+// sweep, so that it is visible without a line per page.
+const pagingLogEvery = 10
+
+// PagingError stops a listing whose pages do not add up: a publication
+// that ignores $skip, a page of keys already seen, or more rows than the
+// collection counted. Paging further would loop or grow memory without
+// end.
+type PagingError struct {
+	Op, Entity string
+	Skip       int // the $skip of the page that stopped it
+	Reason     string
+}
+
+func (e *PagingError) Error() string {
+	return fmt.Sprintf("onec: %s %s: %s", e.Op, e.Entity, e.Reason)
+}
+
+// pageSpec describes one paged read.
+type pageSpec struct {
+	op, entity string
+	// pageSize is the first $top; 0 means Config.PageSize.
+	pageSize int
+	// url builds a page's URL; count asks for $inlinecount=allpages.
+	url func(top, skip int, count bool) string
+	// expect, when positive, is the most rows the read can match (a fetch
+	// by keys); no count is asked for then.
+	expect int
+	// count asks /$count when a page came without odata.count.
+	count func(ctx context.Context) (int, error)
+}
+
+// pager tracks the keys of one paged read.
+type pager struct {
+	seen    map[string]struct{}
+	page    []string // keys of the current page, in order
+	newKeys int      // keys of the current page not on an earlier page
+	// retried are keys first seen by a failed attempt at the current
+	// $skip: already passed on (so not again), yet new to the page that
+	// finally succeeds there.
+	retried map[string]struct{}
+	added   []string // keys first seen by the current attempt
+}
+
+// fresh records key k of the current page and reports whether the read
+// had not passed it on before.
+func (p *pager) fresh(k string) bool {
+	p.page = append(p.page, k)
+	if _, dup := p.seen[k]; dup {
+		if _, ok := p.retried[k]; ok {
+			p.newKeys++
+		}
+		return false
+	}
+	p.seen[k] = struct{}{}
+	p.added = append(p.added, k)
+	p.newKeys++
+	return true
+}
+
+// attempt starts an attempt at a page.
+func (p *pager) attempt() { p.page, p.added, p.newKeys = p.page[:0], p.added[:0], 0 }
+
+// failed notes that the attempt failed: the same $skip is asked again.
+func (p *pager) failed() {
+	for _, k := range p.added {
+		p.retried[k] = struct{}{}
+	}
+}
+
+// done notes that the page at the current $skip succeeded.
+func (p *pager) done() { clear(p.retried) }
+
+// pageDigest identifies a page by its keys in order; "" when some row had
+// no key (registers), so nothing can be compared.
+func pageDigest(keys []string, rows int) string {
+	if rows == 0 || len(keys) != rows {
+		return ""
+	}
+	h := sha256.New()
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+	}
+	return string(h.Sum(nil))
+}
+
+// pages drives $top/$skip paging. each is called with the decoder
+// positioned at one element of "value" and must consume exactly that
+// element; it reports the element's key to the pager (pager.fresh).
+func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder, *pager) error) error {
+	op, entity := sp.op, sp.entity
+	size := sp.pageSize
 	if size <= 0 {
 		size = c.cfg.PageSize
 	}
+	first := size
 	floor := min(c.cfg.MinPageSize, size)
-	skip, fails := 0, 0
+	pg := &pager{seen: map[string]struct{}{}, retried: map[string]struct{}{}}
+	digests := map[string]int{} // page digest -> $skip it was first seen at
+	total := -1                 // rows 1C counted; -1 until known
+	if sp.expect > 0 {
+		total = sp.expect
+	}
+	skip, fails, pageNo := 0, 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("onec: %s %s: %w", op, entity, err)
 		}
+		pg.attempt()
 		resp, err := c.do(ctx, request{op: op, entity: entity, method: http.MethodGet,
-			url: urlFor(size, skip), want: []int{http.StatusOK}, mode: retryPage})
-		var n int
+			url: sp.url(size, skip, total < 0), want: []int{http.StatusOK}, mode: retryPage})
+		var pi pageInfo
 		if err == nil {
-			n, err = decodeValues(resp.Body, each)
+			body := &capped{r: resp.Body, max: c.maxBody}
+			pi, err = decodeValues(body, func(dec *json.Decoder) error { return each(dec, pg) })
 			drainClose(resp.Body)
 			if err != nil {
 				err = c.decodeErr(op, entity, resp.StatusCode, err)
+				if errors.Is(err, ErrTooLarge) {
+					err = fmt.Errorf("onec: %s %s: the answer at $skip=%d (page size %d) is over %s: %w",
+						op, entity, skip, size, byteSize(c.maxBody), ErrTooLarge)
+				}
 			}
 		}
 		if err != nil {
 			if !c.pageRetryable(err) || fails+1 >= c.cfg.Retry.MaxAttempts {
 				return err
 			}
+			pg.failed()
 			fails++
 			next := max(size/2, floor)
 			c.log.WarnContext(ctx, "onec: page failed, retrying smaller", "op", op, "entity", entity,
@@ -125,16 +249,85 @@ func (c *Client) pages(ctx context.Context, op, entity string, pageSize int, url
 			continue
 		}
 		fails = 0
+		pageNo++
+		pg.done()
+		n := pi.rows
+		if total < 0 && pi.count >= 0 {
+			total = pi.count
+		}
+		if d := pageDigest(pg.page, n); d != "" {
+			if at, ok := digests[d]; ok {
+				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+					"1C returned the same %d keys at $skip=%d as at $skip=%d: the publication seems to ignore $skip", n, skip, at)}
+			}
+			digests[d] = skip
+			if n >= size && pg.newKeys == 0 {
+				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+					"the page at $skip=%d has %d keys and every one was on an earlier page: paging does not progress", skip, n)}
+			}
+		}
 		skip += n
+		if pageNo%pagingLogEvery == 0 {
+			c.log.DebugContext(ctx, "onec: paging", "op", op, "entity", entity, "pages", pageNo,
+				"rows", skip, "keys", len(pg.seen), "counted", total)
+		}
 		if n < size {
 			return nil
+		}
+		if total < 0 && sp.count != nil {
+			// No odata.count on the page (an older platform, a proxy):
+			// ask once, the listing goes on.
+			if total, err = sp.count(ctx); err != nil {
+				return fmt.Errorf("onec: %s %s: count the collection to bound paging: %w", op, entity, err)
+			}
+		}
+		// Rows inserted during the read legitimately push it past the
+		// count; twice the count plus two pages does not happen without a
+		// broken publication, and bounds memory and requests.
+		if limit := 2*max(total, 0) + 2*first; total >= 0 && skip > limit {
+			return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+				"1C sent %d rows (%d distinct keys) by $skip=%d, but counted %d: over twice the count plus two pages; "+
+					"the publication's paging seems broken", skip, len(pg.seen), skip, total)}
 		}
 	}
 }
 
-// pageRetryable: any 5xx (1C workers crash on large pages) and a body cut
-// short. Syntax errors and errors from the callback are final.
+func byteSize(n int64) string {
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// capped fails a read past max bytes with ErrTooLarge.
+type capped struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n > c.max {
+		return 0, ErrTooLarge
+	}
+	if room := c.max - c.n + 1; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.max {
+		return n, ErrTooLarge
+	}
+	return n, err
+}
+
+// pageRetryable: any 5xx (1C workers crash on large pages), a body cut
+// short and one over MaxResponseBytes. Syntax errors and errors from the callback are final.
 func (c *Client) pageRetryable(err error) bool {
+	if errors.Is(err, ErrTooLarge) {
+		// Big records (pictures, long texts): a smaller page may fit.
+		return true
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Status >= 500
@@ -180,71 +373,103 @@ func (h *headReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// pageInfo is what decodeValues saw.
+type pageInfo struct {
+	rows  int // elements of "value"
+	count int // odata.count; -1 when absent
+}
+
 // decodeValues streams {"...":..., "value":[...], ...}: it calls each once
-// per element of "value" with the decoder positioned at it, and skips other
-// members. It returns how many elements it saw.
-func decodeValues(r io.Reader, each func(*json.Decoder) error) (int, error) {
+// per element of "value" with the decoder positioned at it, reads
+// odata.count, and skips other members.
+func decodeValues(r io.Reader, each func(*json.Decoder) error) (pageInfo, error) {
 	hr := &headReader{r: r}
 	dec := json.NewDecoder(hr)
 	dec.UseNumber()
-	n, err := decodeValuesDec(dec, each)
+	pi, err := decodeValuesDec(dec, each)
 	if err != nil {
 		var ce callbackError
 		if errors.As(err, &ce) {
-			return n, err
+			return pi, err
 		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return n, &DecodeError{Err: err, Snippet: snippet(bytes.TrimPrefix(hr.head, utf8BOM), 120)}
+		return pi, &DecodeError{Err: err, Snippet: bodySnippet(hr.head)}
 	}
-	return n, nil
+	return pi, nil
 }
 
-func decodeValuesDec(dec *json.Decoder, each func(*json.Decoder) error) (int, error) {
-	if err := expectDelim(dec, '{'); err != nil {
-		return 0, err
+// bodySnippet is the start of a body that failed to decode, for the
+// error. A JSON body is left out: it is a page of records, and its first
+// bytes may be someone's name; the decoder's error says what was wrong.
+func bodySnippet(head []byte) string {
+	head = bytes.TrimSpace(bytes.TrimPrefix(head, utf8BOM))
+	if len(head) > 0 && (head[0] == '{' || head[0] == '[') {
+		return ""
 	}
-	n, found := 0, false
+	return snippet(head, 120)
+}
+
+func decodeValuesDec(dec *json.Decoder, each func(*json.Decoder) error) (pageInfo, error) {
+	pi := pageInfo{count: -1}
+	if err := expectDelim(dec, '{'); err != nil {
+		return pi, err
+	}
+	found := false
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return n, err
+			return pi, err
 		}
 		key, _ := tok.(string)
+		if key == "odata.count" {
+			// Edm.Int64 arrives as a string; a number is taken too.
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				return pi, err
+			}
+			n, err := strconv.Atoi(strings.Trim(string(raw), `"`))
+			if err != nil || n < 0 {
+				return pi, fmt.Errorf("odata.count is not a count: %.20s", raw)
+			}
+			pi.count = n
+			continue
+		}
 		if key != "value" {
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
-				return n, err
+				return pi, err
 			}
 			continue
 		}
 		found = true
 		if err := expectDelim(dec, '['); err != nil {
-			return n, err
+			return pi, err
 		}
 		for dec.More() {
 			if err := each(dec); err != nil {
 				var se *json.SyntaxError
 				var ute *json.UnmarshalTypeError
-				if errors.As(err, &se) || errors.As(err, &ute) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-					return n, err
+				if errors.As(err, &se) || errors.As(err, &ute) || errors.Is(err, io.ErrUnexpectedEOF) ||
+					errors.Is(err, io.EOF) || errors.Is(err, ErrTooLarge) {
+					return pi, err
 				}
-				return n, callbackError{err}
+				return pi, callbackError{err}
 			}
-			n++
+			pi.rows++
 		}
 		if err := expectDelim(dec, ']'); err != nil {
-			return n, err
+			return pi, err
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
-		return n, err
+		return pi, err
 	}
 	if !found {
-		return n, errors.New(`no "value" array`)
+		return pi, errors.New(`no "value" array`)
 	}
-	return n, nil
+	return pi, nil
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

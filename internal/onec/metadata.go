@@ -138,7 +138,11 @@ func (c *Client) FetchMetadata(ctx context.Context) (*Metadata, error) {
 		return nil, err
 	}
 	defer drainClose(resp.Body)
-	return ParseMetadata(resp.Body)
+	m, err := ParseMetadata(&capped{r: resp.Body, max: MaxMetadataBytes})
+	if errors.Is(err, ErrTooLarge) {
+		return nil, fmt.Errorf("onec: metadata: the $metadata document is over %d MiB: %w", MaxMetadataBytes>>20, ErrTooLarge)
+	}
+	return m, err
 }
 
 // CheckMetadata fetches $metadata and returns one *MetadataError naming

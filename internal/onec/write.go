@@ -100,13 +100,13 @@ func (c *Client) FindByField(ctx context.Context, entity, field, value string) (
 	if strings.HasSuffix(field, "_Key") && IsGUID(value) {
 		filter = GUIDEq(field, value)
 	}
-	u := c.entityURL(entity, "", c.readQuery(nil, filter, "Ref_Key", 2, 0))
+	u := c.entityURL(entity, "", c.readQuery(nil, filter, "Ref_Key", 2, 0, false))
 	resp, err := c.do(ctx, request{op: "find", entity: entity, method: http.MethodGet, url: u,
 		want: []int{http.StatusOK}, mode: retryIdempotent})
 	if err != nil {
 		return nil, false, err
 	}
-	_, err = decodeValues(resp.Body, func(dec *json.Decoder) error {
+	_, err = decodeValues(&capped{r: resp.Body, max: c.maxBody}, func(dec *json.Decoder) error {
 		var e Entity
 		if err := dec.Decode(&e); err != nil {
 			return err
@@ -131,12 +131,12 @@ func (c *Client) FindByField(ctx context.Context, entity, field, value string) (
 // decodeOne reads one entity body (1C answers a write with the object).
 func (c *Client) decodeOne(op, entity string, resp *http.Response) (Entity, error) {
 	defer drainClose(resp.Body)
-	hr := &headReader{r: resp.Body}
+	hr := &headReader{r: &capped{r: resp.Body, max: c.maxBody}}
 	dec := json.NewDecoder(hr)
 	dec.UseNumber()
 	var e Entity
 	if err := dec.Decode(&e); err != nil {
-		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(snippet(hr.head, 120)), Err: err}
+		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(bodySnippet(hr.head)), Err: err}
 	}
 	return e, nil
 }
