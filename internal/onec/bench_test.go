@@ -18,13 +18,21 @@ const benchRecords = 100_000
 func benchServer(b *testing.B) *httptest.Server {
 	b.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/$count") {
+			_, _ = io.WriteString(w, strconv.Itoa(benchRecords))
+			return
+		}
 		q := r.URL.Query()
 		top, _ := strconv.Atoi(q.Get("$top"))
 		skip, _ := strconv.Atoi(q.Get("$skip"))
 		end := min(skip+top, benchRecords)
 		var sb strings.Builder
 		sb.Grow(top * 110)
-		sb.WriteString(`{"odata.metadata":"http://1c/odata/standard.odata/$metadata#Catalog_Партнеры","value":[`)
+		sb.WriteString(`{"odata.metadata":"http://1c/odata/standard.odata/$metadata#Catalog_Партнеры",`)
+		if q.Get("$inlinecount") == "allpages" {
+			sb.WriteString(`"odata.count":"` + strconv.Itoa(benchRecords) + `",`)
+		}
+		sb.WriteString(`"value":[`)
 		for i := skip; i < end; i++ {
 			if i > skip {
 				sb.WriteByte(',')
