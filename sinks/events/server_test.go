@@ -26,6 +26,7 @@ import (
 // and nobody else reaches it at all.
 func TestStartEmbedded(t *testing.T) {
 	dir := t.TempDir()
+	before := listeningSockets(t)
 	srv, err := events.StartEmbedded(events.Options{StoreDir: dir, Logger: quietLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,9 @@ func TestStartEmbedded(t *testing.T) {
 
 	if u, p := srv.ClientURL(), srv.Port(); u != "" || p != 0 {
 		t.Fatalf("default server listens: client url %q, port %d; want none", u, p)
+	}
+	if after := listeningSockets(t); after != before {
+		t.Fatalf("the process listens on %d TCP sockets with the server up, %d before: want no new one", after, before)
 	}
 
 	c := mustConnectEmbedded(t, srv)
@@ -93,7 +97,11 @@ func TestEmbeddedConnectLogsInWithCredentials(t *testing.T) {
 // A listener the user asked for takes only clients with the configured
 // user and password.
 func TestEmbeddedListenerRequiresLogin(t *testing.T) {
+	before := listeningSockets(t)
 	srv := mustStartListening(t, t.TempDir(), "127.0.0.1:0")
+	if after := listeningSockets(t); after != before+1 {
+		t.Fatalf("the process listens on %d TCP sockets with the server up, %d before: want one more", after, before)
+	}
 	if !strings.HasPrefix(srv.ClientURL(), "nats://127.0.0.1:") || srv.Port() == 0 {
 		t.Fatalf("client url %q, port %d: want loopback with the real port", srv.ClientURL(), srv.Port())
 	}
@@ -322,6 +330,38 @@ func TestEmbeddedLogsNoSecrets(t *testing.T) {
 			t.Errorf("server log shows %q:\n%s", secret, out)
 		}
 	}
+}
+
+// listeningSockets counts the TCP sockets in LISTEN state this process
+// holds, from /proc (the tests run on Linux).
+func listeningSockets(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatalf("list open files: %v", err)
+	}
+	mine := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			mine[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	n := 0
+	for _, table := range []string{"/proc/self/net/tcp", "/proc/self/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == "0A" && mine[f[9]] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func mustStream(t *testing.T, js jetstream.JetStream, name string) jetstream.Stream {
