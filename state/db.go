@@ -12,7 +12,10 @@
 // Timestamps are stored as UTC text in a fixed-width RFC 3339 form with
 // nanoseconds, so text order is time order and the file is readable with
 // the sqlite3 shell. The store never holds URLs or credentials: the virtpos
-// apikey lives only in the config and environment.
+// apikey lives only in the config and environment. It does hold customer
+// ids and the id map, so a file Open creates is 0600 (and with it the -wal
+// and -shm files, which SQLite gives the database file's mode) in a
+// directory it creates 0700.
 package state
 
 import (
@@ -66,8 +69,9 @@ type DB struct {
 type Option func(*options)
 
 type options struct {
-	readers int
-	now     func() time.Time
+	readers   int
+	now       func() time.Time
+	mustExist bool
 }
 
 // WithReaders sets the size of the reader pool. 0 or less means 4.
@@ -81,9 +85,10 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 // of a PRAGMA would reach only one connection of a pool.
 const pragmas = "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL"
 
-// Open opens (creating if needed) the state file at path, creating its
-// directory, and brings its schema up to date. A file written by a newer
-// virtsync is refused with an error wrapping [ErrNewerSchema].
+// Open opens the state file at path and brings its schema up to date. It
+// creates a missing file 0600 and a missing directory 0700 (unless
+// [MustExist] is given), saying plainly why when it cannot. A file written
+// by a newer virtsync is refused with an error wrapping [ErrNewerSchema].
 //
 // Runs left 'running' by a process that died (their job has no live lease)
 // are marked 'crashed'.
@@ -101,12 +106,17 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open state: empty path")
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("open state: %w", err)
+	check := create
+	if o.mustExist {
+		check = checkExists
+	}
+	if err := check(path); err != nil {
+		return nil, err
 	}
 	// Escape the path: a '?' or '#' in a directory name would otherwise be
-	// taken for the DSN's query.
-	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + pragmas
+	// taken for the DSN's query. mode=rw: the file exists now, and if it
+	// vanished SQLite must not recreate it with its own 0644 mode.
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&" + pragmas
 	writer, err := sqlx.Open("sqlite3", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
