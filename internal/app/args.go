@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/virtsync/virtsync/internal/config"
 )
 
 // Options are the parsed command line (DESIGN section 6, a public contract).
@@ -68,10 +70,10 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, err
 	}
 	if o.Config == "" {
-		o.Config = getenv("VIRTSYNC_CONFIG")
+		o.Config = getenv(config.EnvPath)
 	}
 	if o.Config == "" {
-		o.Config = "virtsync.yaml"
+		o.Config = config.DefaultPath
 	}
 	rest := fs.Args()
 	if len(rest) > 0 {

@@ -43,8 +43,8 @@ const (
 	RedactedValue = "[redacted]"
 
 	// DefaultPath is the config file used when neither -config nor
-	// $VIRTSYNC_CONFIG is set.
-	DefaultPath = "./virtsync.yaml"
+	// $VIRTSYNC_CONFIG is set, relative to the working directory.
+	DefaultPath = "virtsync.yaml"
 	// EnvPath names the environment variable holding the config path.
 	EnvPath = "VIRTSYNC_CONFIG"
 )
@@ -490,21 +490,6 @@ func (c Config) String() string {
 		return fmt.Sprintf("config: marshal: %v", err)
 	}
 	return string(b)
-}
-
-// ResolvePath returns the config file path: flagValue if not empty, else
-// $VIRTSYNC_CONFIG if set and not empty, else DefaultPath. env is usually
-// os.LookupEnv.
-func ResolvePath(flagValue string, env func(string) (string, bool)) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	if env != nil {
-		if v, ok := env(EnvPath); ok && v != "" {
-			return v
-		}
-	}
-	return DefaultPath
 }
 
 // Duration is a time.Duration written in YAML as a Go duration string

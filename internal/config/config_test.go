@@ -521,26 +521,6 @@ func TestStringRoundTrips(t *testing.T) {
 	}
 }
 
-func TestResolvePath(t *testing.T) {
-	tests := []struct {
-		name, flag string
-		env        map[string]string
-		want       string
-	}{
-		{"flag wins", "/etc/v.yaml", map[string]string{"VIRTSYNC_CONFIG": "/env.yaml"}, "/etc/v.yaml"},
-		{"env", "", map[string]string{"VIRTSYNC_CONFIG": "/env.yaml"}, "/env.yaml"},
-		{"empty env ignored", "", map[string]string{"VIRTSYNC_CONFIG": ""}, "./virtsync.yaml"},
-		{"default", "", nil, "./virtsync.yaml"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := ResolvePath(tt.flag, envOf(tt.env)); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestNATSStoreDir(t *testing.T) {
 	tests := []struct {
 		name, state, store, want string
