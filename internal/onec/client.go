@@ -54,6 +54,9 @@ type Config struct {
 	// Retry bounds retries of reads, updates and posting. Creates are never
 	// retried once the request may have reached 1C.
 	Retry Retry
+	// Breaker makes calls fail fast (ErrUnavailable) after a run of failed
+	// attempts, for a cooldown. Defaults: 8 failures, 1 minute.
+	Breaker Breaker
 	// Logger receives debug request lines and warnings. Nil discards.
 	Logger *slog.Logger
 	// HTTPClient replaces the default client (whose Timeout is Timeout).
@@ -81,6 +84,7 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = 40
 	}
 	c.Retry = c.Retry.WithDefaults(5)
+	c.Breaker = c.Breaker.withDefaults()
 	return c
 }
 
@@ -94,6 +98,7 @@ type Client struct {
 	authToken string
 	// maxBody is MaxResponseBytes; tests lower it.
 	maxBody int64
+	breaker *breaker
 }
 
 // New validates cfg and returns a Client.
@@ -126,7 +131,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	token := base64.StdEncoding.EncodeToString([]byte(cfg.User + ":" + cfg.Password))
 	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg, authToken: token,
-		maxBody: MaxResponseBytes}, nil
+		maxBody: MaxResponseBytes, breaker: &breaker{cfg: cfg.Breaker, now: time.Now}}, nil
 }
 
 // retryMode says which failures a call may retry.
@@ -185,6 +190,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 // once makes one HTTP attempt. It reports whether a retry is allowed and a
 // server-requested delay (Retry-After), if any.
 func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again bool, after time.Duration, _ error) {
+	if err := c.breaker.allow(); err != nil {
+		return nil, false, 0, fmt.Errorf("onec: %s %s: %w", r.op, r.entity, err)
+	}
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -205,6 +213,11 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	resp, err := c.http.Do(req)
 	if err != nil {
 		err = redactURLError(err)
+		if ctx.Err() != nil {
+			c.breaker.record(attemptNeutral, nil)
+		} else {
+			c.breaker.record(attemptFailed, err)
+		}
 		if r.mode == retryCreate && !isDialError(err) {
 			// Cancelled or timed out after the request may have been sent.
 			return nil, false, 0, fmt.Errorf("onec: %s %s: %w: %w", r.op, r.entity, ErrOutcomeUnknown, err)
@@ -217,6 +230,7 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	c.log.DebugContext(ctx, "onec: request", "op", r.op, "entity", r.entity, "method", r.method,
 		"status", resp.StatusCode, "duration", time.Since(t0))
 	if accepted(resp.StatusCode, r.want) {
+		c.breaker.record(attemptOK, nil)
 		return resp, false, 0, nil
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -224,6 +238,12 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	e.Op, e.Entity = r.op, r.entity
 	e.Message = c.scrub(e.Message)
+	if e.Status >= 500 && !(e.Status == 500 && e.Code != "") {
+		// A 500 with a 1C code is 1C refusing on business grounds: it is up.
+		c.breaker.record(attemptFailed, e)
+	} else {
+		c.breaker.record(attemptOK, nil)
+	}
 	if r.mode == retryCreate {
 		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout {
 			// A proxy gave up waiting: 1C may still have written the document.

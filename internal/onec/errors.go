@@ -54,7 +54,35 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Message)
 	}
+	if h := e.hint(); h != "" {
+		b.WriteString(": ")
+		b.WriteString(h)
+	}
 	return b.String()
+}
+
+// hint says what to do about an answer that is the setup's fault, not
+// the record's.
+func (e *Error) hint() string {
+	switch {
+	case e.Status == 401:
+		return "1C refused the user name or password: check onec.user and onec.password " +
+			"(ONEC_USER, ONEC_PASSWORD); the infobase user needs 1C:Enterprise password " +
+			"authentication (\"Аутентификация 1С:Предприятия\") enabled"
+	case e.Status == 403 || e.Code == "20":
+		return "the infobase user lacks rights: give it a role that may read every published object " +
+			"(and add, change and post the order documents); reads send allowedOnly=true, so row-level " +
+			"restrictions filter rows rather than fail, and a 403 means the object itself is not allowed"
+	}
+	return ""
+}
+
+// IsAuth reports that 1C refused the credentials (401) or the rights
+// (403, code 20). It is a fault of the setup, never of one record: stop
+// the run rather than dead-letter records.
+func IsAuth(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == 401 || e.Status == 403 || e.Code == "20")
 }
 
 // Transient reports whether repeating the same request later may succeed:
@@ -111,11 +139,15 @@ func IsPostingFailed(err error) bool {
 
 // IsTransient reports whether err is worth retrying later: network errors
 // and timeouts, transient HTTP statuses (see Error.Transient) and a body cut
-// short. An ErrOutcomeUnknown is not transient (it needs a look-up first),
+// short, and ErrUnavailable (worth it after the cooldown). An
+// ErrOutcomeUnknown is not transient (it needs a look-up first),
 // nor are cancellation, bad input, metadata and malformed-body errors.
 func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, context.Canceled) {
 		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true // after the breaker's cooldown
 	}
 	var e *Error
 	if errors.As(err, &e) {

@@ -345,6 +345,11 @@ func (h *Orders) item(ctx context.Context, itemID string) (string, error) {
 }
 
 func classify(key string, err error) error {
+	if onec.IsAuth(err) {
+		// Credentials or rights: a fault of the setup that every record
+		// would hit. It stops the run; no record is dead-lettered for it.
+		return fmt.Errorf("order %s: %w", key, err)
+	}
 	var oe *onec.Error
 	if errors.As(err, &oe) && onec.IsRejected(err) {
 		return vsync.Reject(err, "1C rejected order %s", key)

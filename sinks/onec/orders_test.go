@@ -30,6 +30,7 @@ const (
 // a real state DB, and one client partner with its counterparty.
 type env struct {
 	onec    *onectest.Server
+	onecURL string
 	vp      *virtpostest.Server
 	db      *state.DB
 	run     *vsync.RunInfo
@@ -44,6 +45,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{items: map[string]string{}}
 	var base string
 	e.onec, base = onectest.StartTest(t, onectest.Options{User: "sync", Password: "pw"}, onectest.DemoSeed(10, 0, 1, 1))
+	e.onecURL = base
 	oc, err := onec.New(onec.Config{BaseURL: base, User: "sync", Password: "pw",
 		Retry: onec.Retry{MaxAttempts: 2, Initial: time.Millisecond}})
 	if err != nil {
@@ -573,6 +575,50 @@ func TestOrderKnownDocumentGone(t *testing.T) {
 				t.Fatalf("rows = %v", rows)
 			}
 			wantEvents(t, out, "order.changed", "order.exported")
+		})
+	}
+}
+
+// TestOrderSetupFaultsStopTheRun: 1C refusing the credentials or the
+// rights is no fault of the order: the error stops the run (neither a
+// rejection nor a hold) and stays typed, so the run says what to fix.
+func TestOrderSetupFaultsStopTheRun(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, e *env)
+		want  string
+	}{
+		{name: "a wrong password", want: "onec.password", setup: func(t *testing.T, e *env) {
+			oc, err := onec.New(onec.Config{BaseURL: e.onecURL, User: "sync", Password: "wrong"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.h.OneC = oc
+		}},
+		{name: "no rights on the marker look-up", want: "rights", setup: func(t *testing.T, e *env) {
+			// Another order first, so the item and counterparty caches are
+			// warm and the refusal lands on the document itself.
+			rec := orderRec(seedOrder())
+			rec.Key = orderKey + "-warm"
+			if _, err := e.h.Apply(context.Background(), e.run, rec); err != nil {
+				t.Fatal(err)
+			}
+			e.onec.ExceptionOnNext(100)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			tc.setup(t, e)
+			_, err := e.h.Apply(context.Background(), e.run, orderRec(seedOrder()))
+			var re *vsync.RejectedError
+			var he *vsync.HeldError
+			if err == nil || errors.As(err, &re) || errors.As(err, &he) || !onec.IsAuth(err) {
+				t.Fatalf("err = %v (%T), want a run-stopping onec.IsAuth error", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%q does not say %q", err, tc.want)
+			}
 		})
 	}
 }
