@@ -60,6 +60,7 @@ type Config struct {
 	// Logger receives debug request lines and warnings. Nil discards.
 	Logger *slog.Logger
 	// HTTPClient replaces the default client (whose Timeout is Timeout).
+	// A copy is used, with redirects refused.
 	HTTPClient *http.Client
 }
 
@@ -121,10 +122,15 @@ func New(cfg Config) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("onec: base_url must not have a query or fragment")
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+	hc := &http.Client{Timeout: cfg.Timeout}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		hc = &c
 	}
+	// Never follow a redirect: Go keeps Authorization when only the port
+	// changes, and across https->http on one host, so the password would
+	// go wherever Location points. once reports it instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	lg := cfg.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
@@ -233,6 +239,12 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 		c.breaker.record(attemptOK, nil)
 		return resp, false, 0, nil
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		c.breaker.record(attemptOK, nil)
+		where := redirectTarget(resp)
+		drainClose(resp.Body)
+		return nil, false, 0, fmt.Errorf("onec: %s %s: HTTP %d to %s: %w", r.op, r.entity, resp.StatusCode, where, ErrRedirect)
+	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	drainClose(resp.Body)
 	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
@@ -287,6 +299,16 @@ func drainClose(rc io.ReadCloser) {
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// redirectTarget is where a redirect points, as scheme://host/path: no
+// credentials, no query (it repeats ours, filters and all).
+func redirectTarget(resp *http.Response) string {
+	loc, err := resp.Location()
+	if err != nil || loc.Host == "" {
+		return "an unreadable Location"
+	}
+	return loc.Scheme + "://" + loc.Host + loc.Path
 }
 
 // redactURLError strips the query from a *url.Error's URL: filters may hold

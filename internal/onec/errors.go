@@ -344,3 +344,8 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// ErrRedirect is returned (wrapped) when 1C, or a proxy in front of it,
+// answers with a redirect. It is never followed: the Basic credentials
+// would go along to wherever it points.
+var ErrRedirect = errors.New("1C answered with a redirect; update onec.base_url to the new address")
