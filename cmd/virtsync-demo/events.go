@@ -81,7 +81,7 @@ func readStream(ctx context.Context, storeDir string) ([]events.Envelope, error)
 		return nil, err
 	}
 	defer srv.Shutdown()
-	conn, err := events.Connect(ctx, srv.ClientURL(), events.ConnOptions{Name: "virtsync-demo"})
+	conn, err := srv.Connect(ctx, events.ConnOptions{Name: "virtsync-demo"})
 	if err != nil {
 		return nil, err
 	}

@@ -297,6 +297,27 @@ type streamEvent struct {
 	env            events.Envelope
 }
 
+// The login of the embedded servers these tests start as "external" NATS:
+// a listener needs one.
+const testNATSUser, testNATSPassword = "virtsync-test", "test-password"
+
+// startListeningNATS starts an embedded server on store that also listens
+// on listen for testNATSUser, stopped at the end of the test.
+func startListeningNATS(t *testing.T, store, listen string) *events.Embedded {
+	t.Helper()
+	emb, err := events.StartEmbedded(events.Options{StoreDir: store, Listen: listen, User: testNATSUser, Password: testNATSPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Shutdown)
+	return emb
+}
+
+// natsLoginURL is the URL of a test server on port with the login in it.
+func natsLoginURL(port int) string {
+	return fmt.Sprintf("nats://%s:%s@127.0.0.1:%d", testNATSUser, testNATSPassword, port)
+}
+
 // readStream returns every message of stream on the server at natsURL.
 func readStream(t *testing.T, natsURL, stream string) []streamEvent {
 	t.Helper()
@@ -451,12 +472,8 @@ func TestDaemonSchedulesAndStopsCleanly(t *testing.T) {
 	// The events of both daemons and the -once run, across the SIGTERM:
 	// one upserted per customer and per card, one started and one finished
 	// per run.
-	emb, err := events.StartEmbedded(events.Options{StoreDir: filepath.Join(w.dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	evs := readStream(t, emb.ClientURL(), "VIRTSYNC")
+	emb := startListeningNATS(t, filepath.Join(w.dir, "nats"), "127.0.0.1:0")
+	evs := readStream(t, natsLoginURL(emb.Port()), "VIRTSYNC")
 	types := checkEnvelopes(t, evs, "virtsync")
 	nruns := 0
 	for _, rs := range runs {
@@ -578,12 +595,8 @@ func TestEventsEmbedded(t *testing.T) {
 	if st := w.mustRun(0, "status"); !strings.Contains(st.stdout, "Outbox:        empty") {
 		t.Errorf("outbox not empty after -once:\n%s", st.stdout)
 	}
-	emb, err := events.StartEmbedded(events.Options{StoreDir: filepath.Join(w.dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Shutdown()
-	evs := readStream(t, emb.ClientURL(), "VIRTSYNC")
+	emb := startListeningNATS(t, filepath.Join(w.dir, "nats"), "127.0.0.1:0")
+	evs := readStream(t, natsLoginURL(emb.Port()), "VIRTSYNC")
 	checkOnceEvents(t, w, evs, "virtsync")
 }
 
@@ -622,15 +635,10 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 	port := freePort(t)
 	store := t.TempDir()
 	start := func() *events.Embedded {
-		emb, err := events.StartEmbedded(events.Options{StoreDir: store, Port: port})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(emb.Shutdown)
-		return emb
+		return startListeningNATS(t, store, fmt.Sprintf("127.0.0.1:%d", port))
 	}
 	emb := start()
-	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	natsURL := natsLoginURL(port)
 	w, addr := daemonWorld(t, onectest.DemoSeed(12, 6, 1, 25), fmt.Sprintf(`nats: {url: %q}`, natsURL))
 	d := startDaemon(t, w)
 	clients := w.clients()
@@ -672,7 +680,7 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 		t.Errorf("/readyz = %d with NATS down, want 503", code)
 	}
 
-	emb = start()
+	start()
 	waitFor(t, d, 30*time.Second, "/readyz 200 after NATS is back", func() bool {
 		code, _ := get(addr, "/readyz")
 		return code == 200
@@ -685,7 +693,7 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 		t.Errorf("daemon exit %d", code)
 	}
 
-	evs := readStream(t, emb.ClientURL(), "VIRTSYNC")
+	evs := readStream(t, natsURL, "VIRTSYNC")
 	types := checkEnvelopes(t, evs, "virtsync")
 	runs := runsOf(t, w)
 	nruns := 0
@@ -811,7 +819,7 @@ func TestMetricsDaemon(t *testing.T) {
 func TestReadyzNATSAbsentAtStart(t *testing.T) {
 	port := freePort(t)
 	store := t.TempDir()
-	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	natsURL := natsLoginURL(port)
 	w, addr := daemonWorld(t, onectest.DemoSeed(8, 4, 1, 27), fmt.Sprintf(`nats: {url: %q}`, natsURL))
 	d := startDaemon(t, w)
 	clients := w.clients()
@@ -829,11 +837,7 @@ func TestReadyzNATSAbsentAtStart(t *testing.T) {
 		t.Errorf("outbox backlog %v without NATS, want >= %d", n, len(clients)+4)
 	}
 
-	emb, err := events.StartEmbedded(events.Options{StoreDir: store, Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
+	startListeningNATS(t, store, fmt.Sprintf("127.0.0.1:%d", port))
 	waitFor(t, d, 30*time.Second, "/readyz 200 once NATS is up", func() bool {
 		code, _ := get(addr, "/readyz")
 		return code == 200
@@ -845,7 +849,7 @@ func TestReadyzNATSAbsentAtStart(t *testing.T) {
 	if code, _ := d.stop(30 * time.Second); code != 0 {
 		t.Errorf("daemon exit %d", code)
 	}
-	types := checkEnvelopes(t, readStream(t, emb.ClientURL(), "VIRTSYNC"), "virtsync")
+	types := checkEnvelopes(t, readStream(t, natsURL, "VIRTSYNC"), "virtsync")
 	if types["customer.upserted"] != len(clients) || types["card.upserted"] != 4 {
 		t.Errorf("events after NATS came up: %v, want %d customer.upserted and 4 card.upserted", types, len(clients))
 	}

@@ -157,22 +157,53 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 		}
 	}
 	ep := &eventsPipe{log: p.log, drain: cfg.Outbox.DrainTimeout.D(), done: make(chan struct{})}
-	url := cfg.NATS.URL
-	if url == "" {
-		emb, err := events.StartEmbedded(events.Options{StoreDir: cfg.NATSStoreDir(), SyncAlways: cfg.NATS.SyncAlways,
-			Logger: p.log.With("system", "nats")})
+	nlog := p.log.With("system", "nats")
+	copts := events.ConnOptions{Name: "virtsync", Logger: nlog}
+	var conn *events.Conn
+	if cfg.NATS.URL != "" {
+		cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
+		defer cancel()
+		c, err := events.Connect(cctx, cfg.NATS.URL, copts)
+		if err != nil {
+			return nil, fmt.Errorf("connect NATS: %w", err)
+		}
+		conn = c
+	} else {
+		eopts := events.Options{
+			StoreDir:   cfg.NATSStoreDir(),
+			SyncAlways: cfg.NATS.SyncAlways,
+			Listen:     cfg.NATS.EmbeddedListen,
+			User:       cfg.NATS.EmbeddedUser,
+			Password:   cfg.NATS.EmbeddedPassword,
+			Logger:     nlog,
+		}
+		var emb *events.Embedded
+		var err error
+		if daemon {
+			// A one-shot run that started first owns the store until it
+			// exits; the daemon takes it over then (SIGTERM ends the wait).
+			emb, err = events.StartEmbeddedWhenFree(ctx, eopts, time.Second)
+		} else {
+			emb, err = events.StartEmbedded(eopts)
+		}
+		if !daemon && errors.Is(err, events.ErrStoreLocked) {
+			// Two servers on one store lose acknowledged events. The owner's
+			// relay publishes this run's events from the shared outbox.
+			p.log.Info("another virtsync process runs the embedded NATS; it will publish this run's events", "err", err)
+			return nil, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("start embedded NATS in %s: %w", cfg.NATSStoreDir(), err)
 		}
 		ep.embedded = emb
-		url = emb.ClientURL()
-	}
-	cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
-	defer cancel()
-	conn, err := events.Connect(cctx, url, events.ConnOptions{Name: "virtsync", Logger: p.log.With("system", "nats")})
-	if err != nil {
-		ep.close()
-		return nil, fmt.Errorf("connect NATS: %w", err)
+		cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
+		defer cancel()
+		c, err := emb.Connect(cctx, copts)
+		if err != nil {
+			ep.close()
+			return nil, fmt.Errorf("connect embedded NATS: %w", err)
+		}
+		conn = c
 	}
 	ep.conn = conn
 	stream, prefix := cfg.NATS.Stream, cfg.NATS.SubjectPrefix
@@ -298,6 +329,15 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only
 		}
 	}
 	printSummary(env.Stdout, sums)
+	if ep == nil {
+		// Nothing published here (NATS down, or another process owns the
+		// embedded store): say where the events are, so nobody thinks
+		// them lost.
+		if n, _, err := p.db.OutboxBacklog(context.WithoutCancel(ctx)); err == nil && n > 0 {
+			fmt.Fprintf(env.Stderr, "virtsync: %d event(s) wait in the outbox of %s; the process that runs NATS, "+
+				"or the next run that reaches it, publishes them\n", n, p.cfg.State.Path)
+		}
+	}
 	return code
 }
 
