@@ -62,15 +62,24 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 	log := newLogger(cfg.Log, env.Stderr)
-	db, err := state.Open(cfg.State.Path)
+	var openOpts []state.Option
+	if opts.Command == "status" || (opts.Command == "failures" && !opts.Replay) {
+		// Reading commands must not leave an empty database behind a
+		// mistyped path: that would hide the real state file.
+		openOpts = append(openOpts, state.MustExist())
+	}
+	db, err := state.Open(cfg.State.Path, openOpts...)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: state %s: %v\n", cfg.State.Path, err)
+		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
 		if errors.Is(err, state.ErrNewerSchema) {
 			return ExitUsage
 		}
 		return ExitFailed
 	}
 	defer db.Close()
+	if w := state.PermissionWarning(cfg.State.Path); w != "" {
+		log.Warn(w)
+	}
 	p := &parts{cfg: cfg, log: log, db: db}
 	p.metrics = NewMetrics(backlogFunc(db), deadFunc(db))
 
