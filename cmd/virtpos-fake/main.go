@@ -3,9 +3,12 @@
 // tests of virtsync:
 //
 //	virtpos-fake -listen 127.0.0.1:8081 -apikey KEY [-seed FILE] [-prefix /api]
+//	             [-lenient-update] [-fault-... flags, see -help and README.md]
 //
 // The apikey may come from VIRTPOS_APIKEY instead of the flag. Without a
-// seed the fake starts empty. Each request is logged with apikey=***.
+// seed the fake starts empty. Each request is logged with apikey=***. The
+// -fault-* flags inject the faults of virtpostest.Faults, drawn from
+// -fault-seed so that a run can be repeated.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +52,11 @@ type Main struct {
 	APIKey string
 	Seed   string
 	Prefix string
+	// Lenient makes customer/update match by external_id without an id
+	// (virtpostest.Options.MatchUpdateByExternalID).
+	Lenient bool
+	// Faults are injected from the start.
+	Faults virtpostest.Faults
 
 	out  io.Writer
 	log  *slog.Logger
@@ -67,8 +76,57 @@ func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
 	fs.StringVar(&m.APIKey, "apikey", "", "API key to require (default $VIRTPOS_APIKEY)")
 	fs.StringVar(&m.Seed, "seed", "", "JSON seed file (see virtpostest.Seed); empty starts empty")
 	fs.StringVar(&m.Prefix, "prefix", "/api", "path prefix of the endpoints")
+	fs.BoolVar(&m.Lenient, "lenient-update", false,
+		"customer/update without id finds the customer by external_id (the seed documents a search by id only)")
+	f := &m.Faults
+	fs.Uint64Var(&f.Seed, "fault-seed", 1, "seed of every fault rate drawn (the same seed repeats the same faults)")
+	var paths string
+	fs.StringVar(&paths, "fault-paths", "", "comma-separated endpoint paths the faults apply to, e.g. /customer/update (default all)")
+	rates := []struct {
+		dst        *float64
+		name, help string
+	}{
+		{&f.LostReplyRate, "fault-lost-reply-rate", "share of requests carried out, then answered by closing the connection"},
+		{&f.SlowReplyRate, "fault-slow-reply-rate", "share of requests whose reply -fault-slow-reply delays (0: every request)"},
+		{&f.ThrottleRate, "fault-429-rate", "share of requests answered 429 with Retry-After (not carried out)"},
+		{&f.ErrorRate, "fault-500-rate", "share of requests answered 500 (not carried out)"},
+		{&f.HTMLRate, "fault-html-rate", "share of requests answered with an HTML 502 page (not carried out)"},
+		{&f.TruncateRate, "fault-truncate-rate", "share of requests carried out whose reply body is cut"},
+	}
+	for _, r := range rates {
+		fs.Float64Var(r.dst, r.name, 0, r.help+"; 0..1")
+	}
+	fs.DurationVar(&f.SlowReply, "fault-slow-reply", 0, "delay of a slow reply, after the write is done")
+	fs.DurationVar(&f.RetryAfter, "fault-retry-after", time.Second, "Retry-After sent with a 429")
+	fs.DurationVar(&f.Latency, "fault-latency", 0, "delay before every request is carried out")
+	fs.IntVar(&f.TruncateAfter, "fault-truncate-after", 0, "bytes of a cut body (0: a random point in the first 24 bytes)")
+	fs.BoolVar(&f.InvalidKey, "fault-invalid-apikey", false, "answer every request as one with a wrong apikey, as after the key was revoked")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, r := range rates {
+		if *r.dst < 0 || *r.dst > 1 {
+			return fmt.Errorf("-%s %v: want a share between 0 and 1", r.name, *r.dst)
+		}
+	}
+	for _, d := range []struct {
+		v    time.Duration
+		name string
+	}{{f.SlowReply, "fault-slow-reply"}, {f.RetryAfter, "fault-retry-after"}, {f.Latency, "fault-latency"}} {
+		if d.v < 0 {
+			return fmt.Errorf("-%s %v: want a duration of 0 or more", d.name, d.v)
+		}
+	}
+	if f.TruncateAfter < 0 {
+		return fmt.Errorf("-fault-truncate-after %d: want 0 or more bytes", f.TruncateAfter)
+	}
+	if f.SlowReplyRate > 0 && f.SlowReply == 0 {
+		return errors.New("-fault-slow-reply-rate needs -fault-slow-reply (the delay)")
+	}
+	for _, p := range strings.Split(paths, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			f.Paths = append(f.Paths, "/"+strings.Trim(p, "/"))
+		}
 	}
 	if m.APIKey == "" {
 		m.APIKey = getenv("VIRTPOS_APIKEY")
@@ -92,8 +150,10 @@ func (m *Main) Addr(ctx context.Context) (net.Addr, error) {
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
-	srv := virtpostest.New(virtpostest.Options{APIKey: m.APIKey, Prefix: m.Prefix, Logger: m.log})
+	srv := virtpostest.New(virtpostest.Options{APIKey: m.APIKey, Prefix: m.Prefix, Logger: m.log,
+		MatchUpdateByExternalID: m.Lenient})
 	defer srv.Close()
+	srv.SetFaults(m.Faults)
 	if m.Seed != "" {
 		if err := srv.LoadSeedFile(m.Seed); err != nil {
 			return err
@@ -105,7 +165,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.addr <- ln.Addr()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	m.log.Info("virtpos-fake listening", "addr", ln.Addr().String(), "prefix", m.Prefix, "seed", m.Seed)
+	f := m.Faults
+	m.log.Info("virtpos-fake listening", "addr", ln.Addr().String(), "prefix", m.Prefix, "seed", m.Seed,
+		"lenient_update", m.Lenient, "fault_seed", f.Seed, "fault_paths", strings.Join(f.Paths, ","),
+		"lost_reply_rate", f.LostReplyRate, "slow_reply", f.SlowReply, "slow_reply_rate", f.SlowReplyRate,
+		"429_rate", f.ThrottleRate, "500_rate", f.ErrorRate, "html_rate", f.HTMLRate,
+		"truncate_rate", f.TruncateRate, "latency", f.Latency, "invalid_apikey", f.InvalidKey)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -270,14 +270,16 @@ func TestCustomersKnownIDGoneFallsBack(t *testing.T) {
 		wantCreated        int
 		updates, lookups   int
 		secondHasCreateFlg bool
+		secondID           string // the id the second update carries, "" for none
 	}{
 		// Deleted by hand: neither the stale id nor the external_id is
 		// found, so it is looked up and created again.
 		{name: "deleted", seed: `{}`, wantRes: vsync.Created, wantCreated: 1, updates: 2, lookups: 1, secondHasCreateFlg: true},
-		// Re-created by hand under the same external_id: the update that
-		// carries external_id lands on it; no look-up, no create.
+		// Re-created by hand under the same external_id: the stale id is
+		// not found (virtpos matches customer/update by id only), the
+		// look-up finds the new record, and it is updated by its id.
 		{name: "recreated by hand", seed: `{"customers":[{"id":"3","external_id":"` + custKey + `","lname":"Руками"}]}`,
-			wantRes: vsync.Updated, wantID: "3", updates: 1},
+			wantRes: vsync.Updated, wantID: "3", updates: 2, lookups: 1, secondID: "3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -307,7 +309,7 @@ func TestCustomersKnownIDGoneFallsBack(t *testing.T) {
 			if sent[0].Get("id") != "999" || sent[0].Has("create_if_not_exist") {
 				t.Fatalf("first update = %v", sent[0])
 			}
-			if tc.updates == 2 && (sent[1].Has("id") || (sent[1].Get("create_if_not_exist") == "1") != tc.secondHasCreateFlg) {
+			if tc.updates == 2 && (sent[1].Get("id") != tc.secondID || (sent[1].Get("create_if_not_exist") == "1") != tc.secondHasCreateFlg) {
 				t.Fatalf("second update = %v", sent[1])
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAuth(t *testing.T) {
@@ -54,19 +55,46 @@ func TestCustomerUpdate(t *testing.T) {
 		wantNew     string
 	}
 	tests := []struct {
-		name  string
-		steps []step
-		check func(t *testing.T, s *Server)
+		name    string
+		lenient bool // Options.MatchUpdateByExternalID
+		steps   []step
+		check   func(t *testing.T, s *Server)
 	}{
-		{name: "create then update by external_id, Cyrillic kept",
+		{name: "create then update by id, Cyrillic kept",
 			steps: []step{
 				{params: []string{"create_if_not_exist", "1", "external_id", "e1", "fname", "Иван", "lname", "Петров"}, wantSuccess: "1", wantID: "1", wantNew: "1"},
-				{params: []string{"external_id", "e1", "phone", "79001234567"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
+				{params: []string{"id", "1", "external_id", "e1", "phone", "79001234567"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
 			},
 			check: func(t *testing.T, s *Server) {
 				c, ok := s.Customer("e1")
 				if !ok || c.FName != "Иван" || c.LName != "Петров" || c.Phone != "79001234567" || c.Extra["register_date"] == "" {
 					t.Errorf("customer e1 = %+v, %v", c, ok)
+				}
+			}},
+		{name: "an update without id does not search by external_id",
+			steps: []step{
+				{params: []string{"create_if_not_exist", "1", "external_id", "e1"}, wantSuccess: "1", wantID: "1", wantNew: "1"},
+				{params: []string{"external_id", "e1", "phone", "79001234567"}, wantSuccess: "0", wantInfo: "customer not found"},
+			}},
+		{name: "a create repeated with the same external_id makes a second customer",
+			steps: []step{
+				{params: []string{"create_if_not_exist", "1", "external_id", "e1"}, wantSuccess: "1", wantID: "1", wantNew: "1"},
+				{params: []string{"create_if_not_exist", "1", "external_id", "e1"}, wantSuccess: "1", wantID: "2", wantNew: "1"},
+			},
+			check: func(t *testing.T, s *Server) {
+				if n := len(s.Customers()); n != 2 {
+					t.Errorf("%d customers, want 2 (the faithful fake never matches by external_id)", n)
+				}
+			}},
+		{name: "lenient: an update without id finds the customer by external_id", lenient: true,
+			steps: []step{
+				{params: []string{"create_if_not_exist", "1", "external_id", "e1"}, wantSuccess: "1", wantID: "1", wantNew: "1"},
+				{params: []string{"create_if_not_exist", "1", "external_id", "e1", "phone", "79001234567"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
+				{params: []string{"id", "77", "external_id", "e1", "fname", "Б"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
+			},
+			check: func(t *testing.T, s *Server) {
+				if c, _ := s.Customer("e1"); len(s.Customers()) != 1 || c.Phone != "79001234567" || c.FName != "Б" {
+					t.Errorf("customers = %+v", s.Customers())
 				}
 			}},
 		{name: "id wins over external_id",
@@ -104,8 +132,8 @@ func TestCustomerUpdate(t *testing.T) {
 		{name: "group_name ignored with group_id",
 			steps: []step{
 				{params: []string{"create_if_not_exist", "1", "external_id", "a", "group_name", "G1"}, wantSuccess: "1", wantID: "1", wantNew: "1"},
-				{params: []string{"external_id", "a", "group_id", "1", "group_name", "G2"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
-				{params: []string{"external_id", "a", "group_id", "99"}, wantSuccess: "0", wantInfo: "group 99 not found"},
+				{params: []string{"id", "1", "group_id", "1", "group_name", "G2"}, wantSuccess: "1", wantID: "1", wantNew: "0"},
+				{params: []string{"id", "1", "group_id", "99"}, wantSuccess: "0", wantInfo: "group 99 not found"},
 			},
 			check: func(t *testing.T, s *Server) {
 				if a, _ := s.Customer("a"); a.GroupName != "G1" || s.Counts().GroupsCreated != 1 {
@@ -124,7 +152,7 @@ func TestCustomerUpdate(t *testing.T) {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			for _, tt := range tests {
 				t.Run(format+"/"+method+"/"+tt.name, func(t *testing.T) {
-					s := newTestServer(t)
+					s := NewServer(t, Options{APIKey: "s3cret", Now: func() time.Time { return fixedNow }, MatchUpdateByExternalID: tt.lenient})
 					for i, st := range tt.steps {
 						p := vals(st.params...)
 						p.Set("format", format)

@@ -1,6 +1,7 @@
 package virtpostest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -154,7 +155,9 @@ func TestLogMasksAPIKey(t *testing.T) {
 }
 
 func TestCountsAndConcurrency(t *testing.T) {
-	s := newTestServer(t)
+	// Lenient, so that every worker's create of one external_id lands on
+	// one customer: the test is about the store's locking.
+	s := NewServer(t, Options{APIKey: "s3cret", MatchUpdateByExternalID: true})
 	const workers, each = 8, 10
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -211,5 +214,137 @@ func TestPrefix(t *testing.T) {
 				t.Errorf("got %d %s", code, body)
 			}
 		})
+	}
+}
+
+// post sends one form to path on a fresh connection (so that Go's
+// transport never repeats it by itself) and reports what came back.
+func post(t *testing.T, s *Server, path string, p url.Values, timeout time.Duration) (int, string, error) {
+	t.Helper()
+	q := url.Values{"apikey": {s.APIKey()}}
+	for k, v := range p {
+		q[k] = v
+	}
+	c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.PostForm(s.URL+path, q)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func TestFaultsOnWritesThatWereCarriedOut(t *testing.T) {
+	create := vals("create_if_not_exist", "1", "external_id", "e1", "fname", "Зоя")
+	tests := []struct {
+		name    string
+		faults  Faults
+		timeout time.Duration
+		// wantErr is a substring of the client's error; "" wants a reply.
+		wantErr string
+		count   func(Counts) int
+	}{
+		{name: "a lost reply closes the connection after the write",
+			faults: Faults{LostReplyRate: 1}, wantErr: "EOF", count: func(c Counts) int { return c.LostReplies }},
+		{name: "a slow reply outlasts the client's timeout after the write",
+			faults: Faults{SlowReply: time.Minute}, timeout: 50 * time.Millisecond, wantErr: "Timeout",
+			count: func(c Counts) int { return c.SlowReplies }},
+		{name: "a truncated reply is cut after the write",
+			faults: Faults{TruncateRate: 1}, wantErr: "unexpected EOF", count: func(c Counts) int { return c.Truncated }},
+		{name: "a slow reply within the client's timeout arrives whole",
+			faults: Faults{SlowReply: time.Millisecond, SlowReplyRate: 1}, timeout: 10 * time.Second,
+			count: func(c Counts) int { return c.SlowReplies }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t)
+			s.SetFaults(tt.faults)
+			_, body, err := post(t, s, PathCustomerUpdate, create, cmp.Or(tt.timeout, 10*time.Second))
+			if tt.wantErr == "" {
+				if err != nil || !strings.Contains(body, "<isnew>1</isnew>") {
+					t.Fatalf("got %q, %v; want the reply", body, err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %q, %v; want an error with %q", body, err, tt.wantErr)
+			}
+			if c, ok := s.Customer("e1"); !ok || c.FName != "Зоя" {
+				t.Errorf("the write was not carried out: %+v", s.Customers())
+			}
+			if n := tt.count(s.Counts()); n != 1 {
+				t.Errorf("fault counted %d times, want 1", n)
+			}
+		})
+	}
+}
+
+func TestFaultsThatRefuseTheWrite(t *testing.T) {
+	create := vals("create_if_not_exist", "1", "external_id", "e1")
+	tests := []struct {
+		name       string
+		faults     Faults
+		wantStatus int
+		wantBody   string
+	}{
+		{"429 at a rate", Faults{ThrottleRate: 1, RetryAfter: 2 * time.Second}, 429, "Too Many Requests"},
+		{"an HTML 502 page at a rate", Faults{HTMLRate: 1}, 502, "<h1>502 Bad Gateway</h1>"},
+		{"a revoked key", Faults{InvalidKey: true}, 200, "<info>invalid apikey</info>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t)
+			s.SetFaults(tt.faults)
+			code, body, err := post(t, s, PathCustomerUpdate, create, 10*time.Second)
+			if err != nil || code != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("got %d %q %v, want %d with %q", code, body, err, tt.wantStatus, tt.wantBody)
+			}
+			if n := len(s.Customers()); n != 0 {
+				t.Errorf("%d customers stored, want none", n)
+			}
+		})
+	}
+}
+
+func TestFaultRatesRepeatWithTheSeedAndHonourPaths(t *testing.T) {
+	seq := func(seed uint64) (string, Counts) {
+		s := newTestServer(t)
+		s.SetFaults(Faults{Seed: seed, Paths: []string{PathCustomerUpdate},
+			LostReplyRate: 0.2, ThrottleRate: 0.2, HTMLRate: 0.2})
+		var b strings.Builder
+		for i := 0; i < 60; i++ {
+			code, _, err := post(t, s, PathCustomerUpdate, vals("create_if_not_exist", "1", "external_id", fmt.Sprint("e", i)), 10*time.Second)
+			switch {
+			case err != nil:
+				b.WriteByte('L')
+			case code == 429:
+				b.WriteByte('T')
+			case code == 502:
+				b.WriteByte('H')
+			default:
+				b.WriteByte('.')
+			}
+			// Another path is never faulted.
+			if code, _, err := post(t, s, PathCustomer, nil, 10*time.Second); err != nil || code != 200 {
+				t.Fatalf("GET /customer under faults limited to /customer/update: %d %v", code, err)
+			}
+		}
+		return b.String(), s.Counts()
+	}
+	a, ca := seq(11)
+	b, _ := seq(11)
+	c, _ := seq(12)
+	if a != b {
+		t.Errorf("seed 11 gave %q then %q", a, b)
+	}
+	if a == c {
+		t.Errorf("seeds 11 and 12 gave the same sequence %q", a)
+	}
+	for _, k := range "LTH." {
+		if !strings.ContainsRune(a, k) {
+			t.Errorf("sequence %q lacks %q", a, k)
+		}
+	}
+	if got, want := ca.LostReplies, strings.Count(a, "L"); got != want || ca.CustomersCreated != want+strings.Count(a, ".") {
+		t.Errorf("counts %+v for sequence %q", ca, a)
 	}
 }

@@ -5,7 +5,15 @@
 // (sibling <orders>, flattened <items>, self-closed empties) and streams it
 // order by order, and can inject the faults an integrator meets in
 // production: latency, 500s, hangs, 429 with Retry-After, truncated bodies,
-// HTML error pages and per-record rejections.
+// HTML error pages, lost and slow replies to writes that were carried out,
+// a revoked key, and per-record rejections.
+//
+// Faithful by default: customer/update finds a customer by id only, as the
+// seed documents it; without id and with create_if_not_exist=1 it always
+// creates, even when a customer with that external_id exists (so a client
+// that re-sends a create whose reply it lost makes a duplicate here, as it
+// would in production). Options.MatchUpdateByExternalID restores the older,
+// kinder reading.
 //
 // Authentication: a missing or wrong apikey is answered like any other API
 // error, HTTP 200 with success=0 and info "invalid apikey", because that is
@@ -13,6 +21,7 @@
 package virtpostest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -20,6 +29,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +52,11 @@ type Options struct {
 	// Logger receives one line per request with the apikey masked. Nil
 	// discards.
 	Logger *slog.Logger
+	// MatchUpdateByExternalID makes customer/update without an id find
+	// the customer by external_id (and update it) before it creates one.
+	// The seed documents no such search; it is off by default so that
+	// the fake does not hide a client that re-sends creates.
+	MatchUpdateByExternalID bool
 }
 
 // DefaultAPIKey is the key a Server expects when Options.APIKey is empty.
@@ -58,9 +73,17 @@ const (
 )
 
 // Faults describe the misbehaviour a Server injects. The zero value injects
-// nothing. Faults apply in this order: Latency, Hang, Throttle (429),
-// 500s, HTML page, then the normal handler (with Reject and TruncateAfter).
+// nothing. Faults apply in this order: InvalidKey, Latency, Hang, Throttle
+// and ThrottleRate (429), 500s, HTML page (none of these carry a write
+// out), then the normal handler (with Reject), then what happens to its
+// reply: LostReplyRate, SlowReply, TruncateAfter/TruncateRate (the write
+// is done in all three). Every share ("Rate") is drawn from one generator
+// seeded with Seed, so a sequence of requests repeats.
 type Faults struct {
+	// Paths limits the faults below (not Reject, which is told the path
+	// itself) to these endpoint paths, e.g. PathCustomerUpdate. Empty
+	// means every path.
+	Paths []string
 	// Latency delays every answer; a cancelled request stops waiting.
 	Latency time.Duration
 	// Hang blocks every request until the client gives up (its context
@@ -68,23 +91,50 @@ type Faults struct {
 	Hang bool
 	// Throttle answers the next Throttle requests with 429 and RetryAfter.
 	Throttle int
+	// ThrottleRate is the share (0..1) of requests answered 429 with
+	// RetryAfter.
+	ThrottleRate float64
 	// RetryAfter is sent with 429s, rounded up to whole seconds. Zero
 	// sends "1".
 	RetryAfter time.Duration
 	// ErrorEvery makes every Nth request (counted since SetFaults) a 500:
 	// deterministic. Zero disables.
 	ErrorEvery int
-	// ErrorRate is the share (0..1) of requests answered 500, drawn from
-	// a generator seeded with Seed so runs repeat. Zero disables.
+	// ErrorRate is the share (0..1) of requests answered 500. Zero
+	// disables.
 	ErrorRate float64
-	// Seed seeds the ErrorRate draw.
+	// Seed seeds every share drawn (ErrorRate, ThrottleRate, HTMLRate,
+	// LostReplyRate, SlowReplyRate, TruncateRate).
 	Seed uint64
-	// HTMLStatus, when non-zero (200 or 502), answers every request with
-	// an HTML error page of that status, like a proxy in front of the API.
+	// HTMLStatus, when non-zero (200 or 502) and HTMLRate is zero, answers
+	// every request with an HTML error page of that status, like a proxy
+	// in front of the API.
 	HTMLStatus int
-	// TruncateAfter cuts every response body after that many bytes and
-	// drops the connection. Zero disables.
+	// HTMLRate is the share (0..1) of requests answered with an HTML
+	// error page of status HTMLStatus (502 when zero), not carried out.
+	HTMLRate float64
+	// LostReplyRate is the share (0..1) of requests that are carried out
+	// (a write is stored) and then get no reply at all: the connection is
+	// closed, as when the reply is lost on its way back.
+	LostReplyRate float64
+	// SlowReply delays the reply of SlowReplyRate of the requests after
+	// they were carried out: a client whose timeout is shorter gives up on
+	// a write that was done.
+	SlowReply time.Duration
+	// SlowReplyRate is the share (0..1) of requests SlowReply delays;
+	// zero with SlowReply set means every request.
+	SlowReplyRate float64
+	// TruncateAfter cuts response bodies after that many bytes and drops
+	// the connection: every body when TruncateRate is zero. Zero with
+	// TruncateRate set cuts at a random point within the first 24 bytes,
+	// before any reply of a write is complete.
 	TruncateAfter int
+	// TruncateRate is the share (0..1) of requests whose reply is cut
+	// (after the write was carried out).
+	TruncateRate float64
+	// InvalidKey answers every request as if its apikey were wrong
+	// (success=0, "invalid apikey"): a key revoked while virtsync runs.
+	InvalidKey bool
 	// Reject is asked before every write (entity is the endpoint path
 	// below the prefix, e.g. "/customer/update"); true answers success=0
 	// with the info it returns, leaving the store untouched.
@@ -100,8 +150,14 @@ type Counts struct {
 	CardsDeleted     int
 	GroupsCreated    int
 	CardTypesCreated int
-	// Rejected counts success=0 answers (validation, not found, Reject).
+	// Rejected counts success=0 answers (validation, not found, Reject,
+	// a wrong apikey).
 	Rejected int
+	// LostReplies, SlowReplies and Truncated count writes (and reads)
+	// that were carried out but whose reply was lost, delayed or cut.
+	LostReplies int
+	SlowReplies int
+	Truncated   int
 	// Requests per endpoint path below the prefix (unknown paths as sent).
 	Requests map[string]int
 }
@@ -181,7 +237,7 @@ func (s *Server) Close() {
 }
 
 // SetFaults replaces the injected faults and restarts their counters
-// (Throttle, ErrorEvery, the ErrorRate draw).
+// (Throttle, ErrorEvery, the seeded draws).
 func (s *Server) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -231,12 +287,15 @@ func MaskParams(v url.Values) string {
 
 // faultDecision is what the fault settings say about one request.
 type faultDecision struct {
+	invalidKey bool
 	latency    time.Duration
 	hang       bool
 	throttle   bool
 	retryAfter time.Duration
 	fail       bool
 	htmlStatus int
+	lost       bool
+	slow       time.Duration
 	truncate   int
 	reject     func(string, url.Values) (bool, string)
 }
@@ -246,18 +305,60 @@ func (s *Server) decide(path string) faultDecision {
 	defer s.mu.Unlock()
 	s.counts.Requests[path]++
 	f := s.faults
+	d := faultDecision{reject: f.Reject}
+	if len(f.Paths) > 0 && !slices.Contains(f.Paths, path) {
+		return d
+	}
 	s.faultN++
-	d := faultDecision{latency: f.Latency, hang: f.Hang, retryAfter: f.RetryAfter,
-		htmlStatus: f.HTMLStatus, truncate: f.TruncateAfter, reject: f.Reject}
+	// Every share is drawn on every request, used or not, so that the
+	// sequence of one fault does not depend on the others' settings.
+	draw := func(rate float64) bool {
+		x := s.rnd.Float64()
+		return rate > 0 && x < rate
+	}
+	d.invalidKey, d.latency, d.hang, d.retryAfter = f.InvalidKey, f.Latency, f.Hang, f.RetryAfter
 	if s.throttle > 0 {
 		s.throttle--
+		d.throttle = true
+	}
+	if draw(f.ThrottleRate) {
 		d.throttle = true
 	}
 	if f.ErrorEvery > 0 && s.faultN%f.ErrorEvery == 0 {
 		d.fail = true
 	}
-	if f.ErrorRate > 0 && s.rnd.Float64() < f.ErrorRate {
+	if draw(f.ErrorRate) {
 		d.fail = true
+	}
+	if f.HTMLRate > 0 {
+		if draw(f.HTMLRate) {
+			d.htmlStatus = cmp.Or(f.HTMLStatus, http.StatusBadGateway)
+		}
+	} else {
+		_ = draw(0)
+		d.htmlStatus = f.HTMLStatus
+	}
+	if draw(f.LostReplyRate) {
+		d.lost = true
+	}
+	if slow := draw(f.SlowReplyRate); f.SlowReply > 0 && (f.SlowReplyRate == 0 || slow) {
+		d.slow = f.SlowReply
+	}
+	cut := s.rnd.IntN(24)
+	if f.TruncateRate > 0 {
+		if draw(f.TruncateRate) {
+			d.truncate = f.TruncateAfter
+			if d.truncate == 0 {
+				d.truncate = cut
+			}
+			// A cut at 0 bytes still needs the writer: -1 marks it.
+			if d.truncate == 0 {
+				d.truncate = -1
+			}
+		}
+	} else {
+		_ = draw(0)
+		d.truncate = f.TruncateAfter
 	}
 	return d
 }
@@ -277,17 +378,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("virtpos-fake request", "method", r.Method, "path", r.URL.Path, "params", MaskParams(params))
 
 	d := s.decide(path)
-	if d.latency > 0 {
-		t := time.NewTimer(d.latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-s.closed:
-			t.Stop()
-			return
-		}
+	if d.invalidKey {
+		params = cloneParams(params)
+		params.Del("apikey")
+	}
+	if d.latency > 0 && !s.wait(r.Context(), d.latency) {
+		return
 	}
 	if d.hang {
 		select {
@@ -315,23 +411,66 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"))
 		return
 	}
-	if d.truncate > 0 {
-		w = &truncWriter{ResponseWriter: w, left: d.truncate}
-	}
-
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+
+	// The request is carried out in full; what reaches the client is
+	// decided afterwards.
+	out := w
+	var held *heldReply
+	if d.lost || d.slow > 0 {
+		held = &heldReply{header: http.Header{}}
+		out = held
+	}
+	var cut *truncWriter
+	if d.truncate != 0 && !d.lost {
+		cut = &truncWriter{ResponseWriter: w, left: max(d.truncate, 0),
+			onCut: func() { s.count(func(c *Counts) { c.Truncated++ }) }}
+		if held == nil {
+			out = cut
+		}
+	}
+	if path == PathOrders && d.lost {
+		// Nothing to carry out for a read: do not stream a window for
+		// nobody.
+	} else if !s.serve(out, r, path, params, d.reject) {
+		return
+	}
+	switch {
+	case d.lost:
+		s.count(func(c *Counts) { c.LostReplies++ })
+		dropConnection(w)
+		return
+	case d.slow > 0:
+		s.count(func(c *Counts) { c.SlowReplies++ })
+		if !s.wait(r.Context(), d.slow) {
+			return
+		}
+	}
+	if held != nil {
+		var dst http.ResponseWriter = w
+		if cut != nil {
+			dst = cut
+		}
+		held.replay(dst)
+	}
+}
+
+// serve runs the endpoint's handler; false when the path is unknown (the
+// 404 is written).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string, params url.Values,
+	reject func(string, url.Values) (bool, string)) bool {
 	var h func(*reply, url.Values, func(string, url.Values) (bool, string)) error
 	switch path {
 	case PathOrders:
 		s.serveOrders(w, r.Context(), params)
-		return
+		return true
 	case PathCustomer:
 		s.serveCustomers(w, params)
-		return
+		return true
 	case PathCustomerUpdate:
 		h = s.customerUpdate
 	case PathCardUpdate:
@@ -342,17 +481,90 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h = s.cardDelete
 	default:
 		http.NotFound(w, r)
-		return
+		return false
 	}
 	rep, ok := s.begin(w, params)
 	if !ok {
-		return
+		return true
 	}
-	if err := h(rep, params, d.reject); err != nil {
+	if err := h(rep, params, reject); err != nil {
 		s.fail(rep, err.Error())
-		return
+		return true
 	}
 	rep.flush()
+	return true
+}
+
+// wait sleeps d; false when the request or the server ended first.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.closed:
+		return false
+	}
+}
+
+func (s *Server) count(f func(*Counts)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(&s.counts)
+}
+
+func cloneParams(p url.Values) url.Values {
+	c := make(url.Values, len(p))
+	for k, v := range p {
+		c[k] = v
+	}
+	return c
+}
+
+// dropConnection closes the client's connection without a byte of reply,
+// as a reply lost on the way back looks to the client.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	// Not hijackable (HTTP/2, a recorder): abort, which closes the stream.
+	panic(http.ErrAbortHandler)
+}
+
+// heldReply records a reply so that it can be sent later (slow replies)
+// or not at all (lost replies).
+type heldReply struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (h *heldReply) Header() http.Header { return h.header }
+func (h *heldReply) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+func (h *heldReply) Write(p []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	h.body = append(h.body, p...)
+	return len(p), nil
+}
+func (h *heldReply) Flush() {}
+
+func (h *heldReply) replay(w http.ResponseWriter) {
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(cmp.Or(h.status, http.StatusOK))
+	_, _ = w.Write(h.body)
 }
 
 // begin checks format and apikey; false means the error was answered.
@@ -389,8 +601,9 @@ func (s *Server) fail(rep *reply, info string) {
 // the client sees an unexpected EOF, as with a proxy dying mid-response.
 type truncWriter struct {
 	http.ResponseWriter
-	left int
-	cut  bool
+	left  int
+	cut   bool
+	onCut func()
 }
 
 var errTruncated = errors.New("virtpostest: body truncated by fault injection")
@@ -406,6 +619,9 @@ func (t *truncWriter) Write(p []byte) (int, error) {
 	}
 	_, _ = t.ResponseWriter.Write(p[:t.left])
 	t.cut, t.left = true, 0
+	if t.onCut != nil {
+		t.onCut()
+	}
 	if f, ok := t.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -102,8 +102,10 @@ func (s *Server) customerUpdate(rep *reply, p url.Values, reject func(string, ur
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.st
+	// By id only, as the seed documents it; the external_id search is
+	// the lenient option's.
 	id, found := findByID(st.customers, p.Get("id"))
-	if !found {
+	if !found && s.opts.MatchUpdateByExternalID {
 		id, found = findBy(st.customers, "external_id", p.Get("external_id"))
 	}
 	if !found && p.Get("create_if_not_exist") != "1" {
