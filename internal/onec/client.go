@@ -247,9 +247,14 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	drainClose(resp.Body)
+	// Secrets and the values we sent go before parsing, which cuts long
+	// text (a cut value would no longer match), and again after it, which
+	// unescapes JSON text.
+	sent := sentValues(r.body)
+	raw = []byte(c.scrub(redactSent(string(raw), sent)))
 	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	e.Op, e.Entity = r.op, r.entity
-	e.Message = c.scrub(e.Message)
+	e.Message = c.scrub(redactSent(e.Message, sent))
 	if e.Status >= 500 && !(e.Status == 500 && e.Code != "") {
 		// A 500 with a 1C code is 1C refusing on business grounds: it is up.
 		c.breaker.record(attemptFailed, e)

@@ -166,9 +166,11 @@ func IsTransient(err error) bool {
 type DecodeError struct {
 	Op, Entity string
 	Status     int
-	// Snippet is the first bytes of the body.
+	// Snippet is the first bytes of the body, unless it is JSON (records
+	// hold personal data), secrets scrubbed.
 	Snippet string
 	Err     error
+	head    []byte // the body's start, until the client makes Snippet
 }
 
 func (e *DecodeError) Error() string {

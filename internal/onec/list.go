@@ -343,7 +343,7 @@ func (c *Client) decodeErr(op, entity string, status int, err error) error {
 	var de *DecodeError
 	if errors.As(err, &de) {
 		de.Op, de.Entity, de.Status = op, entity, status
-		de.Snippet = c.scrub(de.Snippet)
+		de.Snippet = c.bodySnippet(de.head)
 		return de
 	}
 	var ce callbackError
@@ -359,6 +359,11 @@ type callbackError struct{ err error }
 
 func (e callbackError) Error() string { return e.err.Error() }
 
+// headSize is how much of a body is kept for an error: well past the
+// snippet shown, so a secret that starts inside the snippet is whole in
+// the head and scrubbed before the cut.
+const headSize = 512
+
 // headReader remembers the first bytes read, for error messages.
 type headReader struct {
 	r    io.Reader
@@ -367,7 +372,7 @@ type headReader struct {
 
 func (h *headReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
-	if room := 200 - len(h.head); room > 0 {
+	if room := headSize - len(h.head); room > 0 {
 		h.head = append(h.head, p[:min(n, room)]...)
 	}
 	return n, err
@@ -395,20 +400,21 @@ func decodeValues(r io.Reader, each func(*json.Decoder) error) (pageInfo, error)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return pi, &DecodeError{Err: err, Snippet: bodySnippet(hr.head)}
+		return pi, &DecodeError{Err: err, head: hr.head}
 	}
 	return pi, nil
 }
 
 // bodySnippet is the start of a body that failed to decode, for the
-// error. A JSON body is left out: it is a page of records, and its first
-// bytes may be someone's name; the decoder's error says what was wrong.
-func bodySnippet(head []byte) string {
+// error, secrets scrubbed. A JSON body is left out: it is a page of
+// records, and its first bytes may be someone's name; the decoder's error
+// says what was wrong.
+func (c *Client) bodySnippet(head []byte) string {
 	head = bytes.TrimSpace(bytes.TrimPrefix(head, utf8BOM))
 	if len(head) > 0 && (head[0] == '{' || head[0] == '[') {
 		return ""
 	}
-	return snippet(head, 120)
+	return snippet([]byte(c.scrub(string(head))), 120)
 }
 
 func decodeValuesDec(dec *json.Decoder, each func(*json.Decoder) error) (pageInfo, error) {
@@ -431,7 +437,7 @@ func decodeValuesDec(dec *json.Decoder, each func(*json.Decoder) error) (pageInf
 			}
 			n, err := strconv.Atoi(strings.Trim(string(raw), `"`))
 			if err != nil || n < 0 {
-				return pi, fmt.Errorf("odata.count is not a count: %.20s", raw)
+				return pi, errors.New("odata.count is not a count")
 			}
 			pi.count = n
 			continue
@@ -503,7 +509,7 @@ func (c *Client) Count(ctx context.Context, entity, filter string) (int, error) 
 	s := string(bytes.TrimSpace(bytes.TrimPrefix(raw, utf8BOM)))
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, &DecodeError{Op: "count", Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(snippet(raw, 60)),
+		return 0, &DecodeError{Op: "count", Entity: entity, Status: resp.StatusCode, Snippet: c.bodySnippet(raw),
 			Err: errors.New("not a number")}
 	}
 	return n, nil

@@ -136,7 +136,7 @@ func (c *Client) decodeOne(op, entity string, resp *http.Response) (Entity, erro
 	dec.UseNumber()
 	var e Entity
 	if err := dec.Decode(&e); err != nil {
-		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: c.scrub(bodySnippet(hr.head)), Err: err}
+		return nil, &DecodeError{Op: op, Entity: entity, Status: resp.StatusCode, Snippet: c.bodySnippet(hr.head), Err: err}
 	}
 	return e, nil
 }
