@@ -1,10 +1,12 @@
 // Command onec-fake serves a fake 1C:Enterprise OData publication
 // (/odata/standard.odata/, УТ 11 profile) for demos and manual testing.
 //
-//	onec-fake -listen 127.0.0.1:8082 -user U -password P [-seed FILE]
+//	onec-fake -listen 127.0.0.1:8082 -user U -password P [-seed FILE] [-fault-* ...]
 //
-// Without -seed it serves onectest.DemoSeed. SIGINT/SIGTERM shut it down
-// gracefully.
+// Without -seed it serves onectest.DemoSeed. The -fault-* flags arm
+// onectest.Faults (lost replies on writes, 5xx mid-paging, records
+// changing during a sweep, a publication ignoring $skip, slow replies),
+// drawn from -fault-seed. SIGINT/SIGTERM shut it down gracefully.
 package main
 
 import (
@@ -27,6 +29,8 @@ type Main struct {
 	Listen, User, Password, SeedFile string
 	Customers, Cards, Kinds          int
 	RandSeed                         int64
+	// Faults are armed from the start.
+	Faults onectest.Faults
 	// Logger gets the start-up line and one line per request; nil discards.
 	Logger *slog.Logger
 	// Ready, when set, receives the bound address once listening (tests
@@ -46,11 +50,23 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.IntVar(&m.Cards, "demo-cards", 40, "demo seed: number of loyalty cards")
 	fs.IntVar(&m.Kinds, "demo-kinds", 3, "demo seed: number of card kinds")
 	fs.Int64Var(&m.RandSeed, "demo-rand", 1, "demo seed: random seed")
+	f := &m.Faults
+	fs.Uint64Var(&f.Seed, "fault-seed", 1, "seed of every fault rate drawn (the same seed repeats the same faults)")
+	fs.Float64Var(&f.LostReplyRate, "fault-lost-reply-rate", 0, "share of writes (POST, PATCH, Post) carried out, then answered by closing the connection; 0..1")
+	fs.Float64Var(&f.PageErrorRate, "fault-page-5xx-rate", 0, "share of collection pages after the first answered 500 (1C's HTML error page) or 502 (a proxy's); 0..1")
+	fs.Float64Var(&f.ChurnRate, "fault-churn-rate", 0, "share of pages after the first before which the paged set changes (a DataVersion bumped, a record inserted or deleted); 0..1")
+	fs.BoolVar(&f.IgnoreSkip, "fault-ignore-skip", false, "answer every page as if $skip were 0")
+	fs.DurationVar(&f.Latency, "fault-latency", 0, "delay before every request is carried out")
+	fs.Float64Var(&f.SlowReplyRate, "fault-slow-reply-rate", 0, "share of requests whose reply -fault-slow-reply delays (0: every request); 0..1")
+	fs.DurationVar(&f.SlowReply, "fault-slow-reply", 0, "delay of a slow reply, after the request was carried out")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if m.User == "" {
 		return errors.New("-user is required")
+	}
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("-fault-*: %w", err)
 	}
 	return nil
 }
@@ -64,7 +80,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger()})
+	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger(), Faults: m.Faults})
 	if err := s.Load(seed); err != nil {
 		return err
 	}
@@ -74,7 +90,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// The password is never logged; the request log has no Authorization.
 	m.logger().Info("1c fake listening", "addr", ln.Addr().String(), "publication", onectest.PublicationPath,
-		"user", m.User, "seed", m.SeedFile)
+		"user", m.User, "seed", m.SeedFile, "faults", fmt.Sprintf("%+v", m.Faults))
 	if m.Ready != nil {
 		m.Ready <- ln.Addr().String()
 	}

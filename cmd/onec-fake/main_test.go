@@ -30,6 +30,19 @@ func TestParseFlags(t *testing.T) {
 			}},
 		{"no user", nil, true, nil},
 		{"bad flag", []string{"-nope"}, true, nil},
+		{"every fault knob", []string{"-user", "U", "-fault-seed", "42", "-fault-lost-reply-rate", "0.05", "-fault-page-5xx-rate", "0.1",
+			"-fault-churn-rate", "0.2", "-fault-ignore-skip", "-fault-latency", "5ms", "-fault-slow-reply-rate", "0.3", "-fault-slow-reply", "2s"}, false,
+			func(m *Main) bool {
+				f := m.Faults
+				return f.Seed == 42 && f.LostReplyRate == 0.05 && f.PageErrorRate == 0.1 && f.ChurnRate == 0.2 && f.IgnoreSkip &&
+					f.Latency == 5*time.Millisecond && f.SlowReplyRate == 0.3 && f.SlowReply == 2*time.Second
+			}},
+		{"no faults by default", []string{"-user", "U"}, false, func(m *Main) bool {
+			f := m.Faults
+			return f.Seed == 1 && f.LostReplyRate == 0 && f.PageErrorRate == 0 && f.ChurnRate == 0 && !f.IgnoreSkip && f.Latency == 0 && f.SlowReply == 0
+		}},
+		{"a rate above 1 is refused", []string{"-user", "U", "-fault-lost-reply-rate", "1.5"}, true, nil},
+		{"a negative latency is refused", []string{"-user", "U", "-fault-latency", "-1s"}, true, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,5 +104,45 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 	}
 	if !strings.Contains(out, "Catalog_КартыЛояльности") {
 		t.Errorf("request not logged:\n%s", out)
+	}
+}
+
+// TestRunArmsFaults: the flags reach the server: with -fault-ignore-skip a
+// second page repeats the first.
+func TestRunArmsFaults(t *testing.T) {
+	ready := make(chan string, 1)
+	m := &Main{Ready: ready}
+	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-user", "U", "-password", "P", "-fault-ignore-skip"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	page := func(skip string) string {
+		u := "http://" + addr + "/odata/standard.odata/" + url.PathEscape("Catalog_Партнеры") + "?$format=json&$select=Ref_Key&$orderby=Ref_Key&$top=3&$skip=" + skip
+		req, _ := http.NewRequest("GET", u, nil)
+		req.SetBasicAuth("U", "P")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	if a, b := page("0"), page("3"); a != b || !strings.Contains(a, "Ref_Key") {
+		t.Fatalf("$skip=3 gave\n%s\n$skip=0\n%s", b, a)
 	}
 }

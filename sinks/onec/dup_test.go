@@ -90,3 +90,52 @@ func TestOrdersApplySameKeyConcurrently(t *testing.T) {
 		t.Fatalf("%d documents, %d outcomes say created; want 1 and 1", len(ds), created)
 	}
 }
+
+// TestLostRepliesOn1CWritesMakeNoDuplicate: 1C carries out a share of the
+// writes (creates, updates, posting) and drops the reply. Runs of the
+// orders job go on until one finishes clean; every order is then exactly
+// one posted document: a create whose reply was lost is found by its
+// marker, never sent again.
+func TestLostRepliesOn1CWritesMakeNoDuplicate(t *testing.T) {
+	e := newEnv(t)
+	if err := e.onec.SetFaults(onectest.Faults{Seed: 7, LostReplyRate: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	e.h.Settings.Post = true
+	const orders = 40
+	for i := range orders {
+		o := seedOrder()
+		o.GUID = fmt.Sprintf("%s-%02d", orderKey, i)
+		e.vp.AddOrder(*o)
+	}
+	r, job := e.ordersJob(t)
+	failedRuns := 0
+	for run := 0; ; run++ {
+		if run == 30 {
+			t.Fatalf("no clean run after 30 (%d failed)", failedRuns)
+		}
+		sum, err := r.Run(context.Background(), job, vsync.ModeOnce, nil)
+		if err == nil && sum.Counts[vsync.Failed] == 0 && sum.Counts[vsync.Held] == 0 {
+			break
+		}
+		failedRuns++
+	}
+	if failedRuns == 0 {
+		t.Fatal("no reply was lost: the test proves nothing")
+	}
+	for i := range orders {
+		key := fmt.Sprintf("guid:%s-%02d", orderKey, i)
+		ds := e.docs(key)
+		if len(ds) != 1 {
+			t.Fatalf("order %s: %d documents, want 1", key, len(ds))
+		}
+		if ds[0]["Posted"] != true {
+			t.Fatalf("order %s: document not posted", key)
+		}
+	}
+	if n := len(e.onec.All(onectest.SetOrders)); n != orders {
+		t.Fatalf("%d documents in 1C for %d orders", n, orders)
+	}
+	t.Logf("%d runs stopped by lost replies before a clean one; %d POSTs (creates and postings) for %d orders",
+		failedRuns, e.onec.Requests("POST", onectest.SetOrders), orders)
+}

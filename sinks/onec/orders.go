@@ -130,7 +130,14 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 		}
 		if ok {
 			docRef = found.Key()
-			run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
+			if rec.Interrupted {
+				// An earlier attempt created it and its reply (or the commit)
+				// was lost: it is ours, created, not adopted.
+				result = vsync.Created
+				run.Log.Info("order document of an interrupted create found by its marker", "key", rec.Key, "ref", docRef)
+			} else {
+				run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
+			}
 			doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
 		} else {
 			doc, err = h.OneC.Create(ctx, s.Entity, body)

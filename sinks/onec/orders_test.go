@@ -240,13 +240,16 @@ func TestOrderLostCreateAnswerIsAdopted(t *testing.T) {
 	}
 	saved := e.oneDoc(t)
 
-	// The retry (id map still empty) finds the document by its marker.
-	out, err := e.h.Apply(ctx, e.run, orderRec(seedOrder()))
+	// The retry (id map still empty; the engine says the create was
+	// interrupted) finds the document by its marker: created by us.
+	rec := orderRec(seedOrder())
+	rec.Interrupted = true
+	out, err := e.h.Apply(ctx, e.run, rec)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	doc := e.oneDoc(t)
-	if out.Result != vsync.Updated || out.RemoteID != saved["Ref_Key"] || doc["Ref_Key"] != saved["Ref_Key"] {
+	if out.Result != vsync.Created || out.RemoteID != saved["Ref_Key"] || doc["Ref_Key"] != saved["Ref_Key"] {
 		t.Fatalf("retry outcome = %+v, saved %v", out, saved["Ref_Key"])
 	}
 	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {

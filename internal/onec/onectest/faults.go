@@ -1,6 +1,8 @@
 package onectest
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -8,9 +10,62 @@ import (
 	"time"
 )
 
+// Faults are the fake's standing fault knobs, drawn at a rate from a
+// seeded source: the same seed and the same requests give the same
+// faults. Set them with Options.Faults or SetFaults (cmd/onec-fake has a
+// -fault-* flag for each). The one-shot knobs (ResetAfterNextWrites,
+// RepeatNextPage, ...) work beside them.
+type Faults struct {
+	// Seed seeds every rate drawn. 0 means 1.
+	Seed uint64
+	// LostReplyRate is the share of writes (POST, PATCH, Post) carried
+	// out and then answered by closing the connection: 1C saved, the
+	// client cannot know.
+	LostReplyRate float64
+	// PageErrorRate is the share of collection pages after the first
+	// ($skip > 0) answered with a 5xx (1C's HTML application-error 500 or
+	// a proxy's 502), as a worker crashing mid-sweep.
+	PageErrorRate float64
+	// ChurnRate is the share of pages after the first before which the
+	// paged set changes, as users keep working during a sweep: a record's
+	// DataVersion bumped, a record inserted (a copy under a new key), or
+	// one deleted.
+	ChurnRate float64
+	// IgnoreSkip answers every page as if $skip were 0, as a publication
+	// behind a broken proxy does.
+	IgnoreSkip bool
+	// Latency delays every request before it is carried out.
+	Latency time.Duration
+	// SlowReplyRate is the share of requests whose reply SlowReply
+	// delays after the request was carried out (a write is saved, then
+	// the reply comes late: past the client's timeout, its outcome is
+	// unknown to it). 0 with SlowReply set means every request.
+	SlowReplyRate float64
+	SlowReply     time.Duration
+}
+
+// Validate reports a rate outside 0..1 or a negative duration.
+func (f Faults) Validate() error {
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"LostReplyRate", f.LostReplyRate}, {"PageErrorRate", f.PageErrorRate}, {"ChurnRate", f.ChurnRate},
+		{"SlowReplyRate", f.SlowReplyRate}} {
+		if r.v < 0 || r.v > 1 {
+			return fmt.Errorf("onectest: faults: %s %v: want a share between 0 and 1", r.name, r.v)
+		}
+	}
+	if f.Latency < 0 || f.SlowReply < 0 {
+		return fmt.Errorf("onectest: faults: Latency %v, SlowReply %v: want durations of 0 or more", f.Latency, f.SlowReply)
+	}
+	return nil
+}
+
 // faultState is the armed fault injection. Guarded by Server.mu.
 type faultState struct {
-	latency         time.Duration
+	cfg             Faults
+	rng             *rand.Rand
+	churned         int // records inserted by churn, for unique values
 	maxTop          int // 0 = no limit
 	repeatPage      bool
 	resetAfterWrite int
@@ -19,20 +74,38 @@ type faultState struct {
 	htmlNext        int
 }
 
+func newFaultState(cfg Faults) faultState {
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	return faultState{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x1c0de))}
+}
+
+// hit draws one event of the given rate.
+func (f *faultState) hit(rate float64) bool { return rate > 0 && f.rng.Float64() < rate }
+
 // takenFaults are the faults applying to one request.
 type takenFaults struct {
 	latency    time.Duration
-	shape      string // "exception" or "html"
+	slow       time.Duration // delay of the reply, after the work
+	shape      string        // "exception", "html" or "502"
 	bigPage    bool
 	maxTop     int
 	repeatPage bool
+	ignoreSkip bool
+	churn      bool // change the paged set before answering
 }
 
-// take consumes the one-shot faults for a request. Write faults are taken
-// by every request but only act on writes, so they are consumed only when
-// a write happens: that keeps a test's "next write" meaning "next write".
-func (f *faultState) take(q url.Values) takenFaults {
-	t := takenFaults{latency: f.latency, maxTop: f.maxTop}
+// take consumes the one-shot faults for a request and draws the rated
+// ones. Write faults are taken by every request but only act on writes,
+// so they are consumed only when a write happens: that keeps a test's
+// "next write" meaning "next write".
+func (f *faultState) take(method string, q url.Values) takenFaults {
+	t := takenFaults{latency: f.cfg.Latency, maxTop: f.maxTop}
+	if f.cfg.SlowReply > 0 && (f.cfg.SlowReplyRate == 0 || f.hit(f.cfg.SlowReplyRate)) {
+		t.slow = f.cfg.SlowReply
+	}
 	switch {
 	case f.exceptionNext > 0:
 		f.exceptionNext--
@@ -43,6 +116,16 @@ func (f *faultState) take(q url.Values) takenFaults {
 		t.shape = "html"
 		return t
 	}
+	laterPage := method == http.MethodGet && q.Get("$top") != "" && q.Get("$skip") != "" && q.Get("$skip") != "0"
+	if laterPage && f.hit(f.cfg.PageErrorRate) {
+		t.shape = "html"
+		if f.rng.IntN(2) == 0 {
+			t.shape = "502"
+		}
+		return t
+	}
+	t.churn = laterPage && f.hit(f.cfg.ChurnRate)
+	t.ignoreSkip = f.cfg.IgnoreSkip
 	if f.maxTop > 0 {
 		if n, err := strconv.Atoi(q.Get("$top")); err == nil && n > f.maxTop {
 			t.bigPage = true
@@ -55,11 +138,78 @@ func (f *faultState) take(q url.Values) takenFaults {
 	return t
 }
 
+// SetFaults arms the standing faults (replacing earlier ones; the
+// one-shot knobs stay) and restarts their random source from f.Seed.
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := newFaultState(f)
+	n.maxTop, n.repeatPage, n.resetAfterWrite = s.faults.maxTop, s.faults.repeatPage, s.faults.resetAfterWrite
+	n.failPost, n.exceptionNext, n.htmlNext = s.faults.failPost, s.faults.exceptionNext, s.faults.htmlNext
+	s.faults = n
+	return nil
+}
+
+// churn changes the set being paged, as a user working in 1C during a
+// sweep: bumps a record's DataVersion, inserts a copy of one under a new
+// key, or deletes one. Caller holds s.mu.
+func (s *Server) churn(set string) {
+	es, ok := s.sets[set]
+	if !ok || len(es.order) == 0 {
+		return
+	}
+	f := &s.faults
+	key := es.order[f.rng.IntN(len(es.order))]
+	switch f.rng.IntN(3) {
+	case 0:
+		s.put(es, cloneObject(es.byKey[key]))
+	case 1:
+		s.put(es, s.churnCopy(es, es.byKey[key]))
+	default:
+		s.remove(es, key)
+	}
+}
+
+// churnCopy is a new record like o: a new key, a new Code or Number, no
+// tabular rows (no contacts to clash), and new card codes.
+func (s *Server) churnCopy(es *entitySet, o Object) Object {
+	f := &s.faults
+	f.churned++
+	c := cloneObject(o)
+	c["Ref_Key"] = demoGUID(f.rng)
+	delete(c, "Code")
+	delete(c, "Number")
+	for _, t := range es.typ.Tabs {
+		c[t.Name] = []Object{}
+	}
+	desc, _ := o["Description"].(string)
+	newDesc := fmt.Sprintf("%s (копия %d)", desc, f.churned)
+	if b, _ := o["Штрихкод"].(string); b != "" {
+		c["Штрихкод"] = fmt.Sprintf("29%011d", f.churned)
+		if desc == b {
+			newDesc = c["Штрихкод"].(string)
+		}
+	}
+	if m, _ := o["МагнитныйКод"].(string); m != "" {
+		c["МагнитныйКод"] = fmt.Sprintf(";88%08d?", f.churned)
+		if desc == m {
+			newDesc = c["МагнитныйКод"].(string)
+		}
+	}
+	if _, ok := o["Description"]; ok {
+		c["Description"] = newDesc
+	}
+	return c
+}
+
 // SetLatency delays every request by d (0 turns it off).
 func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults.latency = d
+	s.faults.cfg.Latency = d
 }
 
 // SetMaxPage makes any request with $top greater than n fail with HTTP 500
@@ -111,11 +261,11 @@ func (s *Server) HTMLErrorOnNext(n int) {
 	s.faults.htmlNext = n
 }
 
-// ClearFaults turns every fault off.
+// ClearFaults turns every fault off, standing and one-shot.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = faultState{}
+	s.faults = newFaultState(Faults{})
 }
 
 // consumeWriteFaults is called under s.mu by a committing write.
@@ -128,7 +278,7 @@ func (s *Server) consumeWriteFaults(isPost bool) (reset, failPost bool) {
 		s.faults.resetAfterWrite--
 		return true, false
 	}
-	return false, false
+	return s.faults.hit(s.faults.cfg.LostReplyRate), false
 }
 
 // exceptionBody is what 1C's web extension answers when the infobase
@@ -139,8 +289,20 @@ const htmlErrorBody = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN">
 <html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"><title>1C:Enterprise 8 application error</title></head>
 <body><h1>Ошибка приложения 1С:Предприятия 8</h1><p>Ошибка при выполнении запроса POST к ресурсу /e1cib/odata: Сеанс работы завершен администратором.</p></body></html>`
 
+const proxy502Body = `<html>
+<head><title>502 Bad Gateway</title></head>
+<body>
+<center><h1>502 Bad Gateway</h1></center>
+<hr><center>nginx</center>
+</body>
+</html>`
+
 func writeFaultShape(w http.ResponseWriter, shape string) {
 	switch shape {
+	case "502":
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte(proxy502Body))
 	case "exception":
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
@@ -151,6 +313,34 @@ func writeFaultShape(w http.ResponseWriter, shape string) {
 		_, _ = w.Write([]byte(htmlErrorBody))
 	}
 }
+
+// slowWriter holds the reply back: the work is done, the answer is late.
+type slowWriter struct {
+	http.ResponseWriter
+	delay time.Duration
+	done  <-chan struct{} // the request's context
+	slept bool
+}
+
+func (w *slowWriter) wait() {
+	if w.slept {
+		return
+	}
+	w.slept = true
+	t := time.NewTimer(w.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.done:
+	}
+}
+
+func (w *slowWriter) WriteHeader(code int) { w.wait(); w.ResponseWriter.WriteHeader(code) }
+
+func (w *slowWriter) Write(b []byte) (int, error) { w.wait(); return w.ResponseWriter.Write(b) }
+
+// Unwrap lets http.ResponseController reach Hijack (a lost reply).
+func (w *slowWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func closeConn(c net.Conn) error {
 	if tc, ok := c.(*net.TCPConn); ok {

@@ -27,6 +27,9 @@ type Options struct {
 	// Logger receives one line per request (never the password). nil
 	// discards.
 	Logger *slog.Logger
+	// Faults are armed from the start (see Faults; New panics on an
+	// invalid one: check it with Faults.Validate).
+	Faults Faults
 }
 
 // Server is a fake 1C OData publication. Safe for concurrent use; the zero
@@ -60,6 +63,10 @@ func New(opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if err := opts.Faults.Validate(); err != nil {
+		panic(err)
+	}
+	s.faults = newFaultState(opts.Faults)
 	s.types = ut11Schema()
 	for _, t := range s.types {
 		s.sets[t.Name] = &entitySet{typ: t, byKey: map[string]Object{}}
@@ -272,8 +279,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests[r.Method+" "+entityLabel]++
-	f := s.faults.take(q)
+	f := s.faults.take(r.Method, q)
+	if f.churn && perr == nil {
+		s.churn(preq.entity)
+	}
 	s.mu.Unlock()
+	if f.slow > 0 {
+		w = &slowWriter{ResponseWriter: w, delay: f.slow, done: r.Context().Done()}
+	}
 	if f.latency > 0 {
 		select {
 		case <-time.After(f.latency):
@@ -313,7 +326,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch r.Method {
 	case http.MethodGet:
-		err = s.handleGet(w, q, preq, base, f.repeatPage)
+		err = s.handleGet(w, q, preq, base, f)
 	case http.MethodPost:
 		err = s.handlePost(w, r, preq, base)
 	case http.MethodPatch, http.MethodPut:
@@ -356,7 +369,7 @@ func (s *Server) lookupType(name string) (*entitySet, *tabular, error) {
 	return nil, nil, odataErr(404, "8", "Не найден тип сущности '%s'", name)
 }
 
-func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, base string, repeat bool) error {
+func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, base string, f takenFaults) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if preq.action != "" {
@@ -451,6 +464,9 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 	if err != nil {
 		return err
 	}
+	if f.ignoreSkip {
+		skip = 0
+	}
 	if skip > len(objs) {
 		skip = len(objs)
 	}
@@ -458,7 +474,7 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 	if q.Has("$top") && top < len(objs) {
 		objs = objs[:top]
 	}
-	if repeat && s.lastPage != nil {
+	if f.repeatPage && s.lastPage != nil {
 		writeJSON(w, 200, s.lastPage)
 		return nil
 	}
