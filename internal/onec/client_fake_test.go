@@ -193,3 +193,69 @@ func TestFakeErrorsAndMetadata(t *testing.T) {
 		t.Fatalf("metadata check: %v", err)
 	}
 }
+
+// TestFakeChangesUnderChurnAndPageErrors: users keep working in 1C during
+// every sweep (records changed, inserted, deleted between pages) and
+// workers crash on some pages. No run may report a live record deleted,
+// and once the churn stops one more run agrees with 1C exactly.
+func TestFakeChangesUnderChurnAndPageErrors(t *testing.T) {
+	fake, c := startFake(t, 10)
+	if err := fake.SetFaults(onectest.Faults{Seed: 3, PageErrorRate: 0.2, ChurnRate: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	q := onec.ChangeQuery{Entity: onectest.SetPartners, Select: []string{"Description"}}
+	var seen map[string]string
+	ok, failed := 0, 0
+	for range 8 {
+		cs, err := c.Changes(t.Context(), q, seen)
+		if err != nil {
+			failed++
+			continue
+		}
+		ok++
+		for _, k := range cs.Deleted {
+			if _, live := fake.Get(onectest.SetPartners, k); live {
+				t.Fatalf("run %d reported %s deleted, but it is in 1C", ok, k)
+			}
+		}
+		seen = cs.Versions
+	}
+	if ok == 0 {
+		t.Fatalf("no sweep succeeded in 8 (%d failed)", failed)
+	}
+	fake.ClearFaults()
+	cs, err := c.Changes(t.Context(), q, seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := map[string]string{}
+	for _, o := range fake.All(onectest.SetPartners) {
+		truth[o["Ref_Key"].(string)] = o["DataVersion"].(string)
+	}
+	if len(cs.Versions) != len(truth) {
+		t.Fatalf("versions hold %d keys, 1C %d", len(cs.Versions), len(truth))
+	}
+	for k, v := range truth {
+		if cs.Versions[k] != v {
+			t.Fatalf("key %s: version %q, 1C has %q", k, cs.Versions[k], v)
+		}
+	}
+	t.Logf("%d sweeps under churn succeeded, %d failed", ok, failed)
+}
+
+// TestFakeIgnoringSkipStopsTheSweep: against the fake publication that
+// ignores $skip, a sweep stops at its second page with a clear error.
+func TestFakeIgnoringSkipStopsTheSweep(t *testing.T) {
+	fake, c := startFake(t, 10)
+	if err := fake.SetFaults(onectest.Faults{IgnoreSkip: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Sweep(t.Context(), onectest.SetPartners, "")
+	var pe *onec.PagingError
+	if !errors.As(err, &pe) || pe.Skip != 10 || !strings.Contains(err.Error(), "seems to ignore $skip") {
+		t.Fatalf("err = %v, want a *PagingError at $skip=10", err)
+	}
+	if n := fake.Requests("GET", onectest.SetPartners); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+}
