@@ -142,6 +142,9 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 		} else {
 			doc, err = h.OneC.Create(ctx, s.Entity, body)
 			result = vsync.Created
+			if errors.Is(err, onec.ErrOutcomeUnknown) {
+				doc, err = h.afterLostCreate(ctx, run, rec.Key, err)
+			}
 		}
 	}
 	if err != nil {
@@ -181,6 +184,23 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	}
 	out.Events = []vsync.Event{orderEvent, {Kind: "order", What: "exported", Data: exported}}
 	return out, nil
+}
+
+// afterLostCreate looks the marker up once a create's reply was lost
+// (reset, timeout, a proxy's 502/504). 1C commits before it answers, so
+// a document found is the one just created. None found may still be in
+// flight in 1C: creating again could make two, so the run stops with the
+// create's error and the next run looks again.
+func (h *Orders) afterLostCreate(ctx context.Context, run *vsync.RunInfo, key string, createErr error) (onec.Entity, error) {
+	found, ok, err := h.OneC.FindByField(ctx, h.Settings.Entity, h.Settings.MarkerField, key)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w; the look-up by marker after it failed too: %w", createErr, err)
+	case !ok:
+		return nil, createErr
+	}
+	run.Log.Info("order document created although the reply was lost; found by its marker", "key", key, "ref", found.Key())
+	return found, nil
 }
 
 // document builds the 1C document body for o.

@@ -221,42 +221,89 @@ func TestOrderNewCreatesDocument(t *testing.T) {
 	}
 }
 
-func TestOrderLostCreateAnswerIsAdopted(t *testing.T) {
+// TestOrderLostCreateAnswerIsFoundInTheSameRun: 1C saves the document and
+// the connection drops before the answer. The handler looks the marker up
+// at once, finds the document and reports it created: nothing is sent
+// twice and the run goes on.
+func TestOrderLostCreateAnswerIsFoundInTheSameRun(t *testing.T) {
+	e := newEnv(t)
+	e.onec.ResetAfterNextWrites(1)
+	out, err := e.h.Apply(context.Background(), e.run, orderRec(seedOrder()))
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	doc := e.oneDoc(t)
+	if out.Result != vsync.Created || out.RemoteID != doc["Ref_Key"] || out.Extra != doc["Number"] {
+		t.Fatalf("outcome = %+v, document %v %v", out, doc["Ref_Key"], doc["Number"])
+	}
+	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {
+		t.Fatalf("POST requests = %d, want the one lost create only", n)
+	}
+	wantEvents(t, out, "order.new", "order.exported")
+}
+
+// unsentCreates loses the first n creates before they reach 1C, as a
+// timeout while 1C is still busy with the request would look.
+type unsentCreates struct {
+	sink.Client
+	n int
+}
+
+func (u *unsentCreates) Create(ctx context.Context, entity string, body map[string]any) (onec.Entity, error) {
+	if u.n > 0 {
+		u.n--
+		return nil, fmt.Errorf("onec: create %s: %w: context deadline exceeded", entity, onec.ErrOutcomeUnknown)
+	}
+	return u.Client.Create(ctx, entity, body)
+}
+
+// TestOrderLostCreateNotFoundStopsTheRun: after an unknown outcome the
+// marker is not there (1C may still be working on it): nothing is created
+// again in this run; the run stops, and the next one (the engine marks
+// the record interrupted) looks again and creates.
+func TestOrderLostCreateNotFoundStopsTheRun(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	// 1C saves the document but the connection drops before the answer.
-	e.onec.ResetAfterNextWrites(1)
+	e.h.OneC = &unsentCreates{Client: e.h.OneC, n: 1}
 	_, err := e.h.Apply(ctx, e.run, orderRec(seedOrder()))
-	if err == nil {
-		t.Fatal("Apply succeeded although the answer was lost")
-	}
 	var re *vsync.RejectedError
 	var he *vsync.HeldError
-	if errors.As(err, &re) || errors.As(err, &he) {
-		t.Fatalf("a lost answer must stop the run for a retry, not %T: %v", err, err)
+	if !errors.Is(err, onec.ErrOutcomeUnknown) || errors.As(err, &re) || errors.As(err, &he) {
+		t.Fatalf("err = %v (%T), want the run-stopping outcome-unknown error", err, err)
 	}
-	if n := e.onec.Writes(onectest.SetOrders); n != 1 {
-		t.Fatalf("writes after the lost create = %d", n)
+	if n := e.onec.Requests("POST", onectest.SetOrders); n != 0 || len(e.docs(orderKey)) != 0 {
+		t.Fatalf("POST requests = %d, documents %d: nothing may be created again in the run", n, len(e.docs(orderKey)))
 	}
-	saved := e.oneDoc(t)
+	rec := orderRec(seedOrder())
+	rec.Interrupted = true
+	out, err := e.h.Apply(ctx, e.run, rec)
+	if err != nil || out.Result != vsync.Created || out.RemoteID != e.oneDoc(t)["Ref_Key"] {
+		t.Fatalf("next run: %+v, %v", out, err)
+	}
+}
 
-	// The retry (id map still empty; the engine says the create was
-	// interrupted) finds the document by its marker: created by us.
+// TestOrderOfAnInterruptedCreateFoundIsCreated: a crash after the create
+// and before the commit; the next run (the record marked interrupted)
+// finds the document by its marker and reports it created, not adopted.
+func TestOrderOfAnInterruptedCreateFoundIsCreated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	first, err := e.h.Apply(ctx, e.run, orderRec(seedOrder()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The outcome was never committed: the id map does not know it.
 	rec := orderRec(seedOrder())
 	rec.Interrupted = true
 	out, err := e.h.Apply(ctx, e.run, rec)
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	doc := e.oneDoc(t)
-	if out.Result != vsync.Created || out.RemoteID != saved["Ref_Key"] || doc["Ref_Key"] != saved["Ref_Key"] {
-		t.Fatalf("retry outcome = %+v, saved %v", out, saved["Ref_Key"])
+	if out.Result != vsync.Created || out.RemoteID != first.RemoteID || e.oneDoc(t)["Ref_Key"] != first.RemoteID {
+		t.Fatalf("retry outcome = %+v, first %v", out, first.RemoteID)
 	}
 	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {
-		t.Fatalf("POST requests = %d, want the one lost create only", n)
-	}
-	if n := e.onec.Writes(onectest.SetOrders); n != 2 {
-		t.Fatalf("writes = %d, want create + update", n)
+		t.Fatalf("POST requests = %d, want the first create only", n)
 	}
 	wantEvents(t, out, "order.new", "order.exported")
 }

@@ -2,6 +2,7 @@ package onectest
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -72,6 +73,7 @@ type faultState struct {
 	failPost        int
 	exceptionNext   int
 	htmlNext        int
+	counts          map[string]int // injected faults by kind, see FaultCounts
 }
 
 func newFaultState(cfg Faults) faultState {
@@ -79,7 +81,17 @@ func newFaultState(cfg Faults) faultState {
 	if seed == 0 {
 		seed = 1
 	}
-	return faultState{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x1c0de))}
+	return faultState{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x1c0de)), counts: map[string]int{}}
+}
+
+// FaultCounts returns how many faults the fake injected since it started
+// (or since ClearFaults), by kind: "lost_reply", "page_5xx", "churn",
+// "slow_reply", "ignored_skip". One-shot knobs count too ("lost_reply"
+// for ResetAfterNextWrites).
+func (s *Server) FaultCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.faults.counts)
 }
 
 // hit draws one event of the given rate.
@@ -105,6 +117,7 @@ func (f *faultState) take(method string, q url.Values) takenFaults {
 	t := takenFaults{latency: f.cfg.Latency, maxTop: f.maxTop}
 	if f.cfg.SlowReply > 0 && (f.cfg.SlowReplyRate == 0 || f.hit(f.cfg.SlowReplyRate)) {
 		t.slow = f.cfg.SlowReply
+		f.counts["slow_reply"]++
 	}
 	switch {
 	case f.exceptionNext > 0:
@@ -118,6 +131,7 @@ func (f *faultState) take(method string, q url.Values) takenFaults {
 	}
 	laterPage := method == http.MethodGet && q.Get("$top") != "" && q.Get("$skip") != "" && q.Get("$skip") != "0"
 	if laterPage && f.hit(f.cfg.PageErrorRate) {
+		f.counts["page_5xx"]++
 		t.shape = "html"
 		if f.rng.IntN(2) == 0 {
 			t.shape = "502"
@@ -125,7 +139,13 @@ func (f *faultState) take(method string, q url.Values) takenFaults {
 		return t
 	}
 	t.churn = laterPage && f.hit(f.cfg.ChurnRate)
+	if t.churn {
+		f.counts["churn"]++
+	}
 	t.ignoreSkip = f.cfg.IgnoreSkip
+	if laterPage && t.ignoreSkip {
+		f.counts["ignored_skip"]++
+	}
 	if f.maxTop > 0 {
 		if n, err := strconv.Atoi(q.Get("$top")); err == nil && n > f.maxTop {
 			t.bigPage = true
@@ -147,6 +167,7 @@ func (s *Server) SetFaults(f Faults) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := newFaultState(f)
+	n.counts = s.faults.counts
 	n.maxTop, n.repeatPage, n.resetAfterWrite = s.faults.maxTop, s.faults.repeatPage, s.faults.resetAfterWrite
 	n.failPost, n.exceptionNext, n.htmlNext = s.faults.failPost, s.faults.exceptionNext, s.faults.htmlNext
 	s.faults = n
@@ -274,11 +295,12 @@ func (s *Server) consumeWriteFaults(isPost bool) (reset, failPost bool) {
 		s.faults.failPost--
 		return false, true
 	}
-	if s.faults.resetAfterWrite > 0 {
-		s.faults.resetAfterWrite--
+	if s.faults.resetAfterWrite > 0 || s.faults.hit(s.faults.cfg.LostReplyRate) {
+		s.faults.resetAfterWrite = max(0, s.faults.resetAfterWrite-1)
+		s.faults.counts["lost_reply"]++
 		return true, false
 	}
-	return s.faults.hit(s.faults.cfg.LostReplyRate), false
+	return false, false
 }
 
 // exceptionBody is what 1C's web extension answers when the infobase

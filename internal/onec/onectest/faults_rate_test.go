@@ -56,6 +56,9 @@ func TestRatedFaults(t *testing.T) {
 		if got := markers(s); !slices.Equal(got, []string{"vp-lost"}) {
 			t.Fatalf("documents %v, want the one whose reply was lost", got)
 		}
+		if n := s.FaultCounts()["lost_reply"]; n != 1 {
+			t.Fatalf("FaultCounts lost_reply = %d, want 1", n)
+		}
 	})
 	t.Run("one seed, one pattern of lost replies", func(t *testing.T) {
 		pattern := func(seed uint64) string {
@@ -76,7 +79,7 @@ func TestRatedFaults(t *testing.T) {
 		}
 	})
 	t.Run("5xx on pages after the first only", func(t *testing.T) {
-		_, base := startWith(t, Faults{PageErrorRate: 1})
+		s, base := startWith(t, Faults{PageErrorRate: 1})
 		if got := page(t, base, "0"); len(got) != 5 {
 			t.Fatalf("first page: %v", got)
 		}
@@ -88,6 +91,9 @@ func TestRatedFaults(t *testing.T) {
 		}
 		if r := call(t, "GET", odataURL(base, SetItems, "$format", "json", "$filter", "Code eq '1001'"), ""); r.status != 200 {
 			t.Fatalf("a look-up without paging failed: %d", r.status)
+		}
+		if n := s.FaultCounts()["page_5xx"]; n != 4 {
+			t.Fatalf("FaultCounts page_5xx = %d, want 4", n)
 		}
 	})
 	t.Run("the set changes between pages", func(t *testing.T) {
