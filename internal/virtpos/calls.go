@@ -134,7 +134,7 @@ func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, 
 // It is how virtsync makes creates idempotent: ask before creating.
 func (c *Client) FindCustomerByExternalID(ctx context.Context, ext string) (Customer, bool, error) {
 	if ext == "" {
-		return Customer{}, false, errors.New("virtpos: find customer: empty external_id")
+		return Customer{}, false, &notSentError{errors.New("virtpos: find customer: empty external_id")}
 	}
 	page, err := c.Customers(ctx, CustomerQuery{ExternalID: ext})
 	if err != nil {
@@ -198,28 +198,39 @@ func customerFrom(n *node) Customer {
 func checkParams(ep string, p url.Values) error {
 	for _, k := range []string{"age", "apikey", "format"} {
 		if p.Has(k) {
-			return fmt.Errorf("virtpos %s: parameter %q must not be sent", ep, k)
+			return &notSentError{fmt.Errorf("virtpos %s: parameter %q must not be sent", ep, k)}
 		}
 	}
 	return nil
 }
 
 // UpdateCustomer calls customer/update with p (customer fields, id,
-// external_id, create_if_not_exist, group_name ...). With an external_id and
-// create_if_not_exist=1 a repeat finds the record instead of creating it, so
-// transient failures are retried.
+// external_id, create_if_not_exist, group_name ...). virtpos finds the
+// customer by id only: with an id a repeat updates the same record, so
+// transient failures are retried; without one the call creates, and it is
+// repeated only when it surely did not arrive. After an error whose
+// outcome is unknown (IsOutcomeUnknown) the caller must look the customer
+// up by external_id before it sends the create again.
 func (c *Client) UpdateCustomer(ctx context.Context, p url.Values) (UpdateResult, error) {
-	return c.update(ctx, EPCustomerUpdate, p, true)
+	return c.update(ctx, EPCustomerUpdate, p, p.Get("id") != "")
 }
 
 // UpdateCard calls updateCard (create_if_not_exist=1 makes it an upsert;
-// the server searches card_id, uid, external_id, card_barcode in turn).
+// the server searches card_id, uid, external_id, card_barcode in turn, so a
+// repeat finds the card it created and transient failures are retried). A
+// create with none of those keys could not be found again: it is repeated
+// only when it surely did not arrive.
 func (c *Client) UpdateCard(ctx context.Context, p url.Values) (UpdateResult, error) {
-	return c.update(ctx, EPCardUpdate, p, true)
+	findable := p.Get("create_if_not_exist") != "1"
+	for _, k := range []string{"card_id", "uid", "external_id", "card_barcode"} {
+		findable = findable || p.Get(k) != ""
+	}
+	return c.update(ctx, EPCardUpdate, p, findable)
 }
 
-// InsertCard calls insertCard, which always creates. It is retried only
-// when the request surely did not arrive, since a repeat could duplicate.
+// InsertCard calls insertCard, which always creates. It is repeated only
+// when the request surely did not arrive; after an error whose outcome is
+// unknown the caller must look the card up (by uid) before inserting again.
 func (c *Client) InsertCard(ctx context.Context, p url.Values) (UpdateResult, error) {
 	return c.update(ctx, EPCardInsert, p, false)
 }
@@ -235,10 +246,10 @@ func (c *Client) DeleteCard(ctx context.Context, k CardKey) error {
 	switch k.Field {
 	case "card_id", "external_id", "uid", "card_barcode":
 	default:
-		return fmt.Errorf("virtpos %s: key field %q: expected card_id, external_id, uid or card_barcode", EPCardDelete, k.Field)
+		return &notSentError{fmt.Errorf("virtpos %s: key field %q: expected card_id, external_id, uid or card_barcode", EPCardDelete, k.Field)}
 	}
 	if k.Value == "" {
-		return fmt.Errorf("virtpos %s: empty %s", EPCardDelete, k.Field)
+		return &notSentError{fmt.Errorf("virtpos %s: empty %s", EPCardDelete, k.Field)}
 	}
 	err := c.call(ctx, EPCardDelete, url.Values{k.Field: {k.Value}}, true, false, func(body io.Reader) error {
 		_, _, err := decodeSmall(c.format, body)

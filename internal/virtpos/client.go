@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -99,6 +101,9 @@ type Client struct {
 	sem     chan struct{}
 	limiter *rate.Limiter
 	onReq   func(string, int, time.Duration)
+	// traced says the transport is Go's, whose trace hooks tell reliably
+	// whether a connection was made.
+	traced bool
 }
 
 // New checks cfg and returns a Client.
@@ -179,6 +184,12 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost:   n,
 		}}
 	}
+	switch t := c.hc.Transport.(type) {
+	case nil:
+		c.traced = true // http.DefaultTransport
+	case *http.Transport:
+		c.traced = t != nil
+	}
 	// A redirect would carry the query, apikey included, to wherever the
 	// Location points: stop at the first one and tell the user instead.
 	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -197,14 +208,22 @@ func (e callErr) Unwrap() error { return e.err }
 
 // call runs one logical API call with retries. handle reads a 200 body; it
 // may be called more than once when a retry happens after a partial read.
-// idempotent=false limits retries to failures where the request surely did
-// not reach the server's logic (connection refused, 429).
+// idempotent=false (a call that could create a record) limits retries to
+// failures whose outcome is OutcomeNotSent: after an unknown outcome the
+// caller must look the record up before it sends the call again.
 func (c *Client) call(ctx context.Context, ep string, params url.Values, idempotent, stream bool,
 	handle func(body io.Reader) error) error {
 	start := time.Now()
 	var last error
+	unknown := false // some attempt may have been carried out
+	finish := func(te *TransientError) error {
+		if unknown {
+			te.Outcome = OutcomeUnknown
+		}
+		return c.scrub(last)
+	}
 	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, ep, params, stream, handle)
+		err := c.once(ctx, ep, params, idempotent, stream, handle)
 		if err == nil {
 			return nil
 		}
@@ -218,54 +237,64 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 		}
 		te.Attempts = attempt
 		last = err
-		if ctx.Err() != nil {
-			return c.scrub(last)
+		if te.Outcome == OutcomeUnknown {
+			unknown = true
 		}
-		if !idempotent && !te.notSent() {
-			return c.scrub(last)
+		if ctx.Err() != nil {
+			return finish(te)
+		}
+		if !idempotent && te.Outcome != OutcomeNotSent {
+			return finish(te)
 		}
 		if attempt >= c.retry.MaxAttempts {
-			return c.scrub(last)
+			return finish(te)
 		}
 		wait := c.retry.Backoff(attempt)
 		if te.RetryAfter > wait {
 			wait = te.RetryAfter
 		}
 		if time.Since(start)+wait > c.retry.MaxElapsed {
-			return c.scrub(last)
+			return finish(te)
 		}
 		c.log.Warn("virtpos: retrying", "endpoint", ep, "attempt", attempt, "wait", wait, "err", c.scrubString(err.Error()))
 		if retry.Sleep(ctx, wait) != nil {
-			return c.scrub(last)
+			return finish(te)
 		}
 	}
 }
 
-// notSent reports whether the request certainly did not reach the server's
-// logic, so that even a non-idempotent call may be repeated.
-func (e *TransientError) notSent() bool {
-	if e.Status == http.StatusTooManyRequests {
-		return true
-	}
+// transportOutcome classifies a request that got no response. Only what
+// surely stopped before the server could act counts as not sent: a dial
+// or DNS failure, or (with Go's transport, whose trace hooks are reliable)
+// no connection at all. A request written in part or in full may have
+// been carried out.
+func (c *Client) transportOutcome(err error, gotConn bool) Outcome {
 	var op *net.OpError
-	return e.Status == 0 && errors.As(e.Err, &op) && op.Op == "dial"
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &op) && op.Op == "dial", errors.As(err, &dns):
+		return OutcomeNotSent
+	case c.traced && !gotConn:
+		return OutcomeNotSent
+	}
+	return OutcomeUnknown
 }
 
 func (c *Client) acquire(ctx context.Context) error {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return err
+			return &notSentError{err}
 		}
 	}
 	select {
 	case c.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return &notSentError{ctx.Err()}
 	}
 }
 
-func (c *Client) once(ctx context.Context, ep string, params url.Values, stream bool, handle func(io.Reader) error) error {
+func (c *Client) once(ctx context.Context, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
@@ -279,7 +308,18 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	defer cancel(nil)
 	deadline := time.AfterFunc(c.timeout, func() { cancel(timedOut) })
 	defer deadline.Stop()
-	req, err := c.request(ctx, ep, params)
+	// What the transport did with the request decides whether a failure
+	// may have been carried out.
+	var gotConn, wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
+	req, err := c.request(ctx, ep, params, idempotent)
 	if err != nil {
 		return err
 	}
@@ -293,10 +333,11 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 			c.onReq(ep, 0, time.Since(started))
 		}
 		c.log.Debug("virtpos: no response", "endpoint", ep, "method", req.Method, "duration", time.Since(started))
+		outcome := c.transportOutcome(err, gotConn.Load())
 		if cause := context.Cause(ctx); errors.Is(cause, timedOut) {
-			return &TransientError{Endpoint: ep, Err: fmt.Errorf("%w waiting for the response", timedOut)}
+			return &TransientError{Endpoint: ep, Outcome: outcome, Err: fmt.Errorf("%w waiting for the response", timedOut)}
 		}
-		return &TransientError{Endpoint: ep, Err: c.redactTransport(err)}
+		return &TransientError{Endpoint: ep, Outcome: outcome, Err: c.redactTransport(err)}
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -318,7 +359,16 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 		return fmt.Errorf("virtpos %s: HTTP %d to %s: %w", ep, resp.StatusCode, where, ErrRedirect)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
-		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: retry.After(resp.Header.Get("Retry-After")),
+		after := retry.After(resp.Header.Get("Retry-After"))
+		outcome := OutcomeUnknown
+		// A 429 is a refusal; so is a 503 asking to come back later before
+		// the request was even fully sent. Any other 5xx may come from a
+		// proxy whose upstream did the work.
+		if resp.StatusCode == http.StatusTooManyRequests ||
+			(resp.StatusCode == http.StatusServiceUnavailable && after > 0 && !wrote.Load()) {
+			outcome = OutcomeNotSent
+		}
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: after, Outcome: outcome,
 			Err: fmt.Errorf("body starts %s", c.scrubString(snippet(head, 120)))}
 	case resp.StatusCode != http.StatusOK:
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
@@ -345,7 +395,8 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	if errors.As(err, &ae) {
 		ae.Endpoint, ae.Info = ep, c.scrubString(ae.Info)
 		if transientInfo(ae.Info) {
-			return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: ae}
+			// virtpos answered that it did not do it.
+			return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeNotSent, Err: ae}
 		}
 		return ae
 	}
@@ -356,10 +407,12 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, stream 
 	}
 	// A garbled or cut body is most often a proxy or a connection failing:
 	// worth another try, and reported with what was read if it persists.
+	// The server answered 200, so a write may well have been done.
 	if errors.Is(context.Cause(ctx), timedOut) {
-		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: fmt.Errorf("%w reading the body: %w", timedOut, err)}
+		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeUnknown,
+			Err: fmt.Errorf("%w reading the body: %w", timedOut, err)}
 	}
-	return &TransientError{Endpoint: ep, Status: resp.StatusCode, Err: err}
+	return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeUnknown, Err: err}
 }
 
 // timeoutError is the cause of a request cancelled by Config.Timeout. It
@@ -402,7 +455,11 @@ func transientInfo(info string) bool {
 }
 
 // request builds the HTTP request; the apikey goes only into the query.
-func (c *Client) request(ctx context.Context, ep string, params url.Values) (*http.Request, error) {
+// A call that is not idempotent gets a body Go's transport cannot rewind:
+// otherwise it would re-send a GET on its own when a kept-alive connection
+// closes before the reply (exactly what a lost reply looks like), and a
+// create would be made twice without the client ever seeing a failure.
+func (c *Client) request(ctx context.Context, ep string, params url.Values, idempotent bool) (*http.Request, error) {
 	u := *c.base
 	u.Path = c.base.Path + c.paths[ep]
 	q := url.Values{}
@@ -419,10 +476,14 @@ func (c *Client) request(ctx context.Context, ep string, params url.Values) (*ht
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, c.method, u.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("virtpos %s: build request: %w", ep, c.scrub(err))
+		return nil, &notSentError{fmt.Errorf("virtpos %s: build request: %w", ep, c.scrub(err))}
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	} else if !idempotent {
+		// Empty, so nothing goes on the wire: the transport probes the
+		// body of a GET and sends none when it is empty.
+		req.Body, req.GetBody, req.ContentLength = noReplayBody{}, nil, 0
 	}
 	if c.format == "json" {
 		req.Header.Set("Accept", "application/json")
@@ -432,6 +493,13 @@ func (c *Client) request(ctx context.Context, ep string, params url.Values) (*ht
 	req.Header.Set("User-Agent", "virtsync")
 	return req, nil
 }
+
+// noReplayBody is an empty request body without GetBody: it makes a GET
+// non-replayable for Go's transport.
+type noReplayBody struct{}
+
+func (noReplayBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (noReplayBody) Close() error             { return nil }
 
 // idleReader cancels the request when a Read waits longer than d for
 // bytes. The timer runs only inside Read: time the caller spends on an

@@ -779,14 +779,29 @@ var fakeOps = []fakeOp{
 		verify: func(t *testing.T, e *fakeEnv, n int) {},
 	},
 	{
-		name: "customer_update", path: virtpostest.PathCustomerUpdate, write: true,
+		// Without an id customer/update creates: never repeated once it
+		// may have arrived.
+		name: "customer_update create", path: virtpostest.PathCustomerUpdate, write: true, once: true,
 		run: func(ctx context.Context, e *fakeEnv) (int, error) {
 			_, err := e.c.UpdateCustomer(ctx, url.Values{"create_if_not_exist": {"1"}, "external_id": {"op-1"}, "fname": {"Пётр"}})
 			return 0, err
 		},
 		verify: func(t *testing.T, e *fakeEnv, n int) {
-			if c, ok := e.srv.Customer("op-1"); !ok || c.FName != "Пётр" {
-				t.Errorf("fake customer op-1: %+v ok=%v", c, ok)
+			if c, ok := e.srv.Customer("op-1"); !ok || c.FName != "Пётр" || len(e.srv.Customers()) != 1 {
+				t.Errorf("fake customer op-1: %+v ok=%v, of %d", c, ok, len(e.srv.Customers()))
+			}
+		},
+	},
+	{
+		name: "customer_update by id", path: virtpostest.PathCustomerUpdate, write: true,
+		setup: func(e *fakeEnv) { e.loadSeed() },
+		run: func(ctx context.Context, e *fakeEnv) (int, error) {
+			_, err := e.c.UpdateCustomer(ctx, url.Values{"id": {"3"}, "external_id": {extIvan}, "mname": {"Петрович"}})
+			return 0, err
+		},
+		verify: func(t *testing.T, e *fakeEnv, n int) {
+			if c, ok := e.srv.Customer(extIvan); !ok || c.MName != "Петрович" {
+				t.Errorf("fake customer 3: %+v ok=%v", c, ok)
 			}
 		},
 	},
@@ -826,6 +841,11 @@ var fakeOps = []fakeOp{
 			}
 		},
 	},
+}
+
+// endpoint is the client's name of the op's endpoint ("customer_update").
+func (op fakeOp) endpoint() string {
+	return strings.ReplaceAll(strings.TrimPrefix(op.path, "/"), "/", "_")
 }
 
 // faultResult is what one op did under a fault.
@@ -882,8 +902,8 @@ func failedTransient(t *testing.T, op fakeOp, r faultResult, reqs int) {
 	if r.reqs != reqs {
 		t.Errorf("%d requests, want %d", r.reqs, reqs)
 	}
-	if !strings.Contains(r.err.Error(), "virtpos "+strings.ReplaceAll(op.name, "/", "_")) {
-		t.Errorf("error does not name the endpoint %s: %v", op.name, r.err)
+	if !strings.Contains(r.err.Error(), "virtpos "+op.endpoint()) {
+		t.Errorf("error does not name the endpoint %s: %v", op.endpoint(), r.err)
 	}
 	if op.name == "orders" && r.n != 0 {
 		t.Errorf("%d orders delivered before the failure, want 0", r.n)
@@ -910,8 +930,11 @@ var faultCases = []faultCase{
 			if op.once {
 				// A 500 may come after the card was written: never repeated.
 				failedTransient(t, op, r, 1)
-				if len(e.srv.Cards()) != 0 {
-					t.Errorf("cards %+v, want none (the 500 came before the handler)", e.srv.Cards())
+				if !virtpos.IsOutcomeUnknown(r.err) {
+					t.Errorf("outcome %v after a 500, want unknown", virtpos.OutcomeOf(r.err))
+				}
+				if len(e.srv.Cards())+len(e.srv.Customers()) != 0 {
+					t.Errorf("cards %+v, customers %+v, want none (the 500 came before the handler)", e.srv.Cards(), e.srv.Customers())
 				}
 				return
 			}
@@ -953,7 +976,7 @@ var faultCases = []faultCase{
 			if de.Status != 200 || !strings.Contains(r.err.Error(), "HTTP 200") {
 				t.Errorf("DecodeError does not name the status: %+v; %v", de, r.err)
 			}
-			if ep := strings.ReplaceAll(op.name, "/", "_"); de.Endpoint != ep || !strings.Contains(r.err.Error(), "virtpos "+ep) {
+			if ep := op.endpoint(); de.Endpoint != ep || !strings.Contains(r.err.Error(), "virtpos "+ep) {
 				t.Errorf("DecodeError endpoint %q, want %q; %v", de.Endpoint, ep, r.err)
 			}
 			if virtpos.IsRejected(r.err) {
@@ -1012,7 +1035,12 @@ var faultCases = []faultCase{
 		}},
 		skip: func(op fakeOp) bool { return !op.write },
 		check: func(t *testing.T, e *fakeEnv, op fakeOp, r faultResult) {
-			failedTransient(t, op, r, wantAttempts(op))
+			// virtpos answered that it did not do it: even a create is
+			// repeated.
+			failedTransient(t, op, r, maxAttempts)
+			if virtpos.OutcomeOf(r.err) != virtpos.OutcomeNotSent {
+				t.Errorf("outcome %v, want not sent", virtpos.OutcomeOf(r.err))
+			}
 			if !strings.Contains(r.err.Error(), "временно недоступен") {
 				t.Errorf("error does not carry the info: %v", r.err)
 			}
@@ -1098,7 +1126,7 @@ func TestFakeTimeoutIsCalledATimeout(t *testing.T) {
 		})
 		e.srv.SetFaults(virtpostest.Faults{Hang: true})
 		start := time.Now()
-		_, err := e.c.UpdateCustomer(context.Background(), url.Values{"create_if_not_exist": {"1"}, "external_id": {"t-1"}})
+		_, err := e.c.UpdateCustomer(context.Background(), url.Values{"id": {"3"}, "external_id": {"t-1"}})
 		e.check(err)
 		if !virtpos.IsTransient(err) {
 			t.Fatalf("want a transient error, got %v", err)

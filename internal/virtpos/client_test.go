@@ -214,7 +214,7 @@ func TestRetries(t *testing.T) {
 			}))
 			defer srv.Close()
 			c, _ := testClient(t, srv.URL, nil)
-			_, err := c.UpdateCustomer(context.Background(), url.Values{"external_id": {"e1"}})
+			_, err := c.UpdateCustomer(context.Background(), url.Values{"id": {"5"}, "external_id": {"e1"}})
 			if !tc.wantErr(err) {
 				t.Errorf("unexpected error: %v", err)
 			}

@@ -22,15 +22,92 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("virtpos %s: rejected: %s", e.Endpoint, e.Info)
 }
 
+// Outcome is what a call did on the server, as far as the client can tell.
+// It decides whether a write that could create a record may be sent again:
+// only after OutcomeNotSent.
+type Outcome uint8
+
+const (
+	// OutcomeUnknown: the request may have been carried out (a timeout
+	// after it was written, a reset, EOF, a cut or garbled body, a 5xx).
+	// It is the zero value so that a failure nobody classified is never
+	// taken for a safe one.
+	OutcomeUnknown Outcome = iota
+	// OutcomeNotSent: the request surely did not reach the server's logic
+	// (refused or unresolvable address, no connection, 429, a 503 with
+	// Retry-After that came before the request was fully sent, a success=0
+	// that says "try later", a refused key, an open breaker).
+	OutcomeNotSent
+	// OutcomeRejected: virtpos understood the call and refused this
+	// record (success=0).
+	OutcomeRejected
+	// OutcomeDone: the call succeeded.
+	OutcomeDone
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeNotSent:
+		return "not sent"
+	case OutcomeRejected:
+		return "rejected"
+	case OutcomeDone:
+		return "done"
+	}
+	return "unknown"
+}
+
+// OutcomeOf classifies the error of a call: OutcomeDone for nil. An error
+// the client did not produce counts as OutcomeUnknown.
+func OutcomeOf(err error) Outcome {
+	if err == nil {
+		return OutcomeDone
+	}
+	var te *TransientError
+	if errors.As(err, &te) {
+		return te.Outcome
+	}
+	var ns *notSentError
+	var ae *APIError
+	var he *HTTPError
+	switch {
+	case errors.As(err, &ns):
+		return OutcomeNotSent
+	case errors.As(err, &ae):
+		return OutcomeRejected
+	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
+		return OutcomeNotSent // refused by HTTP before any record logic
+	}
+	return OutcomeUnknown
+}
+
+// IsOutcomeUnknown reports whether err leaves open whether the call was
+// carried out: a create must then be looked up before it is sent again.
+func IsOutcomeUnknown(err error) bool {
+	return err != nil && OutcomeOf(err) == OutcomeUnknown
+}
+
+// notSentError marks a call refused by the client itself before any
+// request (bad parameters, a cancelled context while waiting for a slot).
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
 // TransientError is a failure worth retrying later: the network, a timeout,
 // a 5xx, a 429, or a body that could not be read or parsed. The client has
-// already retried it as far as its policy allows when a caller sees one.
+// already retried it as far as its policy allows when a caller sees one
+// (a call that could create a record is repeated only while its Outcome is
+// OutcomeNotSent).
 type TransientError struct {
 	Endpoint   string
 	Status     int           // HTTP status, 0 when no response arrived
 	RetryAfter time.Duration // from a 429/503 Retry-After header, 0 if none
 	Attempts   int           // how many attempts were made
-	Err        error
+	// Outcome says whether the failed call may have been carried out:
+	// OutcomeUnknown when any attempt may have been.
+	Outcome Outcome
+	Err     error
 }
 
 func (e *TransientError) Error() string {

@@ -1,7 +1,9 @@
 // Package virtpos pushes 1C customers and discount cards to virtpos as
 // upserts. Each handler decides, per record, between an update by the
 // virtpos id (known from the id map), an adoption of a record virtpos
-// already has (looked up by external_id), and a create.
+// already has (looked up by external_id), and a create. A create is never
+// sent twice blindly: after an unknown outcome the record is looked up
+// first.
 package virtpos
 
 import (
@@ -73,7 +75,7 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 		q.Set("id", id)
 		res, err := h.Client.UpdateCustomer(ctx, q)
 		if err == nil {
-			return customerOutcome(rec.Key, res, false), nil
+			return customerOutcome(rec.Key, res.ID, res.IsNew, false), nil
 		}
 		// Deleted by hand in virtpos: fall through to a fresh look-up.
 		if !virtpos.IsNotFound(err) {
@@ -81,35 +83,70 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 		}
 		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
 	}
-	// No id yet (first push, or a crash between the call and the commit):
-	// ask before creating, so a retry never makes a second customer.
-	found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
-	if err != nil {
-		return vsync.Outcome{}, classify("customer", rec.Key, err)
-	}
-	q := cloneValues(p)
-	if ok {
-		q.Set("id", found.ID)
-	} else {
-		q.Set("create_if_not_exist", "1")
-	}
-	res, err := h.Client.UpdateCustomer(ctx, q)
-	if err != nil {
-		return vsync.Outcome{}, classify("customer", rec.Key, err)
-	}
-	return customerOutcome(rec.Key, res, ok), nil
+	return h.findOrCreate(ctx, run, rec, p)
 }
 
-func customerOutcome(key string, res virtpos.UpdateResult, adopted bool) vsync.Outcome {
+// createRounds bounds the creates of one customer whose replies are lost:
+// after that many, with the look-up still finding nothing, the run stops
+// (virtpos is not answering as it should) instead of trying forever.
+const createRounds = 3
+
+// findOrCreate pushes a customer whose virtpos id is not known: first
+// push, a crash between the call and the commit, or a stale id. virtpos
+// matches customer/update by id only, so a create sent twice makes two
+// customers: it asks before creating, and asks again after every create
+// whose outcome is unknown (a lost reply, a timeout, a proxy's 5xx).
+func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vsync.Record, p url.Values) (vsync.Outcome, error) {
+	var lastErr error
+	for round := 0; ; round++ {
+		found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+		if err != nil {
+			return vsync.Outcome{}, classify("customer", rec.Key, err)
+		}
+		switch {
+		case ok && round > 0:
+			// The create whose reply was lost went through, with these
+			// very parameters: nothing more to send.
+			run.Log.Info("customer created although the reply was lost", "key", rec.Key, "virtpos_id", found.ID)
+			return customerOutcome(rec.Key, found.ID, true, false), nil
+		case ok:
+			q := cloneValues(p)
+			q.Set("id", found.ID)
+			res, err := h.Client.UpdateCustomer(ctx, q)
+			if err != nil {
+				return vsync.Outcome{}, classify("customer", rec.Key, err)
+			}
+			// An earlier run's create, interrupted before its commit, is
+			// virtsync's own record, not one adopted from virtpos.
+			return customerOutcome(rec.Key, res.ID, rec.Interrupted || res.IsNew, !rec.Interrupted), nil
+		case round == createRounds:
+			return vsync.Outcome{}, fmt.Errorf("customer %s: %d creates ended without a clear answer and virtpos does not list the customer; "+
+				"stopping instead of creating it again: %w", rec.Key, round, lastErr)
+		}
+		q := cloneValues(p)
+		q.Set("create_if_not_exist", "1")
+		res, err := h.Client.UpdateCustomer(ctx, q)
+		if err == nil {
+			return customerOutcome(rec.Key, res.ID, true, false), nil
+		}
+		if !virtpos.IsOutcomeUnknown(err) {
+			return vsync.Outcome{}, classify("customer", rec.Key, err)
+		}
+		lastErr = err
+		run.Log.Warn("customer create: outcome unknown; looking it up before anything else", "key", rec.Key, "err", err)
+	}
+}
+
+func customerOutcome(key, id string, created, adopted bool) vsync.Outcome {
 	r := vsync.Updated
-	if res.IsNew {
+	if created {
 		r = vsync.Created
 	}
-	data := map[string]any{"external_id": key, "virtpos_id": res.ID, "created": res.IsNew}
+	data := map[string]any{"external_id": key, "virtpos_id": id, "created": created}
 	if adopted {
 		data["adopted"] = true
 	}
-	return vsync.Outcome{Result: r, RemoteID: res.ID,
+	return vsync.Outcome{Result: r, RemoteID: id,
 		Events: []vsync.Event{{Kind: "customer", What: "upserted", Data: data}}}
 }
 

@@ -436,3 +436,82 @@ func TestCustomersRepeatNeverDuplicates(t *testing.T) {
 		t.Fatalf("customer = %+v", got)
 	}
 }
+
+// A customer an earlier run created and never committed (its intent left
+// behind) is found before anything is created, updated by its id, and
+// reported as created by virtsync, not as adopted.
+func TestCustomersInterruptedCreateIsVirtsyncs(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, `{"customers":[{"id":"7","external_id":"`+custKey+`","lname":"Петров"}]}`)
+	rec := custRec("Петров Иван", "")
+	rec.Interrupted = true
+	out, err := customersHandler(e).Apply(context.Background(), e.run, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Result != vsync.Created || out.RemoteID != "7" {
+		t.Fatalf("outcome = %+v, want created 7", out)
+	}
+	if d := onlyEvent(t, out, "customer", "upserted"); d["created"] != true || d["adopted"] != nil {
+		t.Fatalf("event data = %v", d)
+	}
+	if c := e.srv.Counts(); c.CustomersCreated != 0 || c.CustomersUpdated != 1 || len(e.srv.Customers()) != 1 {
+		t.Fatalf("counts = %+v", c)
+	}
+	if sent := e.sentTo(virtpostest.PathCustomerUpdate); len(sent) != 1 || sent[0].Get("id") != "7" || sent[0].Has("create_if_not_exist") {
+		t.Fatalf("sent = %v", sent)
+	}
+}
+
+func TestCustomersUnknownCreateOutcomes(t *testing.T) {
+	tests := []struct {
+		name        string
+		faults      virtpostest.Faults
+		wantErr     bool
+		wantCreates int // requests to customer/update
+		wantLookups int
+		wantStored  int
+	}{
+		// The reply is lost, the customer exists: found, not created again.
+		{name: "a lost reply is looked up and not sent again",
+			faults:      virtpostest.Faults{LostReplyRate: 1, Paths: []string{virtpostest.PathCustomerUpdate}},
+			wantCreates: 1, wantLookups: 2, wantStored: 1},
+		// A proxy's 502 every time, nothing stored: three creates, each
+		// after a look-up that found nothing, then the run stops.
+		{name: "creates that never get an answer stop the run after three rounds",
+			faults:  virtpostest.Faults{HTMLRate: 1, Paths: []string{virtpostest.PathCustomerUpdate}},
+			wantErr: true, wantCreates: 3, wantLookups: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			tc.faults.Reject = e.onWrite
+			e.srv.SetFaults(tc.faults)
+			out, err := customersHandler(e).Apply(context.Background(), e.run, custRec("Петров Иван", ""))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Apply = %+v, %v; want error %v", out, err, tc.wantErr)
+			}
+			var re *vsync.RejectedError
+			var he *vsync.HeldError
+			if errors.As(err, &re) || errors.As(err, &he) {
+				t.Fatalf("err = %v: an unknown outcome is not the record's fault", err)
+			}
+			if err == nil {
+				got, _ := e.srv.Customer(custKey)
+				if out.Result != vsync.Created || out.RemoteID != got.ID {
+					t.Fatalf("outcome = %+v, virtpos id %s", out, got.ID)
+				}
+				if d := onlyEvent(t, out, "customer", "upserted"); d["created"] != true || d["adopted"] != nil {
+					t.Fatalf("event data = %v", d)
+				}
+			}
+			c := e.srv.Counts()
+			if c.Requests[virtpostest.PathCustomerUpdate] != tc.wantCreates || c.Requests[virtpostest.PathCustomer] != tc.wantLookups {
+				t.Fatalf("requests = %v", c.Requests)
+			}
+			if n := len(e.srv.Customers()); n != tc.wantStored {
+				t.Fatalf("%d customers stored, want %d", n, tc.wantStored)
+			}
+		})
+	}
+}

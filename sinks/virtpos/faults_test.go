@@ -1,0 +1,217 @@
+package virtpos_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/virtpos"
+	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	sink "github.com/virtsync/virtsync/sinks/virtpos"
+	"github.com/virtsync/virtsync/state"
+	vsync "github.com/virtsync/virtsync/sync"
+)
+
+// partners is a source of n 1C partners, honouring seen like the real one.
+type partners struct{ recs []vsync.Record }
+
+func newPartners(n int) *partners {
+	p := &partners{}
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		p.recs = append(p.recs, vsync.Record{Key: key, Version: "v1",
+			Data: onec.Entity{"Ref_Key": key, "Description": fmt.Sprintf("Покупатель%d Имя%d", i, i)}})
+	}
+	return p
+}
+
+func (p *partners) Scan(ctx context.Context, seen map[string]string, emit func(vsync.Record) error) (vsync.ScanStats, error) {
+	var st vsync.ScanStats
+	for _, r := range p.recs {
+		st.Seen++
+		if v, ok := seen[r.Key]; ok && v == r.Version {
+			st.Unchanged++
+			continue
+		}
+		if err := emit(r); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// runEnv is the customers job as the daemon runs it: the real runner on a
+// real state file, the real client over loopback HTTP, the fake virtpos.
+type runEnv struct {
+	srv    *virtpostest.Server
+	client *virtpos.Client
+	db     *state.DB
+	runner *vsync.Runner
+}
+
+func newRunEnv(t *testing.T, format, method string, mod func(*virtpos.Config)) *runEnv {
+	t.Helper()
+	e := &runEnv{srv: virtpostest.NewServer(t, virtpostest.Options{APIKey: "k-secret"})}
+	cfg := virtpos.Config{BaseURL: e.srv.URL, APIKey: "k-secret", Format: format, Method: method,
+		Timeout: 5 * time.Second, Retry: virtpos.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := virtpos.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.client = c
+	db, err := state.Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e.db = db
+	e.runner = &vsync.Runner{DB: db, Owner: "test", Concurrency: 4, BatchSize: 50, Log: slog.New(slog.DiscardHandler),
+		NewEvent: func(kind, what string, data any) (state.Event, error) {
+			b, err := json.Marshal(data)
+			return state.Event{ID: vsync.NewRunID(), Subject: "virtsync." + kind + "." + what, Data: b}, err
+		}}
+	return e
+}
+
+func (e *runEnv) run(t *testing.T, src vsync.Source) (vsync.Summary, error) {
+	t.Helper()
+	h := &sink.Customers{Client: e.client, Mapper: &mapper{fn: customerMap}}
+	return e.runner.Run(context.Background(), vsync.JobSpec{Name: "customers", Kind: "customer", Source: src, Handler: h},
+		vsync.ModeOnce, nil)
+}
+
+// byExternalID counts the fake's customers per external_id.
+func (e *runEnv) byExternalID() map[string]int {
+	n := map[string]int{}
+	for _, c := range e.srv.Customers() {
+		n[c.ExternalID]++
+	}
+	return n
+}
+
+// upserted returns the data of every customer.upserted event in the outbox.
+func (e *runEnv) upserted(t *testing.T) []map[string]any {
+	t.Helper()
+	evs, err := e.db.PendingEvents(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, ev := range evs {
+		if ev.Subject != "virtsync.customer.upserted" {
+			continue
+		}
+		var d map[string]any
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// A virtpos that carries out a create and loses its reply must not get
+// the create again blindly: 300 partners pushed through faults on
+// customer/update become exactly 300 customers, each external_id once,
+// each reported as created by virtsync. A run may stop on a fault (then
+// the next one carries on, as the daemon's would); none dead-letters.
+func TestLostRepliesNeverDuplicateACustomer(t *testing.T) {
+	onUpdate := []string{virtpostest.PathCustomerUpdate}
+	tests := []struct {
+		name           string
+		format, method string
+		faults         virtpostest.Faults
+		timeout        time.Duration
+		lost           func(virtpostest.Counts) int // replies lost, to prove the faults happened
+	}{
+		{name: "10% lost replies over GET", format: "json", method: "GET",
+			faults: virtpostest.Faults{Seed: 8, LostReplyRate: 0.1, Paths: onUpdate},
+			lost:   func(c virtpostest.Counts) int { return c.LostReplies }},
+		{name: "10% lost replies over POST", format: "xml", method: "POST",
+			faults: virtpostest.Faults{Seed: 9, LostReplyRate: 0.1, Paths: onUpdate},
+			lost:   func(c virtpostest.Counts) int { return c.LostReplies }},
+		{name: "10% replies slower than the client's timeout", format: "json", method: "GET",
+			faults: virtpostest.Faults{Seed: 10, SlowReply: 2 * time.Second, SlowReplyRate: 0.1, Paths: onUpdate}, timeout: 500 * time.Millisecond,
+			lost: func(c virtpostest.Counts) int { return c.SlowReplies }},
+		{name: "10% replies cut short", format: "xml", method: "GET",
+			faults: virtpostest.Faults{Seed: 11, TruncateRate: 0.1, Paths: onUpdate},
+			lost:   func(c virtpostest.Counts) int { return c.Truncated }},
+		{name: "a mix of lost replies, proxy 502s and 429s", format: "json", method: "POST",
+			faults: virtpostest.Faults{Seed: 12, LostReplyRate: 0.05, HTMLRate: 0.1, ThrottleRate: 0.02, RetryAfter: time.Millisecond, Paths: onUpdate},
+			lost:   func(c virtpostest.Counts) int { return c.LostReplies }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 300
+			e := newRunEnv(t, tc.format, tc.method, func(c *virtpos.Config) {
+				if tc.timeout > 0 {
+					c.Timeout = tc.timeout
+				}
+			})
+			e.srv.SetFaults(tc.faults)
+			src := newPartners(n)
+			created := 0
+			var errs []error
+			for len(errs) < 5 {
+				sum, err := e.run(t, src)
+				created += sum.Counts[vsync.Created]
+				if sum.Counts[vsync.Failed] != 0 {
+					t.Fatalf("run dead-lettered %d records: %v", sum.Counts[vsync.Failed], sum.Failures)
+				}
+				if err == nil {
+					break
+				}
+				errs = append(errs, err)
+			}
+			if len(errs) == 5 {
+				t.Fatalf("5 runs stopped: %v", errs)
+			}
+			lost := tc.lost(e.srv.Counts())
+			if lost == 0 {
+				t.Fatal("no reply was lost: the test proves nothing")
+			}
+			by := e.byExternalID()
+			if len(e.srv.Customers()) != n || len(by) != n {
+				t.Fatalf("%d customers for %d external ids after %d lost replies, want %d each once", len(e.srv.Customers()), len(by), lost, n)
+			}
+			for _, r := range src.recs {
+				if by[r.Key] != 1 {
+					t.Errorf("external_id %s: %d customers", r.Key, by[r.Key])
+				}
+			}
+			if created != n {
+				t.Errorf("%d created over %d runs, want %d", created, len(errs)+1, n)
+			}
+			evs := e.upserted(t)
+			if len(evs) != n {
+				t.Fatalf("%d customer.upserted events, want %d", len(evs), n)
+			}
+			for _, d := range evs {
+				if d["created"] != true || d["adopted"] != nil {
+					t.Errorf("event %v: want created by virtsync, not adopted", d)
+				}
+			}
+			// Every id is mapped to its own partner.
+			for _, c := range e.srv.Customers() {
+				ref, ok, err := e.db.LookupRef(context.Background(), "customer", c.ID)
+				if err != nil || !ok || ref != c.ExternalID {
+					t.Errorf("virtpos id %s maps to %q (%v, %v), want %s", c.ID, ref, ok, err, c.ExternalID)
+				}
+			}
+			// A further run finds nothing to do.
+			e.srv.SetFaults(virtpostest.Faults{})
+			sum, err := e.run(t, src)
+			if err != nil || sum.Counts[vsync.Unchanged] != n {
+				t.Fatalf("last run: %v, counts %v", err, sum.Counts)
+			}
+		})
+	}
+}
