@@ -372,7 +372,11 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, idempot
 			Err: fmt.Errorf("body starts %s", c.scrubString(snippet(head, 120)))}
 	case resp.StatusCode != http.StatusOK:
 		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
-		return &HTTPError{Endpoint: ep, Status: resp.StatusCode, Head: c.scrubString(snippet(head, 120))}
+		he := &HTTPError{Endpoint: ep, Status: resp.StatusCode, Head: c.scrubString(snippet(head, 120))}
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return &AuthError{Endpoint: ep, Status: resp.StatusCode, Err: he}
+		}
+		return he
 	}
 
 	var body io.Reader = resp.Body
@@ -394,6 +398,9 @@ func (c *Client) once(ctx context.Context, ep string, params url.Values, idempot
 	var ae *APIError
 	if errors.As(err, &ae) {
 		ae.Endpoint, ae.Info = ep, c.scrubString(ae.Info)
+		if authInfo(ae.Info) {
+			return &AuthError{Endpoint: ep, Status: resp.StatusCode, Info: ae.Info}
+		}
 		if transientInfo(ae.Info) {
 			// virtpos answered that it did not do it.
 			return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeNotSent, Err: ae}

@@ -36,7 +36,7 @@ const (
 	// OutcomeNotSent: the request surely did not reach the server's logic
 	// (refused or unresolvable address, no connection, 429, a 503 with
 	// Retry-After that came before the request was fully sent, a success=0
-	// that says "try later", a refused key, an open breaker).
+	// that says "try later", a refused key).
 	OutcomeNotSent
 	// OutcomeRejected: virtpos understood the call and refused this
 	// record (success=0).
@@ -70,8 +70,9 @@ func OutcomeOf(err error) Outcome {
 	var ns *notSentError
 	var ae *APIError
 	var he *HTTPError
+	var au *AuthError
 	switch {
-	case errors.As(err, &ns):
+	case errors.As(err, &ns), errors.As(err, &au):
 		return OutcomeNotSent
 	case errors.As(err, &ae):
 		return OutcomeRejected
@@ -167,6 +168,56 @@ func (e *DecodeError) Error() string {
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// AuthError is virtpos refusing the apikey itself: HTTP 401 or 403, or a
+// success=0 whose text speaks of the key or of access ("invalid apikey",
+// "неверный ключ", "доступ запрещен", "unauthorized" ...). It is a fault of
+// the whole configuration, never of one record: IsRejected is false for
+// it, and callers stop the run instead of dead-lettering records.
+type AuthError struct {
+	Endpoint string
+	Status   int    // HTTP status: 401 or 403, or 200 with success=0
+	Info     string // the server's text (success=0), scrubbed
+	Err      error  // the *HTTPError of a 401/403
+}
+
+func (e *AuthError) Error() string {
+	var why string
+	var he *HTTPError
+	switch {
+	case errors.As(e.Err, &he):
+		why = fmt.Sprintf("HTTP %d; body starts %s", he.Status, he.Head)
+	case e.Err != nil:
+		why = e.Err.Error()
+	case e.Info != "":
+		why = fmt.Sprintf("success=0, %q", e.Info)
+	default:
+		why = "success=0"
+	}
+	return fmt.Sprintf("virtpos %s: the apikey was refused (%s): check virtpos.apikey", e.Endpoint, why)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// IsAuth reports whether err is virtpos refusing the apikey.
+func IsAuth(err error) bool {
+	var a *AuthError
+	return errors.As(err, &a)
+}
+
+// authInfo recognises a success=0 that refuses the key or access as a
+// whole rather than one record.
+func authInfo(info string) bool {
+	s := strings.ToLower(info)
+	for _, w := range []string{"apikey", "api key", "api-key", "api_key", "ключ api", "api ключ", "неверный ключ",
+		"invalid key", "wrong key", "доступ запрещен", "доступ запрещён", "access denied", "unauthorized",
+		"not authorized", "unauthorised", "authentication", "не авторизован", "нет доступа"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // ErrRedirect is returned (wrapped) when virtpos answers with a redirect.
 // The client never follows one: the apikey rides in the query and must not

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -152,5 +153,62 @@ func TestWriteOutcomes(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A refused key is a fault of the configuration, never a rejection of the
+// record that happened to carry it, whatever words virtpos uses.
+func TestAuthRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string // JSON unless it starts with '<'
+	}{
+		{"invalid apikey, as the fake says it", 200, `{"success":0,"info":"invalid apikey"}`},
+		{"wrong api key", 200, `{"success":0,"info":"Wrong API key"}`},
+		{"неверный ключ", 200, `{"success":0,"info":"Неверный ключ"}`},
+		{"доступ запрещен", 200, `{"success":0,"info":"Доступ запрещен"}`},
+		{"access denied in XML", 200, `<?xml version="1.0"?><root><success>0</success><info>Access denied</info></root>`},
+		{"unauthorized", 200, `{"success":0,"info":"Unauthorized"}`},
+		{"HTTP 401", 401, `{"error":"no"}`},
+		{"HTTP 403", 403, `<html>Forbidden</html>`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				w.WriteHeader(tc.status)
+				fmt.Fprint(w, tc.body)
+			}))
+			defer srv.Close()
+			format := "json"
+			if tc.body[0] == '<' && tc.status == 200 {
+				format = "xml"
+			}
+			c, _ := testClient(t, srv.URL, func(c *Config) { c.Format = format })
+			ctx := context.Background()
+			errs := map[string]error{
+				"create": func() error {
+					_, err := c.UpdateCustomer(ctx, url.Values{"create_if_not_exist": {"1"}, "external_id": {"e"}})
+					return err
+				}(),
+				"look-up": func() error { _, _, err := c.FindCustomerByExternalID(ctx, "e"); return err }(),
+				"orders":  c.Orders(ctx, OrdersQuery{}, func(*Order) error { return nil }),
+				"card":    c.DeleteCard(ctx, CardKey{Field: "uid", Value: "1"}),
+			}
+			for what, err := range errs {
+				if !IsAuth(err) || IsRejected(err) || IsNotFound(err) || IsTransient(err) || OutcomeOf(err) != OutcomeNotSent {
+					t.Errorf("%s: IsAuth=%v IsRejected=%v IsTransient=%v outcome=%v: %v", what, IsAuth(err), IsRejected(err),
+						IsTransient(err), OutcomeOf(err), err)
+				}
+				if err != nil && !strings.Contains(err.Error(), "check virtpos.apikey") {
+					t.Errorf("%s: %v does not say what to check", what, err)
+				}
+			}
+			if n := calls.Load(); n != int32(len(errs)) {
+				t.Errorf("%d requests for %d calls: a refused key is not retried", n, len(errs))
+			}
+		})
 	}
 }

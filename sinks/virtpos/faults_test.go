@@ -3,9 +3,11 @@ package virtpos_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +215,68 @@ func TestLostRepliesNeverDuplicateACustomer(t *testing.T) {
 				t.Fatalf("last run: %v, counts %v", err, sum.Counts)
 			}
 		})
+	}
+}
+
+// A refused key stops the run at once: no record becomes a dead letter,
+// no version is committed, and once the key is fixed the next run pushes
+// everything.
+func TestRefusedKeyStopsTheRunAndLosesNothing(t *testing.T) {
+	tests := []struct {
+		name   string
+		key    string // the client's key; the fake expects k-secret
+		faults virtpostest.Faults
+	}{
+		{name: "a wrong apikey", key: "k-wrong"},
+		{name: "a key revoked while virtsync runs", key: "k-secret", faults: virtpostest.Faults{InvalidKey: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 60
+			e := newRunEnv(t, "json", "GET", func(c *virtpos.Config) { c.APIKey = tc.key })
+			e.srv.SetFaults(tc.faults)
+			src := newPartners(n)
+			sum, err := e.run(t, src)
+			if !virtpos.IsAuth(err) || !strings.Contains(err.Error(), "check virtpos.apikey") {
+				t.Fatalf("run error %v, want the refused key", err)
+			}
+			if sum.Counts[vsync.Failed] != 0 || len(sum.Failures) != 0 {
+				t.Fatalf("%d records failed, want none: %v", sum.Counts[vsync.Failed], sum.Failures)
+			}
+			dl, err := e.db.DeadLetters(context.Background(), "customers", "")
+			if err != nil || len(dl) != 0 {
+				t.Fatalf("dead letters %v, %v", dl, err)
+			}
+			// Only the records in flight when the first refusal came were
+			// tried: the run stopped, it did not try all 60.
+			if r := e.srv.Counts().Requests[virtpostest.PathCustomer]; r > 8 {
+				t.Errorf("%d look-ups before the run stopped", r)
+			}
+
+			// The key fixed: everything is pushed.
+			fixed, err := virtpos.New(virtpos.Config{BaseURL: e.srv.URL, APIKey: "k-secret"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.client = fixed
+			e.srv.SetFaults(virtpostest.Faults{})
+			sum, err = e.run(t, src)
+			if err != nil || sum.Counts[vsync.Created] != n || len(e.srv.Customers()) != n {
+				t.Fatalf("after the fix: %v, counts %v, %d customers", err, sum.Counts, len(e.srv.Customers()))
+			}
+		})
+	}
+}
+
+func TestCardsRefusedKeyIsNotTheCardsFault(t *testing.T) {
+	e := newEnv(t)
+	e.srv.SetFaults(virtpostest.Faults{InvalidKey: true})
+	for _, rec := range []vsync.Record{cardRec("Действует"), {Key: cardKey, Deleted: true}} {
+		_, err := cardsHandler(e, "").Apply(context.Background(), e.run, rec)
+		var re *vsync.RejectedError
+		var he *vsync.HeldError
+		if !virtpos.IsAuth(err) || errors.As(err, &re) || errors.As(err, &he) {
+			t.Errorf("deleted=%v: err = %v, want the refused key, neither rejected nor held", rec.Deleted, err)
+		}
 	}
 }
