@@ -75,7 +75,8 @@ func buildJobs(p *parts) error {
 		Timeout: cfg.OneC.Timeout.D(), PageSize: cfg.OneC.PageSize,
 		Retry: onec.Retry{MaxAttempts: cfg.OneC.Retry.MaxAttempts, Initial: cfg.OneC.Retry.Initial.D(),
 			Max: cfg.OneC.Retry.Max.D()},
-		Logger: p.log.With("system", "onec"),
+		Breaker: onec.Breaker{Failures: cfg.OneC.Breaker.Failures, Cooldown: cfg.OneC.Breaker.Cooldown.D()},
+		Logger:  p.log.With("system", "onec"),
 		HTTPClient: &http.Client{Timeout: cfg.OneC.Timeout.D(),
 			Transport: &metered{next: http.DefaultTransport, m: p.metrics}},
 	})
@@ -159,7 +160,8 @@ func buildJobs(p *parts) error {
 		},
 		"orders": {
 			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
-			Source:  &srcvp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc},
+			Source: &srcvp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc,
+				Log: p.log.With("job", "orders")},
 			Handler: &sinkonec.Orders{OneC: oc, Customers: vp, Refs: p.db, Settings: settings},
 		},
 	}
