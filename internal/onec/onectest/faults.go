@@ -85,7 +85,7 @@ func newFaultState(cfg Faults) faultState {
 }
 
 // FaultCounts returns how many faults the fake injected since it started
-// (or since ClearFaults), by kind: "lost_reply", "page_5xx", "churn",
+// or since the last SetFaults or ClearFaults, by kind: "lost_reply", "page_5xx", "churn",
 // "slow_reply", "ignored_skip". One-shot knobs count too ("lost_reply"
 // for ResetAfterNextWrites).
 func (s *Server) FaultCounts() map[string]int {
@@ -159,7 +159,8 @@ func (f *faultState) take(method string, q url.Values) takenFaults {
 }
 
 // SetFaults arms the standing faults (replacing earlier ones; the
-// one-shot knobs stay) and restarts their random source from f.Seed.
+// one-shot knobs stay), restarts their random source from f.Seed and the
+// FaultCounts from zero.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.Validate(); err != nil {
 		return err
@@ -167,7 +168,6 @@ func (s *Server) SetFaults(f Faults) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := newFaultState(f)
-	n.counts = s.faults.counts
 	n.maxTop, n.repeatPage, n.resetAfterWrite = s.faults.maxTop, s.faults.repeatPage, s.faults.resetAfterWrite
 	n.failPost, n.exceptionNext, n.htmlNext = s.faults.failPost, s.faults.exceptionNext, s.faults.htmlNext
 	s.faults = n

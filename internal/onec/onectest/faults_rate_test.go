@@ -162,3 +162,18 @@ func TestRatedFaults(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultCountsRestartWithSetFaults: a scenario arms faults, runs, and
+// reads what was injected during it alone.
+func TestFaultCountsRestartWithSetFaults(t *testing.T) {
+	s, base := startWith(t, Faults{LostReplyRate: 1})
+	post(t, http.DefaultClient, base, "vp-a")
+	if err := s.SetFaults(Faults{LostReplyRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	post(t, http.DefaultClient, base, "vp-b")
+	post(t, http.DefaultClient, base, "vp-c")
+	if n := s.FaultCounts()["lost_reply"]; n != 2 {
+		t.Fatalf("lost_reply = %d since SetFaults, want 2", n)
+	}
+}
