@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 )
@@ -40,6 +41,12 @@ type Config struct {
 	RateLimit float64
 	// Retry bounds retries of transient failures.
 	Retry RetryPolicy
+	// Breaker stops a client whose calls keep failing (transport errors,
+	// timeouts, 5xx, garbled bodies, a refused key; not rejections): after
+	// Failures in a row every call fails at once with ErrUnavailable for
+	// Cooldown, then one trial call is let through. Shared by all calls.
+	// Defaults 8 and 1m; Failures < 0 disables it.
+	Breaker BreakerPolicy
 	// Paths of the endpoints below BaseURL; empty ones take the defaults.
 	Paths Paths
 	// Logger receives one debug line per request and a warning per retry.
@@ -57,6 +64,9 @@ type Config struct {
 // RetryPolicy is the backoff policy shared with the 1C client; here
 // MaxAttempts defaults to 6.
 type RetryPolicy = retry.Policy
+
+// BreakerPolicy configures the client's circuit breaker (Config.Breaker).
+type BreakerPolicy = retry.BreakerPolicy
 
 // Paths are the endpoint paths relative to BaseURL. Card paths are not in
 // the virtpos documentation; the defaults follow customer/update.
@@ -95,6 +105,7 @@ type Client struct {
 	method  string
 	timeout time.Duration
 	retry   RetryPolicy
+	breaker *retry.Breaker // nil when disabled
 	paths   map[string]string
 	log     *slog.Logger
 	hc      *http.Client
@@ -144,6 +155,7 @@ func New(cfg Config) (*Client, error) {
 		c.timeout = 30 * time.Second
 	}
 	c.retry = cfg.Retry.WithDefaults(6)
+	c.breaker = retry.NewBreaker(cfg.Breaker)
 	def := DefaultPaths()
 	pick := func(p, d string) string {
 		if p == "" {
@@ -233,6 +245,10 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 		}
 		var te *TransientError
 		if !errors.As(err, &te) {
+			if unknown && errors.Is(err, ErrUnavailable) {
+				// An earlier attempt may have been carried out.
+				return &TransientError{Endpoint: ep, Attempts: attempt, Outcome: OutcomeUnknown, Err: err}
+			}
 			return c.scrub(err)
 		}
 		te.Attempts = attempt
@@ -294,7 +310,67 @@ func (c *Client) acquire(ctx context.Context) error {
 	}
 }
 
+// once makes one attempt through the breaker, and tells the breaker what
+// the attempt says about virtpos.
 func (c *Client) once(ctx context.Context, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
+	done, err := c.breaker.Allow()
+	if err != nil {
+		var oe *retry.OpenError
+		errors.As(err, &oe)
+		return &UnavailableError{Endpoint: ep, Failures: oe.Failures, Last: oe.Last, Until: oe.Until}
+	}
+	err = c.attempt(ctx, ep, params, idempotent, stream, handle)
+	done(c.verdict(ctx, ep, err))
+	return err
+}
+
+// verdict judges virtpos's health by one attempt: a record's rejection is
+// a working system; a 429 or the caller giving up says nothing.
+func (c *Client) verdict(ctx context.Context, ep string, err error) (retry.Verdict, string) {
+	var ce callErr
+	var ns *notSentError
+	var ae *APIError
+	var au *AuthError
+	var te *TransientError
+	switch {
+	case err == nil:
+		return retry.Healthy, ""
+	case errors.As(err, &ce):
+		if IsTransient(ce.err) {
+			return retry.Unhealthy, ep + ": the response broke off"
+		}
+		return retry.Healthy, "" // the caller's own callback failed
+	case errors.As(err, &ns), ctx.Err() != nil:
+		return retry.Neutral, ""
+	case errors.As(err, &au):
+		return retry.Unhealthy, ep + ": the apikey was refused"
+	case errors.As(err, &ae):
+		return retry.Healthy, ""
+	case errors.As(err, &te):
+		if te.Status == http.StatusTooManyRequests {
+			return retry.Neutral, ""
+		}
+		what := ep + ": "
+		if te.Status != 0 {
+			what += fmt.Sprintf("HTTP %d ", te.Status)
+		}
+		return retry.Unhealthy, what + shorten(c.scrubString(te.Err.Error()), 160)
+	}
+	return retry.Unhealthy, ep + ": " + shorten(c.scrubString(err.Error()), 160)
+}
+
+// shorten cuts s to at most n bytes, on a rune boundary.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ const (
 	// OutcomeNotSent: the request surely did not reach the server's logic
 	// (refused or unresolvable address, no connection, 429, a 503 with
 	// Retry-After that came before the request was fully sent, a success=0
-	// that says "try later", a refused key).
+	// that says "try later", a refused key, an open breaker).
 	OutcomeNotSent
 	// OutcomeRejected: virtpos understood the call and refused this
 	// record (success=0).
@@ -72,7 +72,7 @@ func OutcomeOf(err error) Outcome {
 	var he *HTTPError
 	var au *AuthError
 	switch {
-	case errors.As(err, &ns), errors.As(err, &au):
+	case errors.As(err, &ns), errors.As(err, &au), errors.Is(err, ErrUnavailable):
 		return OutcomeNotSent
 	case errors.As(err, &ae):
 		return OutcomeRejected
@@ -219,6 +219,27 @@ func authInfo(info string) bool {
 	return false
 }
 
+// ErrUnavailable matches (errors.Is) the error of every call refused
+// because the client's circuit breaker is open: virtpos failed too many
+// requests in a row. Callers stop the run; nothing was sent.
+var ErrUnavailable = errors.New("virtpos unavailable")
+
+// UnavailableError is the refusal of an open breaker. It is transient
+// (IsTransient) and its outcome is OutcomeNotSent.
+type UnavailableError struct {
+	Endpoint string    // the call that was refused
+	Failures int       // failed requests in a row
+	Last     string    // what the last of them was
+	Until    time.Time // when one trial request will be let through
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("virtpos unavailable: %d requests in a row failed (last: %s); check that virtpos is up "+
+		"(calls are refused until %s, then one is tried)", e.Failures, e.Last, e.Until.Format(time.TimeOnly))
+}
+
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
 // ErrRedirect is returned (wrapped) when virtpos answers with a redirect.
 // The client never follows one: the apikey rides in the query and must not
 // be carried to another host. The fix is to update virtpos.base_url.
@@ -247,10 +268,11 @@ func IsNotFound(err error) bool {
 	return notFoundInfo(a.Info)
 }
 
-// IsTransient reports whether err is a failure that may pass on a later try.
+// IsTransient reports whether err is a failure that may pass on a later
+// try (an open breaker's refusal included).
 func IsTransient(err error) bool {
 	var t *TransientError
-	return errors.As(err, &t)
+	return errors.As(err, &t) || errors.Is(err, ErrUnavailable)
 }
 
 // snippet returns at most n bytes of b as a quoted string, for error text.

@@ -280,3 +280,43 @@ func TestCardsRefusedKeyIsNotTheCardsFault(t *testing.T) {
 		}
 	}
 }
+
+// A virtpos that is down stops the run after about Breaker.Failures
+// requests (plus those already in flight), not after every record's
+// retries; nothing becomes a dead letter.
+func TestDownVirtposStopsTheRunQuickly(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  virtpostest.Faults
+		timeout time.Duration
+	}{
+		{name: "every answer a proxy's 502", faults: virtpostest.Faults{HTMLRate: 1}},
+		{name: "no answer at all", faults: virtpostest.Faults{Hang: true}, timeout: 100 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const n, failures, concurrency = 200, 8, 4
+			e := newRunEnv(t, "json", "GET", func(c *virtpos.Config) {
+				c.Breaker = virtpos.BreakerPolicy{Failures: failures, Cooldown: time.Hour}
+				if tc.timeout > 0 {
+					c.Timeout = tc.timeout
+				}
+			})
+			e.srv.SetFaults(tc.faults)
+			sum, err := e.run(t, newPartners(n))
+			if !errors.Is(err, virtpos.ErrUnavailable) || !strings.Contains(err.Error(), "check that virtpos is up") {
+				t.Fatalf("run error %v, want virtpos unavailable", err)
+			}
+			if sum.Counts[vsync.Failed] != 0 {
+				t.Fatalf("%d dead letters", sum.Counts[vsync.Failed])
+			}
+			total := 0
+			for _, r := range e.srv.Counts().Requests {
+				total += r
+			}
+			if total > failures+concurrency {
+				t.Errorf("%d requests before the run stopped, want at most %d", total, failures+concurrency)
+			}
+		})
+	}
+}
