@@ -53,7 +53,22 @@ func (w *world) check(t *tally, natsURL string) {
 	}
 	custByExt := map[string]int{}
 	for _, c := range w.vp.Customers() {
+		// A partner deleted in 1C (records change during a sweep) stays in
+		// virtpos, which cannot delete customers: once, like any other.
+		if w.partners[c.ExternalID] && !clients[c.ExternalID] {
+			if custByExt[c.ExternalID] > 0 {
+				t.Dups++
+				t.problem("customer %s (deleted in 1C) exists twice", c.ExternalID)
+			}
+			custByExt[c.ExternalID] = 1
+			continue
+		}
 		custByExt[c.ExternalID]++
+	}
+	for k := range w.partners {
+		if !clients[k] {
+			delete(custByExt, k)
+		}
 	}
 	t.count("customer", clients, custByExt)
 

@@ -42,7 +42,10 @@ type world struct {
 	servers []*http.Server
 	nats    *natsServer // nil: virtsync's embedded NATS
 	orders  int         // orders added to virtpos so far
-	log     *os.File    // every child's stderr, for a post-mortem
+	// partners are the 1C partners' keys at the start: one deleted since
+	// may have become a virtpos customer.
+	partners map[string]bool
+	log      *os.File // every child's stderr, for a post-mortem
 }
 
 // newWorld starts the fakes with the scenario's base: partners, cards,
@@ -59,6 +62,10 @@ func newWorld(o options, name string, rng *rand.Rand, externalNATS bool) (*world
 	w.onec = onectest.New(onectest.Options{User: onecUser, Password: onecPassword})
 	if err := w.onec.Load(onectest.DemoSeed(o.partners, o.cards, 3, rng.Int64())); err != nil {
 		return nil, fmt.Errorf("load 1C: %w", err)
+	}
+	w.partners = map[string]bool{}
+	for _, p := range w.onec.All(onectest.SetPartners) {
+		w.partners[fmt.Sprint(p["Ref_Key"])] = true
 	}
 	w.vp = virtpostest.New(virtpostest.Options{APIKey: apikey})
 	ocAddr, err := w.serve(w.onec.Handler())
