@@ -35,6 +35,10 @@ type Config struct {
 	// for the response headers and every pause between body reads, so a big
 	// window may take longer in total as long as bytes keep coming. Default 30s.
 	Timeout time.Duration
+	// OrdersTimeout bounds one /orders response as a whole, from the request
+	// to its last byte: a body that trickles a byte now and then never
+	// trips Timeout's idle timer, this ends it. Default 30m.
+	OrdersTimeout time.Duration
 	// Concurrency caps requests in flight across all calls. Default 4.
 	Concurrency int
 	// RateLimit caps requests per second across all calls; 0 means unlimited.
@@ -104,6 +108,7 @@ type Client struct {
 	format  string
 	method  string
 	timeout time.Duration
+	orders  time.Duration // OrdersTimeout
 	retry   RetryPolicy
 	breaker *retry.Breaker // nil when disabled
 	paths   map[string]string
@@ -153,6 +158,10 @@ func New(cfg Config) (*Client, error) {
 	c.timeout = cfg.Timeout
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second
+	}
+	c.orders = cfg.OrdersTimeout
+	if c.orders <= 0 {
+		c.orders = 30 * time.Minute
 	}
 	c.retry = cfg.Retry.WithDefaults(6)
 	c.breaker = retry.NewBreaker(cfg.Breaker)
@@ -384,6 +393,10 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 	defer cancel(nil)
 	deadline := time.AfterFunc(c.timeout, func() { cancel(timedOut) })
 	defer deadline.Stop()
+	if stream {
+		total := time.AfterFunc(c.orders, func() { cancel(&timeoutError{d: c.orders, total: true}) })
+		defer total.Stop()
+	}
 	// What the transport did with the request decides whether a failure
 	// may have been carried out.
 	var gotConn, wrote atomic.Bool
@@ -410,8 +423,9 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 		}
 		c.log.Debug("virtpos: no response", "endpoint", ep, "method", req.Method, "duration", time.Since(started))
 		outcome := c.transportOutcome(err, gotConn.Load())
-		if cause := context.Cause(ctx); errors.Is(cause, timedOut) {
-			return &TransientError{Endpoint: ep, Outcome: outcome, Err: fmt.Errorf("%w waiting for the response", timedOut)}
+		var to *timeoutError
+		if errors.As(context.Cause(ctx), &to) {
+			return &TransientError{Endpoint: ep, Outcome: outcome, Err: fmt.Errorf("%w waiting for the response", to)}
 		}
 		return &TransientError{Endpoint: ep, Outcome: outcome, Err: c.redactTransport(err)}
 	}
@@ -455,13 +469,15 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 		return he
 	}
 
-	var body io.Reader = resp.Body
+	// A read cut by one of the timers fails with the timer's own error,
+	// not a bare "context canceled", so that decoders report a timeout.
+	var body io.Reader = &causeReader{r: resp.Body, ctx: ctx}
 	if stream {
 		// An idle timer instead of a total one: a large window may take
 		// minutes, but a stalled connection must not hang the run.
 		t := time.AfterFunc(c.timeout, func() { cancel(timedOut) })
 		t.Stop()
-		body = &idleReader{r: resp.Body, t: t, d: c.timeout}
+		body = &idleReader{r: body, t: t, d: c.timeout}
 	}
 	err = handle(body)
 	if err == nil {
@@ -491,19 +507,47 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 	// A garbled or cut body is most often a proxy or a connection failing:
 	// worth another try, and reported with what was read if it persists.
 	// The server answered 200, so a write may well have been done.
-	if errors.Is(context.Cause(ctx), timedOut) {
+	var to *timeoutError
+	if errors.As(context.Cause(ctx), &to) && !errors.Is(err, to) {
 		return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeUnknown,
-			Err: fmt.Errorf("%w reading the body: %w", timedOut, err)}
+			Err: fmt.Errorf("%w reading the body: %w", to, err)}
 	}
 	return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeUnknown, Err: err}
 }
 
-// timeoutError is the cause of a request cancelled by Config.Timeout. It
-// matches context.DeadlineExceeded, as a timeout should.
-type timeoutError struct{ d time.Duration }
+// timeoutError is the cause of a request cancelled by Config.Timeout or,
+// with total set, by Config.OrdersTimeout. It matches
+// context.DeadlineExceeded, as a timeout should.
+type timeoutError struct {
+	d     time.Duration
+	total bool
+}
 
-func (e *timeoutError) Error() string   { return fmt.Sprintf("timed out after %s", e.d) }
+func (e *timeoutError) Error() string {
+	if e.total {
+		return fmt.Sprintf("the /orders response took longer than virtpos.orders_timeout (%s)", e.d)
+	}
+	return fmt.Sprintf("timed out after %s", e.d)
+}
 func (e *timeoutError) Is(t error) bool { return t == context.DeadlineExceeded }
+
+// causeReader replaces the error of a read cut by a timer with the
+// timer's *timeoutError.
+type causeReader struct {
+	r   io.Reader
+	ctx context.Context
+}
+
+func (r *causeReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		var to *timeoutError
+		if errors.As(context.Cause(r.ctx), &to) {
+			err = to
+		}
+	}
+	return n, err
+}
 
 // HTTPError is an unexpected HTTP status that retrying will not change
 // (401, 403, 404 ...): usually a wrong apikey or base URL.

@@ -2,9 +2,11 @@ package virtpos
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -28,6 +30,39 @@ func (h *headRecorder) Read(p []byte) (int, error) {
 		h.head = append(h.head, p[:min(n, room)]...)
 	}
 	return n, err
+}
+
+// MaxGap bounds how many bytes an orders decoder reads without reaching
+// the next element (XML) or token (JSON): whitespace, a comment, a text
+// value, or an unknown element being skipped. A body that trickles
+// whitespace forever, or one runaway value, ends with a *DecodeError
+// instead of spinning and growing the decoder's buffer.
+const MaxGap = 1 << 20
+
+// errGap is the read error of a gapReader past its limit.
+var errGap = fmt.Errorf("more than %d MiB without an element or a token", MaxGap>>20)
+
+// gapReader counts the bytes read since the decoder last made progress
+// (mark) and fails past MaxGap.
+type gapReader struct {
+	r io.Reader
+	n int
+}
+
+func (g *gapReader) Read(p []byte) (int, error) {
+	if g.n > MaxGap {
+		return 0, errGap
+	}
+	n, err := g.r.Read(p)
+	g.n += n
+	return n, err
+}
+
+func (g *gapReader) mark() { g.n = 0 }
+
+// gapError is the *DecodeError of a decoder stopped by its gapReader.
+func gapError(path string) error {
+	return &DecodeError{Path: path, Expected: fmt.Sprintf("an element or a value within %d MiB", MaxGap>>20), Err: errGap}
 }
 
 // envelope is what every response carries beside its payload.
@@ -166,6 +201,7 @@ func setItemField(it *Item, path, name, v string) error {
 // current order is held in memory.
 type xmlOrders struct {
 	d    *xml.Decoder
+	gap  *gapReader
 	text bytes.Buffer
 	n    int // orders delivered so far, for paths in errors
 	env  envelope
@@ -179,7 +215,8 @@ type xmlOrders struct {
 // returned as is. A response with success=0 yields an *APIError.
 func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
 	h := &headRecorder{r: r}
-	x := &xmlOrders{d: xml.NewDecoder(h), fn: fn}
+	g := &gapReader{r: h}
+	x := &xmlOrders{d: xml.NewDecoder(g), gap: g, fn: fn}
 	if err := x.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
@@ -191,6 +228,12 @@ func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
 }
 
 func (x *xmlOrders) syntax(path string, err error) error {
+	if errors.Is(err, errGap) {
+		return gapError(path)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return err // a timer cut the read: not a fault of the body
+	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -207,6 +250,7 @@ func (x *xmlOrders) next(path string) (xml.Token, error) {
 		}
 		switch t.(type) {
 		case xml.StartElement, xml.EndElement:
+			x.gap.mark()
 			return t, nil
 		}
 	}
@@ -222,6 +266,7 @@ func (x *xmlOrders) root() error {
 			return x.syntax("", err)
 		}
 		if _, ok := t.(xml.StartElement); ok {
+			x.gap.mark()
 			break
 		}
 	}
@@ -278,6 +323,7 @@ func (x *xmlOrders) readText(path string) (string, error) {
 		case xml.CharData:
 			x.text.Write(t)
 		case xml.EndElement:
+			x.gap.mark()
 			return x.text.String(), nil
 		case xml.StartElement:
 			return "", &DecodeError{Path: path, Expected: "a text value", Got: "element <" + t.Name.Local + ">"}
@@ -443,6 +489,7 @@ func (x *xmlOrders) wrappedItem(path string) (Item, error) {
 // all pass through one path and only one order is in memory at a time.
 type jsonOrders struct {
 	d   *json.Decoder
+	gap *gapReader
 	n   int
 	env envelope
 	fn  func(*Order) error
@@ -453,9 +500,10 @@ type jsonOrders struct {
 // values as "" or null, and a single object where a list was expected.
 func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 	h := &headRecorder{r: r}
-	d := json.NewDecoder(h)
+	g := &gapReader{r: h}
+	d := json.NewDecoder(g)
 	d.UseNumber()
-	j := &jsonOrders{d: d, fn: fn}
+	j := &jsonOrders{d: d, gap: g, fn: fn}
 	if err := j.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
@@ -467,6 +515,12 @@ func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 }
 
 func (j *jsonOrders) syntax(path string, err error) error {
+	if errors.Is(err, errGap) {
+		return gapError(path)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return err // a timer cut the read: not a fault of the body
+	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
@@ -478,14 +532,19 @@ func (j *jsonOrders) token(path string) (json.Token, error) {
 	if err != nil {
 		return nil, j.syntax(path, err)
 	}
+	j.gap.mark()
 	return t, nil
 }
 
 func (j *jsonOrders) root() error {
 	t, err := j.d.Token()
+	if errors.Is(err, errGap) {
+		return gapError("")
+	}
 	if err != nil {
 		return &DecodeError{Expected: "a JSON object", Err: err}
 	}
+	j.gap.mark()
 	if t != json.Delim('{') {
 		return &DecodeError{Expected: "a JSON object"}
 	}

@@ -9,8 +9,12 @@ import (
 	"strings"
 )
 
-// maxSmallBody caps responses that are read whole (everything but orders).
-const maxSmallBody = 16 << 20
+// MaxSmallResponse caps the body of every call but GET /orders (which is
+// streamed): customer/update, the card calls and GET /customer are read
+// whole, and a body larger than this is a *DecodeError ("response larger
+// than 32 MiB") rather than memory spent on a broken or hostile server.
+// A page of GET /customer that large means page_size is too big.
+const MaxSmallResponse = 32 << 20
 
 // node is a generic decoded element: XML and JSON both become nodes, so the
 // typed calls read one shape whatever the format.
@@ -66,12 +70,13 @@ func (n *node) list(plural, singular string) []*node {
 
 // decodeSmall reads a whole small response into a node tree.
 func decodeSmall(format string, r io.Reader) (*node, envelope, error) {
-	body, err := io.ReadAll(io.LimitReader(r, maxSmallBody+1))
+	body, err := io.ReadAll(io.LimitReader(r, MaxSmallResponse+1))
 	if err != nil {
 		return nil, envelope{}, &DecodeError{Expected: "a complete body", Err: err}
 	}
-	if len(body) > maxSmallBody {
-		return nil, envelope{}, &DecodeError{Expected: fmt.Sprintf("a body under %d MiB", maxSmallBody>>20), Got: snippet(body, 80)}
+	if len(body) > MaxSmallResponse {
+		return nil, envelope{}, &DecodeError{Got: snippet(body, 80),
+			Err: fmt.Errorf("response larger than %d MiB", MaxSmallResponse>>20)}
 	}
 	var root *node
 	if format == "xml" {
