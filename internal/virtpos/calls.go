@@ -114,8 +114,20 @@ func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, 
 			return err
 		}
 		page = CustomerPage{Count: -1}
-		for _, n := range root.list("customers", "customer") {
-			page.Customers = append(page.Customers, customerFrom(n))
+		for i, n := range root.list("customers", "customer") {
+			cu := customerFrom(n)
+			path := fmt.Sprintf("customers[%d]", i)
+			if err := checkID(path+".id", cu.ID); err != nil {
+				return err
+			}
+			for j, cd := range cu.Cards {
+				if cd.ID != "" {
+					if err := checkID(fmt.Sprintf("%s.cards[%d].id", path, j), cd.ID); err != nil {
+						return err
+					}
+				}
+			}
+			page.Customers = append(page.Customers, cu)
 		}
 		if s := root.str("count"); s != "" {
 			if n, err := strconv.Atoi(s); err == nil {
@@ -191,6 +203,38 @@ func customerFrom(n *node) Customer {
 		})
 	}
 	return cu
+}
+
+// idExpected describes a virtpos id for errors.
+const idExpected = "a virtpos id (1 to 19 decimal digits, not 0)"
+
+// ValidID reports whether s looks like a virtpos id: decimal digits only,
+// no sign, no exponent, no leading zero, not 0, at most 19 digits (an
+// int64). Anything else in a reply is garbage that must not reach the id
+// map, where one bad value could map every record to one customer.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 19 || s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkID is the *DecodeError of an id field that is not a virtpos id; it
+// quotes at most 20 bytes of what came.
+func checkID(path, id string) error {
+	if ValidID(id) {
+		return nil
+	}
+	got := snippet([]byte(id), 20)
+	if id == "" {
+		got = "nothing"
+	}
+	return &DecodeError{Path: path, Expected: idExpected, Got: got}
 }
 
 // forbidden parameters: age is computed by the server and rejected; the
@@ -272,8 +316,8 @@ func (c *Client) update(ctx context.Context, ep string, p url.Values, idempotent
 			return err
 		}
 		res.ID = root.str("id")
-		if res.ID == "" {
-			return &DecodeError{Path: "id", Expected: "the id of the record"}
+		if err := checkID("id", res.ID); err != nil {
+			return err
 		}
 		res.IsNew, err = parseFlag("isnew", root.str("isnew"))
 		return err

@@ -20,6 +20,8 @@ type Cards struct {
 	// OnDelete is "delete" (default: deleteCard) or "block" (status
 	// BLOCKED, the card stays in virtpos's history).
 	OnDelete string
+
+	ids idGuard
 }
 
 // Prepare implements sync.Handler.
@@ -27,6 +29,17 @@ func (h *Cards) Prepare(ctx context.Context, _ *vsync.RunInfo) error { return h.
 
 // Apply implements sync.Handler.
 func (h *Cards) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	out, err := h.apply(ctx, run, rec)
+	if err == nil && !out.ForgetID {
+		err = h.ids.check(ctx, run, "card", rec.Key, out.RemoteID)
+	}
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+	return out, nil
+}
+
+func (h *Cards) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
 	id, known, err := run.IDs.LookupID(ctx, "card", rec.Key)
 	if err != nil {
 		return vsync.Outcome{}, err

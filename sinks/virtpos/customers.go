@@ -39,6 +39,8 @@ type Mapper interface {
 type Customers struct {
 	Client Client
 	Mapper Mapper
+
+	ids idGuard
 }
 
 // Prepare implements sync.Handler.
@@ -48,6 +50,17 @@ func (h *Customers) Prepare(ctx context.Context, _ *vsync.RunInfo) error {
 
 // Apply implements sync.Handler.
 func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	out, err := h.apply(ctx, run, rec)
+	if err == nil {
+		err = h.ids.check(ctx, run, "customer", rec.Key, out.RemoteID)
+	}
+	if err != nil {
+		return vsync.Outcome{}, err
+	}
+	return out, nil
+}
+
+func (h *Customers) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
 	if rec.Deleted || rec.Marked {
 		what := "deleted"
 		if rec.Marked {
@@ -75,6 +88,10 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 		q.Set("id", id)
 		res, err := h.Client.UpdateCustomer(ctx, q)
 		if err == nil {
+			if res.ID != id {
+				return vsync.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
+					"virtpos is not honouring ids", res.ID, id, rec.Key)
+			}
 			return customerOutcome(rec.Key, res.ID, res.IsNew, false), nil
 		}
 		// Deleted by hand in virtpos: fall through to a fresh look-up.
@@ -115,6 +132,10 @@ func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vs
 			res, err := h.Client.UpdateCustomer(ctx, q)
 			if err != nil {
 				return vsync.Outcome{}, classify("customer", rec.Key, err)
+			}
+			if res.ID != found.ID {
+				return vsync.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
+					"virtpos is not honouring ids", res.ID, found.ID, rec.Key)
 			}
 			// An earlier run's create, interrupted before its commit, is
 			// virtsync's own record, not one adopted from virtpos.

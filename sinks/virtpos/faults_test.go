@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -316,6 +318,113 @@ func TestDownVirtposStopsTheRunQuickly(t *testing.T) {
 			}
 			if total > failures+concurrency {
 				t.Errorf("%d requests before the run stopped, want at most %d", total, failures+concurrency)
+			}
+		})
+	}
+}
+
+// sameIDServer is a broken virtpos that answers every write with one id.
+func sameIDServer(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/customer":
+			fmt.Fprint(w, `{"success":1,"customers":[],"count":"0"}`)
+		case "/customer/update":
+			fmt.Fprint(w, `{"success":1,"id":"17","isnew":1}`)
+		default:
+			fmt.Fprint(w, `{"success":1,"id":"9","isnew":1}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// One id for two records is a fault of virtpos: the run stops, and the id
+// map never maps two 1C records to one virtpos record.
+func TestOneIDForTwoRecordsStopsTheRun(t *testing.T) {
+	t.Run("customers in one run", func(t *testing.T) {
+		e := newRunEnv(t, "json", "GET", nil)
+		c, err := virtpos.New(virtpos.Config{BaseURL: sameIDServer(t), APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.client = c
+		e.runner.Concurrency = 1
+		src := newPartners(5)
+		sum, err := e.run(t, src)
+		want := fmt.Sprintf("virtpos returned customer id 17 for %s, already mapped to %s: virtpos is not honouring ids", src.recs[1].Key, src.recs[0].Key)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("run error %v, want %q", err, want)
+		}
+		if sum.Counts[vsync.Failed] != 0 || sum.Counts[vsync.Created] != 1 {
+			t.Fatalf("counts %v, want one created and no dead letter", sum.Counts)
+		}
+		// The next run stops at once, on the committed id map.
+		if _, err := e.run(t, src); err == nil || !strings.Contains(err.Error(), "already mapped to "+src.recs[0].Key) {
+			t.Fatalf("second run: %v", err)
+		}
+		if ref, _, _ := e.db.LookupRef(context.Background(), "customer", "17"); ref != src.recs[0].Key {
+			t.Fatalf("id 17 maps to %q", ref)
+		}
+	})
+	t.Run("cards", func(t *testing.T) {
+		e := newEnv(t)
+		c, err := virtpos.New(virtpos.Config{BaseURL: sameIDServer(t), APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &sink.Cards{Client: c, Mapper: &mapper{fn: cardMap}}
+		e.putID(t, "card", "other-card", "9")
+		_, err = h.Apply(context.Background(), e.run, cardRec("Действует"))
+		if err == nil || !strings.Contains(err.Error(), "virtpos returned card id 9 for "+cardKey+", already mapped to other-card") {
+			t.Fatalf("err = %v", err)
+		}
+		var re *vsync.RejectedError
+		if errors.As(err, &re) {
+			t.Fatalf("a fault of virtpos became the card's dead letter: %v", err)
+		}
+	})
+	t.Run("an update by id answered with another id", func(t *testing.T) {
+		e := newEnv(t)
+		c, err := virtpos.New(virtpos.Config{BaseURL: sameIDServer(t), APIKey: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.putID(t, "customer", custKey, "5")
+		_, err = (&sink.Customers{Client: c, Mapper: &mapper{fn: customerMap}}).Apply(context.Background(), e.run, custRec("Петров Иван", ""))
+		if err == nil || !strings.Contains(err.Error(), "virtpos answered customer id 17 to an update of customer 5") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// A garbled id never reaches the id map: the run stops naming it.
+func TestGarbledIDNeverMapped(t *testing.T) {
+	for _, id := range []string{"12.5e3", "-1", "<script>alert(1)</script>"} {
+		t.Run(id, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/customer" {
+					fmt.Fprint(w, `{"success":1,"customers":[]}`)
+					return
+				}
+				_ = json.NewEncoder(w).Encode(map[string]any{"success": 1, "id": id, "isnew": 1})
+			}))
+			defer srv.Close()
+			e := newRunEnv(t, "json", "GET", nil)
+			c, err := virtpos.New(virtpos.Config{BaseURL: srv.URL, APIKey: "k", Retry: virtpos.RetryPolicy{MaxAttempts: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.client = c
+			sum, err := e.run(t, newPartners(3))
+			if err == nil || !strings.Contains(err.Error(), "expected a virtpos id") {
+				t.Fatalf("run error %v, want the id refused", err)
+			}
+			if sum.Counts[vsync.Created]+sum.Counts[vsync.Failed] != 0 {
+				t.Fatalf("counts %v", sum.Counts)
+			}
+			if ids, err := e.db.IDs(context.Background(), "customer"); err != nil || len(ids) != 0 {
+				t.Fatalf("id map %v, %v; want empty", ids, err)
 			}
 		})
 	}
