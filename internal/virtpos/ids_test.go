@@ -41,7 +41,10 @@ func TestIDsInRepliesAreChecked(t *testing.T) {
 				return err
 			}},
 		{EPCardInsert, "id", func(id string) map[string]any { return map[string]any{"success": 1, "id": id, "isnew": 1} },
-			func(c *Client) error { _, err := c.InsertCard(context.Background(), url.Values{"uid": {"1"}}); return err }},
+			func(c *Client) error {
+				_, err := c.InsertCard(context.Background(), url.Values{"uid": {"1"}})
+				return err
+			}},
 		{EPCustomer, "customers[0].id", func(id string) map[string]any {
 			return map[string]any{"success": 1, "customers": []any{map[string]any{"id": id, "external_id": "e"}}}
 		}, func(c *Client) error { _, _, err := c.FindCustomerByExternalID(context.Background(), "e"); return err }},
@@ -51,7 +54,10 @@ func TestIDsInRepliesAreChecked(t *testing.T) {
 			}
 			return map[string]any{"success": 1, "customers": []any{map[string]any{"id": "4", "external_id": "e",
 				"cards": []any{map[string]any{"id": id, "uid": "1"}}}}}
-		}, func(c *Client) error { _, err := c.Customers(context.Background(), CustomerQuery{ExternalID: "e", Cards: true}); return err }},
+		}, func(c *Client) error {
+			_, err := c.Customers(context.Background(), CustomerQuery{ExternalID: "e", Cards: true})
+			return err
+		}},
 	}
 	for _, cl := range calls {
 		for _, id := range bad {
