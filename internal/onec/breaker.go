@@ -1,95 +1,51 @@
 package onec
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/retry"
 )
 
 // ErrUnavailable is returned (wrapped) without a request while the circuit
 // breaker is open: 1C failed Breaker.Failures attempts in a row (network
 // errors, timeouts, 5xx), and hammering it record by record helps nobody.
-// Calls go through again after Breaker.Cooldown, one probe first.
+// After Breaker.Cooldown one trial request goes through.
 var ErrUnavailable = errors.New("1C is unavailable")
 
-// Breaker configures the client's circuit breaker.
-type Breaker struct {
-	// Failures is how many failed attempts in a row open the breaker.
-	// Default 8; negative disables the breaker.
-	Failures int
-	// Cooldown is how long calls fail fast once it is open. Default 1m.
-	Cooldown time.Duration
+// Breaker configures the client's circuit breaker, shared with the
+// virtpos client: Failures failed attempts in a row open it (default 8;
+// negative disables it), for Cooldown (default 1m).
+type Breaker = retry.BreakerPolicy
+
+// unavailable is the error of a request the open breaker refused.
+func unavailable(op, entity string, err error) error {
+	var oe *retry.OpenError
+	if !errors.As(err, &oe) {
+		return fmt.Errorf("onec: %s %s: %w: %w", op, entity, ErrUnavailable, err)
+	}
+	return fmt.Errorf("onec: %s %s: %w: %d requests in a row failed (last: %s); no request is sent before %s",
+		op, entity, ErrUnavailable, oe.Failures, oe.Last, oe.Until.Format(time.TimeOnly))
 }
 
-func (b Breaker) withDefaults() Breaker {
-	if b.Failures == 0 {
-		b.Failures = 8
+// transportVerdict judges 1C's health by an attempt that got no answer:
+// the caller giving up says nothing.
+func transportVerdict(ctx context.Context, err error) (retry.Verdict, string) {
+	if ctx.Err() != nil {
+		return retry.Neutral, ""
 	}
-	if b.Cooldown <= 0 {
-		b.Cooldown = time.Minute
-	}
-	return b
+	return retry.Unhealthy, err.Error()
 }
 
-// attemptResult is what one HTTP attempt says about 1C's health.
-type attemptResult int
-
-const (
-	attemptOK      attemptResult = iota // 1C answered (any status below 500, or a 1C error code)
-	attemptFailed                       // transport error, timeout, 5xx without a 1C code
-	attemptNeutral                      // cancelled by the caller: says nothing
-)
-
-// breaker is closed (calls pass), open (calls fail fast until until) or
-// half-open (after until: one probe passes, the rest fail fast).
-type breaker struct {
-	cfg Breaker
-	now func() time.Time
-
-	mu      sync.Mutex
-	fails   int       // consecutive failed attempts
-	until   time.Time // open until; zero when closed
-	probing bool      // a half-open probe is in flight
-	last    string    // the last failure, for the fail-fast error
-}
-
-// allow returns nil when an attempt may go out, or an error wrapping
-// ErrUnavailable.
-func (b *breaker) allow() error {
-	if b.cfg.Failures < 0 {
-		return nil
+// statusVerdict judges 1C's health by an answer's status: a 5xx without
+// a 1C error code is an outage (a crashed worker, a proxy with no 1C
+// behind it); anything else, a posting error (500, code -1) included, is
+// a working 1C.
+func statusVerdict(e *Error) (retry.Verdict, string) {
+	if e != nil && e.Status >= 500 && !(e.Status == 500 && e.Code != "") {
+		return retry.Unhealthy, e.Error()
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.until.IsZero():
-		return nil
-	case b.now().Before(b.until) || b.probing:
-		return fmt.Errorf("%w: %d requests in a row failed (last: %s); no request is sent before %s",
-			ErrUnavailable, b.fails, b.last, b.until.Format(time.TimeOnly))
-	}
-	b.probing = true
-	return nil
-}
-
-// record notes an attempt's result; err describes a failure.
-func (b *breaker) record(r attemptResult, err error) {
-	if b.cfg.Failures < 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	probe := b.probing
-	b.probing = false
-	switch r {
-	case attemptOK:
-		b.fails, b.until = 0, time.Time{}
-	case attemptFailed:
-		b.fails++
-		b.last = err.Error()
-		if probe || (b.until.IsZero() && b.fails >= b.cfg.Failures) {
-			b.until = b.now().Add(b.cfg.Cooldown)
-		}
-	}
+	return retry.Healthy, ""
 }

@@ -85,7 +85,6 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = 40
 	}
 	c.Retry = c.Retry.WithDefaults(5)
-	c.Breaker = c.Breaker.withDefaults()
 	return c
 }
 
@@ -99,7 +98,7 @@ type Client struct {
 	authToken string
 	// maxBody is MaxResponseBytes; tests lower it.
 	maxBody int64
-	breaker *breaker
+	breaker *retry.Breaker // nil when disabled
 }
 
 // New validates cfg and returns a Client.
@@ -137,7 +136,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	token := base64.StdEncoding.EncodeToString([]byte(cfg.User + ":" + cfg.Password))
 	return &Client{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: hc, log: lg, authToken: token,
-		maxBody: MaxResponseBytes, breaker: &breaker{cfg: cfg.Breaker, now: time.Now}}, nil
+		maxBody: MaxResponseBytes, breaker: retry.NewBreaker(cfg.Breaker)}, nil
 }
 
 // retryMode says which failures a call may retry.
@@ -196,8 +195,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 // once makes one HTTP attempt. It reports whether a retry is allowed and a
 // server-requested delay (Retry-After), if any.
 func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again bool, after time.Duration, _ error) {
-	if err := c.breaker.allow(); err != nil {
-		return nil, false, 0, fmt.Errorf("onec: %s %s: %w", r.op, r.entity, err)
+	done, err := c.breaker.Allow()
+	if err != nil {
+		return nil, false, 0, unavailable(r.op, r.entity, err)
 	}
 	var body io.Reader
 	if r.body != nil {
@@ -205,6 +205,7 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
+		done(retry.Neutral, "")
 		return nil, false, 0, fmt.Errorf("onec: %s %s: build request: %w", r.op, r.entity, redactURLError(err))
 	}
 	req.SetBasicAuth(c.cfg.User, c.cfg.Password)
@@ -219,11 +220,7 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	resp, err := c.http.Do(req)
 	if err != nil {
 		err = redactURLError(err)
-		if ctx.Err() != nil {
-			c.breaker.record(attemptNeutral, nil)
-		} else {
-			c.breaker.record(attemptFailed, err)
-		}
+		done(transportVerdict(ctx, err))
 		if r.mode == retryCreate && !isDialError(err) {
 			// Cancelled or timed out after the request may have been sent.
 			return nil, false, 0, fmt.Errorf("onec: %s %s: %w: %w", r.op, r.entity, ErrOutcomeUnknown, err)
@@ -236,11 +233,11 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	c.log.DebugContext(ctx, "onec: request", "op", r.op, "entity", r.entity, "method", r.method,
 		"status", resp.StatusCode, "duration", time.Since(t0))
 	if accepted(resp.StatusCode, r.want) {
-		c.breaker.record(attemptOK, nil)
+		done(statusVerdict(nil))
 		return resp, false, 0, nil
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		c.breaker.record(attemptOK, nil)
+		done(statusVerdict(nil))
 		where := redirectTarget(resp)
 		drainClose(resp.Body)
 		return nil, false, 0, fmt.Errorf("onec: %s %s: HTTP %d to %s: %w", r.op, r.entity, resp.StatusCode, where, ErrRedirect)
@@ -255,12 +252,7 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	e.Op, e.Entity = r.op, r.entity
 	e.Message = c.scrub(redactSent(e.Message, sent))
-	if e.Status >= 500 && !(e.Status == 500 && e.Code != "") {
-		// A 500 with a 1C code is 1C refusing on business grounds: it is up.
-		c.breaker.record(attemptFailed, e)
-	} else {
-		c.breaker.record(attemptOK, nil)
-	}
+	done(statusVerdict(e))
 	if r.mode == retryCreate {
 		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout {
 			// A proxy gave up waiting: 1C may still have written the document.
