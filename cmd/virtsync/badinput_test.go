@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -955,6 +956,42 @@ func onecInputs() []badInput {
 			check: func(t *testing.T, b *bad, _ result) {
 				if n := b.onec.Requests("GET", onectest.SetPartners); n > 30 {
 					t.Errorf("%d partner requests to a 1C that repeats its first page", n)
+				}
+			},
+			heal: heal},
+		{name: "a 1C that never runs out of full pages stops the sweep with an error",
+			setup: func(t *testing.T, b *bad) []string {
+				b.onecKey("page_size: 3")
+				var fresh atomic.Int64
+				b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+					top := r.URL.Query().Get("$top")
+					if !strings.HasSuffix(r.URL.Path, onectest.SetPartners) || top == "" {
+						next.ServeHTTP(w, r)
+						return
+					}
+					rewrite(func(t *testing.T, body []byte) []byte {
+						var page map[string]any
+						if err := json.Unmarshal(body, &page); err != nil {
+							t.Errorf("stand-in: the fake's page is not JSON: %v", err)
+							return body
+						}
+						n, _ := strconv.Atoi(top)
+						rows := make([]any, n)
+						for i := range rows {
+							rows[i] = map[string]any{"Ref_Key": fmt.Sprintf("00000000-0000-4000-8000-%012d", fresh.Add(1)), "DataVersion": "AAAAAAAAAAE="}
+						}
+						page["value"] = rows
+						out, _ := json.Marshal(page)
+						return out
+					}, t)(w, r, next)
+				})
+				return []string{"-once", "-job", "customers"}
+			},
+			code: 1, want: []string{onectest.SetPartners, "$skip=", "counted"},
+			check: func(t *testing.T, b *bad, r result) {
+				untouched(t, b, r)
+				if n := b.onec.Requests("GET", onectest.SetPartners); n > 60 {
+					t.Errorf("%d partner requests to a 1C whose pages never end", n)
 				}
 			},
 			heal: heal},
