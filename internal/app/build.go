@@ -55,7 +55,8 @@ func buildJobs(p *parts) error {
 	vp, err := virtpos.New(virtpos.Config{
 		BaseURL: cfg.Virtpos.BaseURL, APIKey: cfg.Virtpos.APIKey, Format: cfg.Virtpos.Format,
 		Method: cfg.Virtpos.Method, Timeout: cfg.Virtpos.Timeout.D(), Concurrency: cfg.Virtpos.Concurrency,
-		RateLimit: cfg.Virtpos.RateLimit,
+		RateLimit: cfg.Virtpos.RateLimit, OrdersTimeout: cfg.Virtpos.OrdersTimeout.D(),
+		Breaker: virtpos.BreakerPolicy{Failures: cfg.Virtpos.Breaker.Failures, Cooldown: cfg.Virtpos.Breaker.Cooldown.D()},
 		Retry: virtpos.RetryPolicy{MaxAttempts: cfg.Virtpos.Retry.MaxAttempts, Initial: cfg.Virtpos.Retry.Initial.D(),
 			Max: cfg.Virtpos.Retry.Max.D()},
 		Paths: virtpos.Paths{Orders: cfg.Virtpos.Paths.Orders, Customer: cfg.Virtpos.Paths.Customer,
