@@ -55,18 +55,21 @@ func TestBadInput(t *testing.T) {
 			r := b.run(args...)
 			out := r.stdout + r.stderr
 			if r.code != c.code {
-				t.Errorf("virtsync %v exited %d, want %d\nstdout:\n%s\nstderr:\n%s", args, r.code, c.code, tail(r.stdout, 3000), tail(r.stderr, 3000))
+				t.Errorf("virtsync %v exited %d, want %d", args, r.code, c.code)
 			}
 			for _, want := range append(c.want, b.want...) {
 				want = strings.ReplaceAll(want, "{at}", b.at(c.line))
 				want = strings.ReplaceAll(want, "{n}", strings.Trim(strings.TrimPrefix(b.at(c.line), "virtsync.yaml"), ":"))
 				if !matches(out, want) {
-					t.Errorf("the output of virtsync %v does not name %q\nstdout:\n%s\nstderr:\n%s", args, want, tail(r.stdout, 3000), tail(r.stderr, 3000))
+					t.Errorf("the output of virtsync %v does not name %q", args, want)
 				}
 			}
 			noPanic(t, r)
 			if c.check != nil {
 				c.check(t, b, r)
+			}
+			if t.Failed() {
+				t.Logf("stdout:\n%s\nstderr:\n%s", tail(r.stdout, 3000), tail(r.stderr, 3000))
 			}
 			if c.heal != nil {
 				c.heal(t, b)
@@ -81,7 +84,8 @@ func TestBadInput(t *testing.T) {
 type badInput struct {
 	name string
 	// yaml is appended to the world's config; line is a text on the line
-	// the error must name ({at} in want expands to virtsync.yaml:N).
+	// the error must name: in want, {at} expands to "virtsync.yaml:N:" and
+	// {n} to N.
 	yaml, line string
 	// big seeds more clients than the run's limit of identical rejections
 	// (25), so that a system fault cannot pass for 25 bad records.
@@ -135,13 +139,19 @@ func newBad(t *testing.T, c badInput) *bad {
 	if c.big {
 		seed = onectest.DemoSeed(36, 10, 2, int64(len(c.name)))
 	}
-	w := newWorld(t, seed, c.yaml)
+	return behindStandIns(t, newWorld(t, seed, c.yaml))
+}
+
+// behindStandIns puts a stand-in in front of each fake of w and points the
+// config at them.
+func behindStandIns(t *testing.T, w *world) *bad {
+	t.Helper()
 	b := &bad{world: w}
 	cfg, err := os.ReadFile(w.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bases := regexp.MustCompile(`(?m)^  base_url: (\S+)$`).FindAllStringSubmatch(string(cfg), -1)
+	bases := baseURLs.FindAllStringSubmatch(string(cfg), -1)
 	if len(bases) != 2 {
 		t.Fatalf("the world's config has %d base_url lines, want 2 (virtpos, onec)", len(bases))
 	}
@@ -151,6 +161,9 @@ func newBad(t *testing.T, c badInput) *bad {
 	w.setConfig("  base_url: "+bases[1][1]+"\n", "  base_url: "+b.ocIn.url+"\n")
 	return b
 }
+
+// baseURLs finds the base_url lines of a world's config: virtpos, then onec.
+var baseURLs = regexp.MustCompile(`(?m)^  base_url: (\S+)$`)
 
 // virtposKey and onecKey add a line to the virtpos or onec section.
 func (b *bad) virtposKey(line string) {
@@ -318,6 +331,16 @@ func noIDMapped(t *testing.T, b *bad, _ result) {
 	}
 }
 
+// mappedOnce checks that every client is one customer and mapped to it.
+func mappedOnce(t *testing.T, b *bad, r result) {
+	t.Helper()
+	noIDMapped(t, b, r)
+	b.checkClientsOnce()
+	if got, want := len(b.state().customerIDs), len(b.clients()); got != want {
+		t.Errorf("%d customers mapped, want %d", got, want)
+	}
+}
+
 // nothingLost: every 1C client is exactly one virtpos customer, every 1C
 // card exactly one virtpos card owned by its partner's customer, every
 // virtpos order exactly one 1C document, and no dead letter is open.
@@ -379,7 +402,15 @@ func newStandIn(t *testing.T, target string) *standIn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &standIn{proxy: httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	// A fake that drops the connection (a lost reply) is a dropped
+	// connection behind the stand-in too, not the proxy's 502.
+	proxy.ErrorHandler = func(http.ResponseWriter, *http.Request, error) { panic(http.ErrAbortHandler) }
+	// A fresh connection per request: Go's transport silently re-sends a
+	// GET whose reused connection died before the reply, and a stand-in
+	// that did so would make duplicates of its own.
+	proxy.Transport = &http.Transport{DisableKeepAlives: true}
+	s := &standIn{proxy: proxy}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	s.url = srv.URL + u.Path
@@ -428,14 +459,18 @@ func rewrite(edit func(t *testing.T, body []byte) []byte, t *testing.T) fault {
 	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, r)
-		body := edit(t, rec.Body.Bytes())
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.Header().Del("Content-Length")
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(body)
+		relay(w, rec, edit(t, rec.Body.Bytes()))
 	}
+}
+
+// relay sends a recorded reply with body.
+func relay(w http.ResponseWriter, rec *httptest.ResponseRecorder, body []byte) {
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Del("Content-Length")
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
 }
 
 // cut passes the request on (the write is carried out), then sends only
@@ -477,15 +512,15 @@ func stream(head, chunk string, pause time.Duration) fault {
 	}
 }
 
-// replaceID rewrites the "id" of a JSON reply of virtpos (to nothing when
-// to is empty).
+// replaceID rewrites every "id" of a JSON reply of virtpos (drops it when
+// to is empty: only for flat replies, where it never comes first).
 func replaceID(to string) func(*testing.T, []byte) []byte {
-	re := regexp.MustCompile(`,?"id":"[0-9]+"`)
+	re := regexp.MustCompile(`(,?)"id":"[0-9]+"`)
 	return func(_ *testing.T, b []byte) []byte {
 		if to == "" {
 			return re.ReplaceAll(b, nil)
 		}
-		return re.ReplaceAll(b, []byte(`,"id":`+jsonString(to)))
+		return re.ReplaceAll(b, []byte(`${1}"id":`+jsonString(to)))
 	}
 }
 
@@ -736,6 +771,21 @@ func virtposInputs() []badInput {
 		{name: "truncated JSON for every reply dead-letters nothing and doubles nothing later", big: true,
 			setup: func(t *testing.T, b *bad) []string { b.vpIn.set(cut(9)); return nil },
 			code:  1, want: []string{"virtpos customer"}, check: untouched, heal: heal},
+		{name: "a proxy's 502 after every third customer write was carried out creates each customer once",
+			setup: func(t *testing.T, b *bad) []string {
+				var n atomic.Int32
+				b.vpIn.set(onPath("/customer/update", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+					rec := httptest.NewRecorder()
+					next.ServeHTTP(rec, r)
+					if n.Add(1)%3 == 0 {
+						answer(http.StatusBadGateway, "text/html", "<html><body><h1>502 Bad Gateway</h1></body></html>")(w, r, next)
+						return
+					}
+					relay(w, rec, rec.Body.Bytes())
+				}))
+				return []string{"-once", "-job", "customers"}
+			},
+			code: 0, check: mappedOnce, heal: heal},
 		{name: "lost replies to 30% of customer writes create each customer once",
 			setup: func(t *testing.T, b *bad) []string {
 				b.vp.SetFaults(virtpostest.Faults{Paths: []string{virtpostest.PathCustomerUpdate}, LostReplyRate: 0.3, Seed: 8})
@@ -751,21 +801,24 @@ func virtposInputs() []badInput {
 			b.vp.SetFaults(virtpostest.Faults{Throttle: 3, RetryAfter: time.Second})
 			return nil
 		}, code: 0, check: func(t *testing.T, b *bad, _ result) { b.nothingLost(t) }},
-		{name: "a customer id 12.5e3 is refused naming the field id and is not mapped",
-			setup: onCustomerUpdate(replaceID("12.5e3")), code: 1,
-			want: []string{"customer_update", "re:\\bid\\b"}, check: noIDMapped, heal: heal},
-		{name: "a customer id -1 is refused naming the field id and is not mapped",
-			setup: onCustomerUpdate(replaceID("-1")), code: 1,
-			want: []string{"customer_update", "re:\\bid\\b"}, check: noIDMapped, heal: heal},
-		{name: "a customer id <script> is refused naming the field id and is not mapped",
-			setup: onCustomerUpdate(replaceID("<script>")), code: 1,
-			want: []string{"customer_update", "re:\\bid\\b"}, check: noIDMapped, heal: heal},
+		// A garbled id in the reply of a create: the create may be done, so
+		// the customer is looked up by external_id and mapped to the id
+		// found there, never to the garbled one.
+		{name: "a customer id 12.5e3 is refused naming the field id; the lookup maps the real one",
+			setup: onCustomerUpdate(replaceID("12.5e3")), code: 0,
+			want: []string{"customer_update", "at id", "12.5e3"}, check: mappedOnce, heal: heal},
+		{name: "a customer id -1 is refused naming the field id; the lookup maps the real one",
+			setup: onCustomerUpdate(replaceID("-1")), code: 0,
+			want: []string{"customer_update", "at id", `re:got \\?"-1\\?"`}, check: mappedOnce, heal: heal},
+		{name: "a customer id <script> in every customer reply is refused naming the field id and nothing is mapped",
+			setup: func(t *testing.T, b *bad) []string {
+				b.vpIn.set(onPath("/customer", rewrite(replaceID("<script>"), t)))
+				return []string{"-once", "-job", "customers"}
+			},
+			code: 1, want: []string{"customer", "at id"}, check: untouched, heal: heal},
 		{name: "a customer reply success=1 without an id is looked up by external_id, not sent again",
-			setup: onCustomerUpdate(replaceID("")), code: 0, want: []string{"customer_update"},
-			check: func(t *testing.T, b *bad, r result) {
-				noIDMapped(t, b, r)
-				b.checkClientsOnce()
-			}, heal: heal},
+			setup: onCustomerUpdate(replaceID("")), code: 0, want: []string{"customer_update", "at id"},
+			check: mappedOnce, heal: heal},
 		{name: "a card reply success=1 without an id is accepted",
 			setup: func(t *testing.T, b *bad) []string {
 				b.vpIn.set(onPath("/card/", rewrite(replaceID(""), t)))

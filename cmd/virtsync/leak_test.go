@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ const (
 	probeBirth    = "1977-03-14T00:00:00"
 	probeAddress  = "г. Пробск, ул. Пробная, д. 7"
 	probeKey      = "5a0c7e11-9b1f-4d3e-8a55-0d0c0a7e5e01"
+	probeTwinKey  = "5a0c7e11-9b1f-4d3e-8a55-0d0c0a7e5e04" // the same person entered twice in 1C
 	probeCard     = "5a0c7e11-9b1f-4d3e-8a55-0d0c0a7e5e02"
 	probeCounter  = "5a0c7e11-9b1f-4d3e-8a55-0d0c0a7e5e03"
 	natsProbeUser = "probe"
@@ -44,15 +46,7 @@ const (
 // and her card.
 func probeSeed() onectest.Seed {
 	s := onectest.DemoSeed(10, 6, 2, 91)
-	s[onectest.SetPartners] = append(s[onectest.SetPartners], onectest.Object{
-		"Ref_Key": probeKey, "Code": "00-99999999", "Description": probeName, "НаименованиеПолное": probeName,
-		"Клиент": true, "Поставщик": false, "ЮрФизЛицо": "ФизЛицо", "Пол": "Женский", "ДатаРождения": probeBirth,
-		"КонтактнаяИнформация": []any{
-			map[string]any{"Тип": "Телефон", "Представление": probePhone, "НомерТелефона": probePhone, "НомерТелефонаБезКодов": "0001122"},
-			map[string]any{"Тип": "АдресЭлектроннойПочты", "Представление": probeEmail, "АдресЭП": probeEmail},
-			map[string]any{"Тип": "Адрес", "Представление": probeAddress},
-		},
-	})
+	s[onectest.SetPartners] = append(s[onectest.SetPartners], probePartner(probeKey, "00-99999999"))
 	s[onectest.SetCounterpty] = append(s[onectest.SetCounterpty], onectest.Object{
 		"Ref_Key": probeCounter, "Description": probeName, "НаименованиеПолное": probeName, "ИНН": "660000000077",
 		"Партнер_Key": probeKey, "ЮрФизЛицо": "ФизЛицо", "ЮридическоеФизическоеЛицо": "ФизЛицо",
@@ -62,6 +56,19 @@ func probeSeed() onectest.Seed {
 		"Штрихкод": "2999000000077", "Статус": "Действует", "Партнер_Key": probeKey, "Контрагент_Key": probeCounter,
 	})
 	return s
+}
+
+// probePartner is the probe as a 1C partner under key.
+func probePartner(key, code string) onectest.Object {
+	return onectest.Object{
+		"Ref_Key": key, "Code": code, "Description": probeName, "НаименованиеПолное": probeName,
+		"Клиент": true, "Поставщик": false, "ЮрФизЛицо": "ФизЛицо", "Пол": "Женский", "ДатаРождения": probeBirth,
+		"КонтактнаяИнформация": []any{
+			map[string]any{"Тип": "Телефон", "Представление": probePhone, "НомерТелефона": probePhone, "НомерТелефонаБезКодов": "0001122"},
+			map[string]any{"Тип": "АдресЭлектроннойПочты", "Представление": probeEmail, "АдресЭП": probeEmail},
+			map[string]any{"Тип": "Адрес", "Представление": probeAddress},
+		},
+	}
 }
 
 // leakNeedle is one value that must not leak, in every form it could take.
@@ -203,15 +210,7 @@ func TestLeakScan(t *testing.T) {
 	natsPort := freePort(t)
 	w, addr := daemonWorld(t, probeSeed(), fmt.Sprintf(`nats: {url: "", embedded_listen: "127.0.0.1:%d", embedded_user: %s, embedded_password: %q}`,
 		natsPort, natsProbeUser, natsProbePass))
-	b := &bad{world: w}
-	cfg, err := os.ReadFile(w.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bases := regexp.MustCompile(`(?m)^  base_url: (\S+)$`).FindAllStringSubmatch(string(cfg), -1)
-	b.vpIn, b.ocIn = newStandIn(t, bases[0][1]), newStandIn(t, bases[1][1])
-	w.setConfig("  base_url: "+bases[0][1]+"\n", "  base_url: "+b.vpIn.url+"\n")
-	w.setConfig("  base_url: "+bases[1][1]+"\n", "  base_url: "+b.ocIn.url+"\n")
+	b := behindStandIns(t, w)
 	b.setConfig("  concurrency: 4\n", "  concurrency: 4\n  timeout: 2s\n")
 	b.secrets = []string{natsProbePass}
 
@@ -316,6 +315,27 @@ func TestLeakScan(t *testing.T) {
 		run(f.name, -1, "-resync", "customers")
 		b.vpIn.set(nil)
 	}
+	// A create whose reply is lost, then a lookup that fails too: the
+	// paths of an unknown outcome.
+	if _, err := w.onec.Put(onectest.SetPartners, probePartner(probeTwinKey, "00-99999998")); err != nil {
+		t.Fatal(err)
+	}
+	b.vpIn.set(onPath("/customer", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if strings.HasSuffix(r.URL.Path, "/customer/update") {
+			next.ServeHTTP(httptest.NewRecorder(), r) // carried out, the reply lost
+		}
+		panic(http.ErrAbortHandler)
+	}))
+	run("a create whose reply is lost and whose lookup fails", -1, "-once", "-job", "customers")
+	b.vpIn.set(onPath("/customer/update", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		next.ServeHTTP(httptest.NewRecorder(), r)
+		panic(http.ErrAbortHandler)
+	}))
+	touchProbe(0)
+	run("an update whose reply is lost", -1, "-once", "-job", "customers")
+	b.vpIn.set(nil)
+	run("the lost create resolved", 0, "-once", "-job", "customers")
+
 	w.vp.SetFaults(virtpostest.Faults{Hang: true, Paths: []string{virtpostest.PathCustomerUpdate}})
 	run("a virtpos that does not answer (timeouts)", -1, "-resync", "customers")
 	w.vp.SetFaults(virtpostest.Faults{})
@@ -442,7 +462,7 @@ func (b *bad) restoreVirtposURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur := regexp.MustCompile(`(?m)^  base_url: (\S+)$`).FindStringSubmatch(string(cfg))
+	cur := baseURLs.FindStringSubmatch(string(cfg))
 	if cur == nil {
 		t.Fatal("no base_url in the config")
 	}
