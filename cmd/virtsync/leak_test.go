@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,6 +229,15 @@ func TestLeakScan(t *testing.T) {
 		scan.check(what+": stderr", []byte(r.stderr))
 		return r
 	}
+	// served counts the answers of the faults that apply to the probe only:
+	// a run that never met its fault scanned nothing.
+	var served atomic.Int32
+	met := func(what string) {
+		t.Helper()
+		if served.Swap(0) == 0 {
+			t.Errorf("%s: the fault never answered; the path was not taken", what)
+		}
+	}
 	touchProbe := func(i int) {
 		t.Helper()
 		if _, err := w.onec.Update(onectest.SetPartners, probeKey, onectest.Object{"НаименованиеПолное": fmt.Sprintf("%s (%d)", probeName, i)}); err != nil {
@@ -298,6 +308,7 @@ func TestLeakScan(t *testing.T) {
 				next.ServeHTTP(w, r)
 				return
 			}
+			served.Add(1)
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"success":0,"info":%s}`, jsonString("Клиент с телефоном "+r.Form.Get("phone")+" и почтой "+r.Form.Get("email")+" уже есть: "+r.Form.Get("lname")))
 		})},
@@ -315,18 +326,27 @@ func TestLeakScan(t *testing.T) {
 		run(f.name, -1, "-resync", "customers")
 		b.vpIn.set(nil)
 	}
+	met("success=0 echoing the values of one record")
 	// A create whose reply is lost, then a lookup that fails too: the
 	// paths of an unknown outcome.
 	if _, err := w.onec.Put(onectest.SetPartners, probePartner(probeTwinKey, "00-99999998")); err != nil {
 		t.Fatal(err)
 	}
+	var lookups atomic.Int32
 	b.vpIn.set(onPath("/customer", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-		if strings.HasSuffix(r.URL.Path, "/customer/update") {
+		switch {
+		case r.URL.Query().Get("external_id") != probeTwinKey:
+		case strings.HasSuffix(r.URL.Path, "/customer/update"):
+			served.Add(1)
 			next.ServeHTTP(httptest.NewRecorder(), r) // carried out, the reply lost
+		case lookups.Add(1) == 1:
+			next.ServeHTTP(w, r) // the lookup before the create finds nothing
+			return
 		}
 		panic(http.ErrAbortHandler)
 	}))
 	run("a create whose reply is lost and whose lookup fails", -1, "-once", "-job", "customers")
+	met("a create whose reply is lost")
 	b.vpIn.set(onPath("/customer/update", func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		next.ServeHTTP(httptest.NewRecorder(), r)
 		panic(http.ErrAbortHandler)
@@ -369,6 +389,7 @@ func TestLeakScan(t *testing.T) {
 	b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path+r.URL.RawQuery, onectest.SetPartners) &&
 			strings.Contains(r.URL.Path+"?"+unescape(r.URL.RawQuery), probeKey) {
+			served.Add(1)
 			w.Header().Set("Content-Type", "application/json;charset=utf-8")
 			w.WriteHeader(http.StatusInternalServerError)
 			fmt.Fprintf(w, `{"odata.error":{"code":"-1","message":{"lang":"ru","value":%s}}}`,
@@ -378,8 +399,10 @@ func TestLeakScan(t *testing.T) {
 		next.ServeHTTP(w, r)
 	})
 	run("a 1C read error echoing her values", -1, "-once", "-job", "customers")
+	met("a 1C read error echoing her values")
 	b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodGet && strings.Contains(unescape(r.URL.Path+"?"+r.URL.RawQuery), probeKey) {
+			served.Add(1)
 			w.Header().Set("Content-Type", "application/json;charset=utf-8")
 			fmt.Fprintf(w, `{"odata.metadata":"x","value":[{"Ref_Key":"%s","Description":%s,"Телефон":%s,`, probeKey, jsonString(probeName), jsonString(probePhone))
 			return
@@ -387,10 +410,12 @@ func TestLeakScan(t *testing.T) {
 		next.ServeHTTP(w, r)
 	})
 	run("a 1C page that does not decode after her name", -1, "-once", "-job", "customers")
+	met("a 1C page that does not decode after her name")
 	b.ocIn.set(nil)
 	touchProbe(2)
 	b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, onectest.SetOrders) {
+			served.Add(1)
 			w.Header().Set("Content-Type", "application/json;charset=utf-8")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprintf(w, `{"odata.error":{"code":"19","message":{"lang":"ru","value":%s}}}`,
@@ -401,6 +426,7 @@ func TestLeakScan(t *testing.T) {
 	})
 	order("probe-3")
 	run("a 1C rejection of her order echoing her values", -1, "-once")
+	met("a 1C rejection of her order")
 	b.ocIn.set(func(http.ResponseWriter, *http.Request, http.Handler) { panic(http.ErrAbortHandler) })
 	touchProbe(3)
 	run("1C dropping every connection", -1, "-once")
