@@ -109,32 +109,9 @@ func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, 
 	}
 	var page CustomerPage
 	err := c.call(ctx, EPCustomer, v, true, false, func(body io.Reader) error {
-		root, _, err := decodeSmall(c.format, body)
-		if err != nil {
-			return err
-		}
-		page = CustomerPage{Count: -1}
-		for i, n := range root.list("customers", "customer") {
-			cu := customerFrom(n)
-			path := fmt.Sprintf("customers[%d]", i)
-			if err := checkID(path+".id", cu.ID); err != nil {
-				return err
-			}
-			for j, cd := range cu.Cards {
-				if cd.ID != "" {
-					if err := checkID(fmt.Sprintf("%s.cards[%d].id", path, j), cd.ID); err != nil {
-						return err
-					}
-				}
-			}
-			page.Customers = append(page.Customers, cu)
-		}
-		if s := root.str("count"); s != "" {
-			if n, err := strconv.Atoi(s); err == nil {
-				page.Count = n
-			}
-		}
-		return nil
+		var err error
+		page, err = decodeCustomers(c.format, body)
+		return err
 	})
 	if err != nil {
 		return CustomerPage{}, fmt.Errorf("virtpos: find customers: %w", err)
@@ -311,18 +288,62 @@ func (c *Client) update(ctx context.Context, ep string, p url.Values, idempotent
 	}
 	var res UpdateResult
 	err := c.call(ctx, ep, p, idempotent, false, func(body io.Reader) error {
-		root, _, err := decodeSmall(c.format, body)
-		if err != nil {
-			return err
-		}
-		res.ID = root.str("id")
-		if err := checkID("id", res.ID); err != nil {
-			return err
-		}
-		res.IsNew, err = parseFlag("isnew", root.str("isnew"))
+		var err error
+		res, err = decodeUpdate(c.format, ep, body)
 		return err
 	})
 	if err != nil {
+		return UpdateResult{}, err
+	}
+	return res, nil
+}
+
+// decodeCustomers reads a GET /customer reply.
+func decodeCustomers(format string, body io.Reader) (CustomerPage, error) {
+	root, _, err := decodeSmall(format, body)
+	if err != nil {
+		return CustomerPage{}, err
+	}
+	page := CustomerPage{Count: -1}
+	for i, n := range root.list("customers", "customer") {
+		cu := customerFrom(n)
+		path := fmt.Sprintf("customers[%d]", i)
+		if err := checkID(path+".id", cu.ID); err != nil {
+			return CustomerPage{}, err
+		}
+		for j, cd := range cu.Cards {
+			if cd.ID != "" {
+				if err := checkID(fmt.Sprintf("%s.cards[%d].id", path, j), cd.ID); err != nil {
+					return CustomerPage{}, err
+				}
+			}
+		}
+		page.Customers = append(page.Customers, cu)
+	}
+	if s := root.str("count"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil {
+			page.Count = n
+		}
+	}
+	return page, nil
+}
+
+// decodeUpdate reads the reply of customer/update or a card call.
+func decodeUpdate(format, ep string, body io.Reader) (UpdateResult, error) {
+	root, _, err := decodeSmall(format, body)
+	if err != nil {
+		return UpdateResult{}, err
+	}
+	res := UpdateResult{ID: root.str("id")}
+	// The seed documents no reply for the card calls: success=1 alone is
+	// taken as done, and the card is found by uid or external_id next
+	// time. An id that is there must be an id.
+	if res.ID != "" || ep == EPCustomerUpdate {
+		if err := checkID("id", res.ID); err != nil {
+			return UpdateResult{}, err
+		}
+	}
+	if res.IsNew, err = parseFlag("isnew", root.str("isnew")); err != nil {
 		return UpdateResult{}, err
 	}
 	return res, nil

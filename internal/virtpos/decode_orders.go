@@ -200,9 +200,11 @@ func setItemField(it *Item, path, name, v string) error {
 // xmlOrders walks an orders response token by token; nothing but the
 // current order is held in memory.
 type xmlOrders struct {
-	d    *xml.Decoder
-	gap  *gapReader
-	text bytes.Buffer
+	d       *xml.Decoder
+	gap     *gapReader
+	guard   *textGuard
+	unknown int // unknown elements with elements inside, skipped in this order
+	text    bytes.Buffer
 	n    int // orders delivered so far, for paths in errors
 	env  envelope
 	fn   func(*Order) error
@@ -211,12 +213,17 @@ type xmlOrders struct {
 // DecodeOrdersXML reads a GET /orders response in XML from r and calls fn for
 // each order as soon as it is complete. It accepts the seed's shape (sibling
 // <orders> elements, items flattened inside <items>) and the wrapped shapes
-// <orders><order> and <items><item>. An error from fn stops decoding and is
-// returned as is. A response with success=0 yields an *APIError.
+// <orders><order> and <items><item>. Unknown fields are ignored, unknown
+// elements with elements inside skipped (up to MaxUnknownElements per
+// order). A field that is not valid text (bad UTF-8, a control character)
+// is charged to its order alone, in Order.Problems. An error from fn stops
+// decoding and is returned as is. A response with success=0 yields an
+// *APIError.
 func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
 	h := &headRecorder{r: r}
 	g := &gapReader{r: h}
-	x := &xmlOrders{d: xml.NewDecoder(g), gap: g, fn: fn}
+	tg := newTextGuard(g, true)
+	x := &xmlOrders{d: xml.NewDecoder(tg), gap: g, guard: tg, fn: fn}
 	if err := x.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
@@ -281,7 +288,7 @@ func (x *xmlOrders) root() error {
 		}
 		switch se.Name.Local {
 		case "success":
-			v, err := x.readText("success")
+			v, _, err := x.readText("success", false)
 			if err != nil {
 				return err
 			}
@@ -290,7 +297,7 @@ func (x *xmlOrders) root() error {
 				return err
 			}
 		case "info":
-			v, err := x.readText("info")
+			v, _, err := x.readText("info", false)
 			if err != nil {
 				return err
 			}
@@ -311,22 +318,46 @@ func (x *xmlOrders) root() error {
 	}
 }
 
-// readText reads the text of a leaf element whose start was just read.
-func (x *xmlOrders) readText(path string) (string, error) {
+// MaxUnknownElements bounds the unknown elements with elements inside that
+// the XML decoder skips in one order; more make the response a
+// *DecodeError (each one is also bounded by MaxGap).
+const MaxUnknownElements = 100
+
+// readText reads the text of a leaf element whose start was just read, and
+// the problem of that text ("" when it is clean). An unknown element
+// (unknown=true) with elements inside is skipped whole and reads as "".
+func (x *xmlOrders) readText(path string, unknown bool) (string, string, error) {
+	start := x.d.InputOffset()
 	x.text.Reset()
 	for {
 		t, err := x.d.Token()
 		if err != nil {
-			return "", x.syntax(path, err)
+			return "", "", x.syntax(path, err)
 		}
 		switch t := t.(type) {
 		case xml.CharData:
 			x.text.Write(t)
 		case xml.EndElement:
 			x.gap.mark()
-			return x.text.String(), nil
+			v := x.text.String()
+			return v, x.guard.charge(start, x.d.InputOffset(), v), nil
 		case xml.StartElement:
-			return "", &DecodeError{Path: path, Expected: "a text value", Got: "element <" + t.Name.Local + ">"}
+			if !unknown {
+				return "", "", &DecodeError{Path: path, Expected: "a text value", Got: "element <" + t.Name.Local + ">"}
+			}
+			if x.unknown++; x.unknown > MaxUnknownElements {
+				return "", "", &DecodeError{Path: path, Expected: fmt.Sprintf("at most %d unknown elements in an order", MaxUnknownElements)}
+			}
+			// The nested element, then the rest of this one.
+			if err := x.d.Skip(); err != nil {
+				return "", "", x.syntax(path, err)
+			}
+			if err := x.d.Skip(); err != nil {
+				return "", "", x.syntax(path, err)
+			}
+			x.gap.mark()
+			x.guard.charge(start, x.d.InputOffset(), "")
+			return "", "", nil
 		}
 	}
 }
@@ -370,6 +401,7 @@ func (x *xmlOrders) orders() error {
 func (x *xmlOrders) order(first *xml.StartElement) error {
 	o := &Order{}
 	base := x.path()
+	x.unknown = 0
 	for {
 		var se xml.StartElement
 		if first != nil {
@@ -392,9 +424,13 @@ func (x *xmlOrders) order(first *xml.StartElement) error {
 			}
 			continue
 		}
-		v, err := x.readText(base + "." + name)
+		v, problem, err := x.readText(base+"."+name, !knownOrderField(name))
 		if err != nil {
 			return err
+		}
+		if problem != "" {
+			o.Problems = append(o.Problems, name+": "+problem)
+			continue
 		}
 		if err := setOrderField(o, base+"."+name, name, v); err != nil {
 			return err
@@ -411,7 +447,8 @@ func (x *xmlOrders) items(o *Order, base string) error {
 		any     bool
 		wrapped bool
 	)
-	itemPath := func() string { return base + ".items[" + strconv.Itoa(len(o.Items)) + "]" }
+	rel := func() string { return "items[" + strconv.Itoa(len(o.Items)) + "]" }
+	itemPath := func() string { return base + "." + rel() }
 	for {
 		t, err := x.next(base + ".items")
 		if err != nil {
@@ -427,7 +464,7 @@ func (x *xmlOrders) items(o *Order, base string) error {
 				return &DecodeError{Path: itemPath(), Expected: "either flattened item fields or <item> elements", Got: "both"}
 			}
 			wrapped = true
-			it, err := x.wrappedItem(itemPath())
+			it, err := x.wrappedItem(o, base, rel())
 			if err != nil {
 				return err
 			}
@@ -446,9 +483,13 @@ func (x *xmlOrders) items(o *Order, base string) error {
 		seen |= bit
 		any = true
 		p := itemPath() + "." + name
-		v, err := x.readText(p)
+		v, problem, err := x.readText(p, bit == 0)
 		if err != nil {
 			return err
+		}
+		if problem != "" {
+			o.Problems = append(o.Problems, rel()+"."+name+": "+problem)
+			continue
 		}
 		if err := setItemField(&cur, p, name, v); err != nil {
 			return err
@@ -460,8 +501,10 @@ func (x *xmlOrders) items(o *Order, base string) error {
 	return nil
 }
 
-func (x *xmlOrders) wrappedItem(path string) (Item, error) {
+// wrappedItem reads one <item>; rel is its path within the order.
+func (x *xmlOrders) wrappedItem(o *Order, base, rel string) (Item, error) {
 	var it Item
+	path := base + "." + rel
 	for {
 		t, err := x.next(path)
 		if err != nil {
@@ -471,12 +514,17 @@ func (x *xmlOrders) wrappedItem(path string) (Item, error) {
 		if !ok {
 			return it, nil
 		}
-		p := path + "." + se.Name.Local
-		v, err := x.readText(p)
+		name := se.Name.Local
+		p := path + "." + name
+		v, problem, err := x.readText(p, itemFieldBit(name) == 0)
 		if err != nil {
 			return it, err
 		}
-		if err := setItemField(&it, p, se.Name.Local, v); err != nil {
+		if problem != "" {
+			o.Problems = append(o.Problems, rel+"."+name+": "+problem)
+			continue
+		}
+		if err := setItemField(&it, p, name, v); err != nil {
 			return it, err
 		}
 	}
@@ -488,22 +536,26 @@ func (x *xmlOrders) wrappedItem(path string) (Item, error) {
 // numbers-as-strings, flags as booleans and single objects in place of lists
 // all pass through one path and only one order is in memory at a time.
 type jsonOrders struct {
-	d   *json.Decoder
-	gap *gapReader
-	n   int
+	d     *json.Decoder
+	gap   *gapReader
+	guard *textGuard
+	n     int
 	env envelope
 	fn  func(*Order) error
 }
 
 // DecodeOrdersJSON is DecodeOrdersXML for the JSON format: it accepts
 // numbers as strings or numbers, flags as 0/1, "0"/"1" or booleans, empty
-// values as "" or null, and a single object where a list was expected.
+// values as "" or null, a single object where a list was expected, and an
+// object keyed by id in place of a list (PHP's encoding of an array whose
+// keys are not 0, 1, 2 ...).
 func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 	h := &headRecorder{r: r}
 	g := &gapReader{r: h}
-	d := json.NewDecoder(g)
+	tg := newTextGuard(g, false)
+	d := json.NewDecoder(tg)
 	d.UseNumber()
-	j := &jsonOrders{d: d, gap: g, fn: fn}
+	j := &jsonOrders{d: d, gap: g, guard: tg, fn: fn}
 	if err := j.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
@@ -571,7 +623,8 @@ func (j *jsonOrders) root() error {
 			}
 			j.env.info = v
 		case "orders", "order":
-			if err := j.list("orders", j.order); err != nil {
+			known := func(k string) bool { return k == "items" || knownOrderField(k) }
+			if err := j.list("orders", known, j.order); err != nil {
 				return err
 			}
 		default:
@@ -626,9 +679,11 @@ func delimName(d json.Delim) string {
 	return "object"
 }
 
-// list reads a list of objects, or a single object, or null, calling each
-// for every object after its opening brace was consumed.
-func (j *jsonOrders) list(path string, each func() error) error {
+// list reads a list of objects, a single object, an object keyed by id,
+// or null, calling each for every object after its opening brace was
+// consumed (and, when first is not nil, its first key too). known tells
+// the field names of one element.
+func (j *jsonOrders) list(path string, known func(string) bool, each func(first *string) error) error {
 	t, err := j.token(path)
 	if err != nil {
 		return err
@@ -637,7 +692,7 @@ func (j *jsonOrders) list(path string, each func() error) error {
 	case nil:
 		return nil
 	case json.Delim('{'):
-		return each()
+		return j.object(path, known, each)
 	case json.Delim('['):
 		for j.d.More() {
 			t, err := j.token(path)
@@ -647,7 +702,7 @@ func (j *jsonOrders) list(path string, each func() error) error {
 			if t != json.Delim('{') {
 				return &DecodeError{Path: path, Expected: "an object in the list"}
 			}
-			if err := each(); err != nil {
+			if err := each(nil); err != nil {
 				return err
 			}
 		}
@@ -658,6 +713,58 @@ func (j *jsonOrders) list(path string, each func() error) error {
 		return nil // "" for an empty list
 	}
 	return &DecodeError{Path: path, Expected: "a list or an object"}
+}
+
+// object reads an object where a list was expected, its brace consumed:
+// {} is an empty list; an object whose first key is a field is one
+// element; an object whose first key is not a field and holds an object is
+// a list keyed by id ({"17":{...},"18":{...}}), read in its order.
+func (j *jsonOrders) object(path string, known func(string) bool, each func(first *string) error) error {
+	if !j.d.More() {
+		_, err := j.token(path) // {}
+		return err
+	}
+	kt, err := j.token(path)
+	if err != nil {
+		return err
+	}
+	key, _ := kt.(string)
+	if known(key) {
+		return each(&key)
+	}
+	vt, err := j.token(path + "." + key)
+	if err != nil {
+		return err
+	}
+	if vt != json.Delim('{') {
+		// One element whose first field is unknown: drop that field.
+		if vt == json.Delim('[') {
+			if err := j.skipRest(path + "." + key); err != nil {
+				return err
+			}
+		}
+		return each(nil)
+	}
+	for {
+		if err := each(nil); err != nil {
+			return err
+		}
+		if !j.d.More() {
+			break
+		}
+		kt, err := j.token(path)
+		if err != nil {
+			return err
+		}
+		key, _ := kt.(string)
+		if t, err := j.token(path + "." + key); err != nil {
+			return err
+		} else if t != json.Delim('{') {
+			return &DecodeError{Path: path + "." + key, Expected: "an object under every key of a list keyed by id"}
+		}
+	}
+	_, err = j.token(path) // '}'
+	return err
 }
 
 // skip consumes one value of any shape.
@@ -681,20 +788,41 @@ func (j *jsonOrders) skip(path string) error {
 	}
 }
 
-func (j *jsonOrders) order() error {
+// key returns the next key of the object being read: first when the
+// caller already read it, else the next one; false at the object's end.
+func (j *jsonOrders) key(path string, first **string) (string, bool, error) {
+	if *first != nil {
+		k := **first
+		*first = nil
+		return k, true, nil
+	}
+	if !j.d.More() {
+		return "", false, nil
+	}
+	kt, err := j.token(path)
+	if err != nil {
+		return "", false, err
+	}
+	k, _ := kt.(string)
+	return k, true, nil
+}
+
+func (j *jsonOrders) order(first *string) error {
 	o := &Order{}
 	base := "orders[" + strconv.Itoa(j.n) + "]"
-	for j.d.More() {
-		kt, err := j.token(base)
+	for {
+		key, more, err := j.key(base, &first)
 		if err != nil {
 			return err
 		}
-		key, _ := kt.(string)
+		if !more {
+			break
+		}
 		p := base + "." + key
 		if key == "items" {
-			err := j.list(p, func() error {
-				ip := p + "[" + strconv.Itoa(len(o.Items)) + "]"
-				it, err := j.item(ip)
+			err := j.list(p, func(k string) bool { return itemFieldBit(k) != 0 }, func(first *string) error {
+				rel := "items[" + strconv.Itoa(len(o.Items)) + "]"
+				it, err := j.item(o, base, rel, first)
 				if err != nil {
 					return err
 				}
@@ -706,6 +834,7 @@ func (j *jsonOrders) order() error {
 			}
 			continue
 		}
+		start := j.d.InputOffset()
 		v, err := j.scalar(p)
 		if err != nil {
 			var de *DecodeError
@@ -719,6 +848,10 @@ func (j *jsonOrders) order() error {
 				}
 			}
 			return err
+		}
+		if problem := j.guard.charge(start, j.d.InputOffset(), v); problem != "" {
+			o.Problems = append(o.Problems, key+": "+problem)
+			continue
 		}
 		if err := setOrderField(o, p, key, v); err != nil {
 			return err
@@ -762,14 +895,18 @@ func knownOrderField(name string) bool {
 	return false
 }
 
-func (j *jsonOrders) item(path string) (Item, error) {
+// item reads one item of o; rel is its path within the order.
+func (j *jsonOrders) item(o *Order, base, rel string, first *string) (Item, error) {
 	var it Item
-	for j.d.More() {
-		kt, err := j.token(path)
+	path := base + "." + rel
+	for {
+		key, more, err := j.key(path, &first)
 		if err != nil {
 			return it, err
 		}
-		key, _ := kt.(string)
+		if !more {
+			break
+		}
 		p := path + "." + key
 		if itemFieldBit(key) == 0 {
 			if err := j.skip(p); err != nil {
@@ -777,9 +914,14 @@ func (j *jsonOrders) item(path string) (Item, error) {
 			}
 			continue
 		}
+		start := j.d.InputOffset()
 		v, err := j.scalar(p)
 		if err != nil {
 			return it, err
+		}
+		if problem := j.guard.charge(start, j.d.InputOffset(), v); problem != "" {
+			o.Problems = append(o.Problems, rel+"."+key+": "+problem)
+			continue
 		}
 		if err := setItemField(&it, p, key, v); err != nil {
 			return it, err

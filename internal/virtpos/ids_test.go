@@ -29,6 +29,9 @@ func TestValidID(t *testing.T) {
 func TestIDsInRepliesAreChecked(t *testing.T) {
 	garbage := "<script>" + strings.Repeat("A", 500) + "</script>"
 	bad := []string{"12.5e3", "-1", "0", "", "12345678901234567890", garbage}
+	// A card call may answer without an id (TestCardRepliesWithoutID); an
+	// empty one is checked for the others.
+	emptyOK := map[string]bool{EPCardInsert: true}
 	calls := []struct {
 		ep    string
 		path  string // DecodeError.Path
@@ -61,6 +64,9 @@ func TestIDsInRepliesAreChecked(t *testing.T) {
 	}
 	for _, cl := range calls {
 		for _, id := range bad {
+			if id == "" && emptyOK[cl.ep] {
+				continue
+			}
 			name := id
 			if len(name) > 20 {
 				name = name[:20]

@@ -35,6 +35,14 @@ type Order struct {
 	PaymentTypeID           string
 	PaymentTypeName         string
 	Items                   []Item
+	// Problems are this order's own faults found while decoding, each as
+	// "field: what is wrong" with the field's path inside the order and no
+	// value (e.g. "comment: not valid UTF-8 at byte 12",
+	// "items[1].item_name: control character U+0001 at byte 3"). A field
+	// with a problem is left empty; the rest of the response is decoded
+	// as usual. An order with problems must not be used as it is: the
+	// caller rejects it alone (a dead letter), not the whole response.
+	Problems []string
 }
 
 // Item is one line of an order.
@@ -69,7 +77,8 @@ type Customer struct {
 }
 
 // UpdateResult is the answer of customer/update and of the card calls:
-// the id of the record and whether it was created.
+// the id of the record and whether it was created. A card call may answer
+// success=1 alone: ID is then empty and IsNew false.
 type UpdateResult struct {
 	ID    string
 	IsNew bool

@@ -73,8 +73,15 @@ func (h *Cards) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record)
 	if res.IsNew {
 		r = vsync.Created
 	}
-	return vsync.Outcome{Result: r, RemoteID: res.ID, Events: []vsync.Event{{Kind: "card", What: "upserted",
-		Data: map[string]any{"external_id": rec.Key, "virtpos_id": res.ID, "uid": p.Get("uid"), "created": res.IsNew}}}}, nil
+	// A reply without an id (the seed documents none for card calls)
+	// leaves the id map as it is: the card is found by uid or external_id
+	// next time.
+	remote := res.ID
+	if remote == "" && known {
+		remote = id
+	}
+	return vsync.Outcome{Result: r, RemoteID: remote, Events: []vsync.Event{{Kind: "card", What: "upserted",
+		Data: map[string]any{"external_id": rec.Key, "virtpos_id": remote, "uid": p.Get("uid"), "created": res.IsNew}}}}, nil
 }
 
 func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known bool) (vsync.Outcome, error) {
@@ -94,8 +101,12 @@ func (h *Cards) remove(ctx context.Context, rec vsync.Record, id string, known b
 			}
 			return vsync.Outcome{}, classify("card", rec.Key, err)
 		}
-		return vsync.Outcome{Result: vsync.Deleted, RemoteID: res.ID, Events: []vsync.Event{{Kind: "card", What: "deleted",
-			Data: map[string]any{"external_id": rec.Key, "virtpos_id": res.ID, "action": "blocked", "reason": why}}}}, nil
+		remote := res.ID
+		if remote == "" && known {
+			remote = id
+		}
+		return vsync.Outcome{Result: vsync.Deleted, RemoteID: remote, Events: []vsync.Event{{Kind: "card", What: "deleted",
+			Data: map[string]any{"external_id": rec.Key, "virtpos_id": remote, "action": "blocked", "reason": why}}}}, nil
 	}
 	k := virtpos.CardKey{Field: "external_id", Value: rec.Key}
 	if known {

@@ -3,10 +3,14 @@ package virtpos_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 
 	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
 	sink "github.com/virtsync/virtsync/sinks/virtpos"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -351,5 +355,44 @@ func TestNilMappedValues(t *testing.T) {
 	var re *vsync.RejectedError
 	if !errors.As(err, &re) {
 		t.Fatalf("card: %v", err)
+	}
+}
+
+// A card call answered with success=1 alone (the seed documents no reply
+// for card calls) is done, and leaves the id map as it was.
+func TestCardsReplyWithoutID(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"success":1}`)
+	}))
+	defer srv.Close()
+	c, err := virtpos.New(virtpos.Config{BaseURL: srv.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		known  string // id in the id map
+		wantID string
+	}{
+		{"a new card: no id to map", "", ""},
+		{"a known card keeps its id", "4", "4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			if tc.known != "" {
+				e.putID(t, "card", cardKey, tc.known)
+			}
+			h := &sink.Cards{Client: c, Mapper: &mapper{fn: cardMap}}
+			out, err := h.Apply(context.Background(), e.run, cardRec("Действует"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Result != vsync.Updated || out.RemoteID != tc.wantID || out.ForgetID {
+				t.Fatalf("outcome %+v, want updated with remote id %q", out, tc.wantID)
+			}
+			if d := onlyEvent(t, out, "card", "upserted"); d["virtpos_id"] != tc.wantID || d["created"] != false {
+				t.Fatalf("event %v", d)
+			}
+		})
 	}
 }
