@@ -205,9 +205,9 @@ type xmlOrders struct {
 	guard   *textGuard
 	unknown int // unknown elements with elements inside, skipped in this order
 	text    bytes.Buffer
-	n    int // orders delivered so far, for paths in errors
-	env  envelope
-	fn   func(*Order) error
+	n       int // orders delivered so far, for paths in errors
+	env     envelope
+	fn      func(*Order) error
 }
 
 // DecodeOrdersXML reads a GET /orders response in XML from r and calls fn for
@@ -540,8 +540,8 @@ type jsonOrders struct {
 	gap   *gapReader
 	guard *textGuard
 	n     int
-	env envelope
-	fn  func(*Order) error
+	env   envelope
+	fn    func(*Order) error
 }
 
 // DecodeOrdersJSON is DecodeOrdersXML for the JSON format: it accepts
