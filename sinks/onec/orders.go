@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -87,6 +88,13 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	o, ok := rec.Data.(*virtpos.Order)
 	if !ok {
 		return vsync.Outcome{}, fmt.Errorf("order %s: unexpected record type %T", rec.Key, rec.Data)
+	}
+	if len(o.Problems) > 0 {
+		// virtpos sent this order damaged (invalid UTF-8, control
+		// characters, a malformed number): its own fault, not the
+		// response's. The problems name fields, never values.
+		return vsync.Outcome{}, vsync.Reject(nil, "order %s cannot be used as virtpos sent it: %s",
+			rec.Key, strings.Join(o.Problems, "; "))
 	}
 	unlock, err := h.keys.lock(ctx, rec.Key)
 	if err != nil {

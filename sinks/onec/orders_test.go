@@ -391,6 +391,10 @@ func TestOrderNotReady(t *testing.T) {
 			wantRej: true, mention: "created_date"},
 		{name: "empty created_date", edit: func(o *virtpos.Order) { o.CreatedDate = "" },
 			wantRej: true, mention: "created_date"},
+		{name: "an order virtpos sent damaged is rejected naming the field", edit: func(o *virtpos.Order) {
+			o.Comment = "" // the decoder leaves a damaged field empty
+			o.Problems = []string{"comment: not valid UTF-8 at byte 12", "items[1].item_name: control character U+0001 at byte 3"}
+		}, wantRej: true, mention: "order " + orderKey + " cannot be used as virtpos sent it: comment: not valid UTF-8 at byte 12; items[1].item_name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
