@@ -26,7 +26,13 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersXML -fuzztime $(FUZZTIME) ./internal/virtpos/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersJSON -fuzztime $(FUZZTIME) ./internal/virtpos/
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSmall -fuzztime $(FUZZTIME) ./internal/virtpos/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
+	$(GO) test -run '^$$' -fuzz FuzzParseError -fuzztime $(FUZZTIME) ./internal/onec/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeValues -fuzztime $(FUZZTIME) ./internal/onec/
+	$(GO) test -run '^$$' -fuzz FuzzParseMetadata -fuzztime $(FUZZTIME) ./internal/onec/
+	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./internal/onec/onectest/
+	$(GO) test -run '^$$' -fuzz FuzzNormalizePhone -fuzztime $(FUZZTIME) ./mapping/
 
 # The built virtsync against both fakes under kill -9, virtpos and 1C
 # faults, NATS outages and two processes on one state file; prints a table

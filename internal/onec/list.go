@@ -472,6 +472,14 @@ func decodeValuesDec(dec *json.Decoder, each func(*json.Decoder) error) (pageInf
 	if err := expectDelim(dec, '}'); err != nil {
 		return pi, err
 	}
+	// Anything after the page (a second document, a proxy's appendix)
+	// means the body is not what 1C sent: refuse it rather than guess.
+	if tok, err := dec.Token(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("data after the end of the page (%v)", tok)
+		}
+		return pi, err
+	}
 	if !found {
 		return pi, errors.New(`no "value" array`)
 	}
