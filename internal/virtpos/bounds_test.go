@@ -104,6 +104,7 @@ func TestOrdersStreamsAreBounded(t *testing.T) {
 	tests := []struct {
 		name    string
 		serve   func(w http.ResponseWriter, r *http.Request)
+		total   time.Duration // Config.OrdersTimeout
 		wantErr string
 	}{
 		// One byte every 10ms never trips the 1s idle timer; the
@@ -121,18 +122,18 @@ func TestOrdersStreamsAreBounded(t *testing.T) {
 				case <-time.After(10 * time.Millisecond):
 				}
 			}
-		}, "the /orders response took longer than virtpos.orders_timeout (300ms)"},
+		}, 300 * time.Millisecond, "the /orders response took longer than virtpos.orders_timeout (300ms)"},
 		{"a body of endless whitespace ends at the gap limit", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"success":1,"orders":[`)
 			_, _ = io.Copy(w, filler(' ', -1))
-		}, "more than 1 MiB without an element or a token"},
+		}, time.Hour, "more than 1 MiB without an element or a token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(tc.serve))
 			defer srv.Close()
 			c, _ := testClient(t, srv.URL, func(c *Config) {
-				c.Timeout, c.OrdersTimeout = time.Second, 300*time.Millisecond
+				c.Timeout, c.OrdersTimeout = time.Second, tc.total
 				c.Retry.MaxAttempts = 1
 			})
 			err := c.Orders(context.Background(), OrdersQuery{}, func(*Order) error { return nil })

@@ -70,7 +70,7 @@ func (c *Client) Orders(ctx context.Context, q OrdersQuery, fn func(*Order) erro
 			if errors.As(err, &de) {
 				de.Endpoint = EPOrders
 			}
-			return callErr{c.scrub(&TransientError{Endpoint: EPOrders, Status: http.StatusOK, Attempts: 1,
+			return callErr{c.scrub(&TransientError{Endpoint: EPOrders, Params: paramNames(q.values()), Status: http.StatusOK, Attempts: 1,
 				Err: fmt.Errorf("stream broke after %d orders: %w", delivered, err)})}
 		}
 		return err
@@ -207,11 +207,10 @@ func checkID(path, id string) error {
 	if ValidID(id) {
 		return nil
 	}
-	got := snippet([]byte(id), 20)
 	if id == "" {
-		got = "nothing"
+		return &DecodeError{Path: path, Expected: idExpected, Got: "nothing"}
 	}
-	return &DecodeError{Path: path, Expected: idExpected, Got: got}
+	return (&DecodeError{Path: path, Expected: idExpected}).withGot([]byte(id), 20)
 }
 
 // forbidden parameters: age is computed by the server and rejected; the

@@ -235,16 +235,17 @@ func (e callErr) Unwrap() error { return e.err }
 func (c *Client) call(ctx context.Context, ep string, params url.Values, idempotent, stream bool,
 	handle func(body io.Reader) error) error {
 	start := time.Now()
+	sc := c.scrubberFor(params)
 	var last error
 	unknown := false // some attempt may have been carried out
 	finish := func(te *TransientError) error {
 		if unknown {
 			te.Outcome = OutcomeUnknown
 		}
-		return c.scrub(last)
+		return sc.Err(last)
 	}
 	for attempt := 1; ; attempt++ {
-		err := c.once(ctx, ep, params, idempotent, stream, handle)
+		err := c.once(ctx, sc, ep, params, idempotent, stream, handle)
 		if err == nil {
 			return nil
 		}
@@ -256,11 +257,12 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 		if !errors.As(err, &te) {
 			if unknown && errors.Is(err, ErrUnavailable) {
 				// An earlier attempt may have been carried out.
-				return &TransientError{Endpoint: ep, Attempts: attempt, Outcome: OutcomeUnknown, Err: err}
+				return &TransientError{Endpoint: ep, Params: paramNames(params), Attempts: attempt, Outcome: OutcomeUnknown, Err: err}
 			}
-			return c.scrub(err)
+			return sc.Err(err)
 		}
 		te.Attempts = attempt
+		te.Params = paramNames(params)
 		last = err
 		if te.Outcome == OutcomeUnknown {
 			unknown = true
@@ -281,7 +283,7 @@ func (c *Client) call(ctx context.Context, ep string, params url.Values, idempot
 		if time.Since(start)+wait > c.retry.MaxElapsed {
 			return finish(te)
 		}
-		c.log.Warn("virtpos: retrying", "endpoint", ep, "attempt", attempt, "wait", wait, "err", c.scrubString(err.Error()))
+		c.log.Warn("virtpos: retrying", "endpoint", ep, "attempt", attempt, "wait", wait, "err", sc.String(err.Error()))
 		if retry.Sleep(ctx, wait) != nil {
 			return finish(te)
 		}
@@ -321,21 +323,21 @@ func (c *Client) acquire(ctx context.Context) error {
 
 // once makes one attempt through the breaker, and tells the breaker what
 // the attempt says about virtpos.
-func (c *Client) once(ctx context.Context, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
+func (c *Client) once(ctx context.Context, sc *scrubber, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
 	done, err := c.breaker.Allow()
 	if err != nil {
 		var oe *retry.OpenError
 		errors.As(err, &oe)
 		return &UnavailableError{Endpoint: ep, Failures: oe.Failures, Last: oe.Last, Until: oe.Until}
 	}
-	err = c.attempt(ctx, ep, params, idempotent, stream, handle)
-	done(c.verdict(ctx, ep, err))
+	err = c.attempt(ctx, sc, ep, params, idempotent, stream, handle)
+	done(c.verdict(ctx, sc, ep, err))
 	return err
 }
 
 // verdict judges virtpos's health by one attempt: a record's rejection is
 // a working system; a 429 or the caller giving up says nothing.
-func (c *Client) verdict(ctx context.Context, ep string, err error) (retry.Verdict, string) {
+func (c *Client) verdict(ctx context.Context, sc *scrubber, ep string, err error) (retry.Verdict, string) {
 	var ce callErr
 	var ns *notSentError
 	var ae *APIError
@@ -363,9 +365,9 @@ func (c *Client) verdict(ctx context.Context, ep string, err error) (retry.Verdi
 		if te.Status != 0 {
 			what += fmt.Sprintf("HTTP %d ", te.Status)
 		}
-		return retry.Unhealthy, what + shorten(c.scrubString(te.Err.Error()), 160)
+		return retry.Unhealthy, what + shorten(sc.String(te.Err.Error()), 160)
 	}
-	return retry.Unhealthy, ep + ": " + shorten(c.scrubString(err.Error()), 160)
+	return retry.Unhealthy, ep + ": " + shorten(sc.String(err.Error()), 160)
 }
 
 // shorten cuts s to at most n bytes, on a rune boundary.
@@ -379,7 +381,7 @@ func shorten(s string, n int) string {
 	return s[:n] + "..."
 }
 
-func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
+func (c *Client) attempt(ctx context.Context, sc *scrubber, ep string, params url.Values, idempotent, stream bool, handle func(io.Reader) error) error {
 	if err := c.acquire(ctx); err != nil {
 		return err
 	}
@@ -408,7 +410,7 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 			}
 		},
 	})
-	req, err := c.request(ctx, ep, params, idempotent)
+	req, err := c.request(ctx, sc, ep, params, idempotent)
 	if err != nil {
 		return err
 	}
@@ -427,7 +429,7 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 		if errors.As(context.Cause(ctx), &to) {
 			return &TransientError{Endpoint: ep, Outcome: outcome, Err: fmt.Errorf("%w waiting for the response", to)}
 		}
-		return &TransientError{Endpoint: ep, Outcome: outcome, Err: c.redactTransport(err)}
+		return &TransientError{Endpoint: ep, Outcome: outcome, Err: redactTransport(err, sc)}
 	}
 	defer func() {
 		// Drain a little so the connection can be reused, then close.
@@ -444,11 +446,11 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 		loc, _ := resp.Location()
 		where := "elsewhere"
 		if loc != nil {
-			where = loc.Scheme + "://" + loc.Host + loc.Path
+			where = sc.String(stripURL(loc.String()))
 		}
 		return fmt.Errorf("virtpos %s: HTTP %d to %s: %w", ep, resp.StatusCode, where, ErrRedirect)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize+rawSlack))
 		after := retry.After(resp.Header.Get("Retry-After"))
 		outcome := OutcomeUnknown
 		// A 429 is a refusal; so is a 503 asking to come back later before
@@ -459,10 +461,10 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 			outcome = OutcomeNotSent
 		}
 		return &TransientError{Endpoint: ep, Status: resp.StatusCode, RetryAfter: after, Outcome: outcome,
-			Err: fmt.Errorf("body starts %s", c.scrubString(snippet(head, 120)))}
+			Err: fmt.Errorf("body starts %s", sc.snippet(head, 120))}
 	case resp.StatusCode != http.StatusOK:
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize))
-		he := &HTTPError{Endpoint: ep, Status: resp.StatusCode, Head: c.scrubString(snippet(head, 120))}
+		head, _ := io.ReadAll(io.LimitReader(resp.Body, headSize+rawSlack))
+		he := &HTTPError{Endpoint: ep, Status: resp.StatusCode, Head: sc.snippet(head, 120)}
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return &AuthError{Endpoint: ep, Status: resp.StatusCode, Err: he}
 		}
@@ -489,11 +491,12 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 	}
 	var ae *APIError
 	if errors.As(err, &ae) {
-		ae.Endpoint, ae.Info = ep, c.scrubString(ae.Info)
-		if authInfo(ae.Info) {
+		info := ae.Info
+		ae.Endpoint, ae.Info = ep, sc.String(ae.Info)
+		if authInfo(info) {
 			return &AuthError{Endpoint: ep, Status: resp.StatusCode, Info: ae.Info}
 		}
-		if transientInfo(ae.Info) {
+		if transientInfo(info) {
 			// virtpos answered that it did not do it.
 			return &TransientError{Endpoint: ep, Status: resp.StatusCode, Outcome: OutcomeNotSent, Err: ae}
 		}
@@ -502,7 +505,8 @@ func (c *Client) attempt(ctx context.Context, ep string, params url.Values, idem
 	var de *DecodeError
 	if errors.As(err, &de) {
 		// A server may echo the request URL in an error page.
-		de.Endpoint, de.Status, de.Got = ep, resp.StatusCode, c.scrubString(de.Got)
+		de.Endpoint, de.Status = ep, resp.StatusCode
+		de.clean(sc)
 	}
 	// A garbled or cut body is most often a proxy or a connection failing:
 	// worth another try, and reported with what was read if it persists.
@@ -586,7 +590,7 @@ func transientInfo(info string) bool {
 // otherwise it would re-send a GET on its own when a kept-alive connection
 // closes before the reply (exactly what a lost reply looks like), and a
 // create would be made twice without the client ever seeing a failure.
-func (c *Client) request(ctx context.Context, ep string, params url.Values, idempotent bool) (*http.Request, error) {
+func (c *Client) request(ctx context.Context, sc *scrubber, ep string, params url.Values, idempotent bool) (*http.Request, error) {
 	u := *c.base
 	u.Path = c.base.Path + c.paths[ep]
 	q := url.Values{}
@@ -603,7 +607,7 @@ func (c *Client) request(ctx context.Context, ep string, params url.Values, idem
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, c.method, u.String(), body)
 	if err != nil {
-		return nil, &notSentError{fmt.Errorf("virtpos %s: build request: %w", ep, c.scrub(err))}
+		return nil, &notSentError{fmt.Errorf("virtpos %s: build request: %w", ep, redactTransport(err, sc))}
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
@@ -646,14 +650,15 @@ func (r *idleReader) Read(p []byte) (int, error) {
 
 // ---------------------------------------------------------------- secrets
 
-// redactTransport rebuilds a *url.Error with the apikey masked: Go prints
-// the whole URL, query included, in its Error().
-func (c *Client) redactTransport(err error) error {
+// redactTransport rebuilds a *url.Error without the URL's query: Go prints
+// the whole URL in its Error(), and with GET the query holds the apikey
+// and every parameter.
+func redactTransport(err error, sc *scrubber) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return &url.Error{Op: ue.Op, URL: c.scrubString(RedactURL(ue.URL)), Err: c.scrub(ue.Err)}
+		return &url.Error{Op: ue.Op, URL: stripURL(ue.URL), Err: sc.Err(ue.Err)}
 	}
-	return c.scrub(err)
+	return sc.Err(err)
 }
 
 // RedactURL masks the apikey query parameter of a URL string.
@@ -670,38 +675,5 @@ func RedactURL(s string) string {
 	return u.String()
 }
 
-// scrubString removes the key, raw or URL-escaped, from any text.
-func (c *Client) scrubString(s string) string {
-	if c.key == "" {
-		return s
-	}
-	s = strings.ReplaceAll(s, c.key, "***")
-	if esc := url.QueryEscape(c.key); esc != c.key {
-		s = strings.ReplaceAll(s, esc, "***")
-	}
-	if esc := url.PathEscape(c.key); esc != c.key {
-		s = strings.ReplaceAll(s, esc, "***")
-	}
-	return s
-}
-
-// scrub returns err with the key removed from its text, keeping the chain
-// for errors.Is/As. Errors that do not contain the key are returned as is.
-func (c *Client) scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if clean := c.scrubString(msg); clean != msg {
-		return &scrubbedError{msg: clean, err: err}
-	}
-	return err
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
+// scrub returns err with the apikey removed from its text.
+func (c *Client) scrub(err error) error { return c.scrubberFor(nil).Err(err) }

@@ -75,7 +75,7 @@ type envelope struct {
 // check turns the envelope into the error a caller should see, if any.
 func (e envelope) check(endpoint string, status int, head []byte) error {
 	if !e.successSeen {
-		return &DecodeError{Endpoint: endpoint, Status: status, Expected: "a response with a success field", Got: snippet(head, 120)}
+		return (&DecodeError{Endpoint: endpoint, Status: status, Expected: "a response with a success field"}).withGot(head, 120)
 	}
 	if !e.success {
 		return &APIError{Endpoint: endpoint, Info: e.info}
@@ -85,7 +85,7 @@ func (e envelope) check(endpoint string, status int, head []byte) error {
 
 // fieldError builds the decoding error for one value.
 func fieldError(path, expected, got string) error {
-	return &DecodeError{Path: path, Expected: expected, Got: snippet([]byte(got), 40)}
+	return (&DecodeError{Path: path, Expected: expected}).withGot([]byte(got), 40)
 }
 
 func parseFlag(path, s string) (bool, error) {
@@ -227,7 +227,7 @@ func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
 	if err := x.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
-			de.Got = snippet(h.head, 120)
+			de.withGot(h.head, 120)
 		}
 		return err
 	}
@@ -559,7 +559,7 @@ func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 	if err := j.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
-			de.Got = snippet(h.head, 120)
+			de.withGot(h.head, 120)
 		}
 		return err
 	}

@@ -3,6 +3,7 @@ package virtpos
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -101,7 +102,10 @@ func (e *notSentError) Unwrap() error { return e.err }
 // (a call that could create a record is repeated only while its Outcome is
 // OutcomeNotSent).
 type TransientError struct {
-	Endpoint   string
+	Endpoint string
+	// Params are the names (never the values) of the call's parameters,
+	// comma-separated.
+	Params     string
 	Status     int           // HTTP status, 0 when no response arrived
 	RetryAfter time.Duration // from a 429/503 Retry-After header, 0 if none
 	Attempts   int           // how many attempts were made
@@ -113,7 +117,11 @@ type TransientError struct {
 
 func (e *TransientError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "virtpos %s: temporary failure", e.Endpoint)
+	fmt.Fprintf(&b, "virtpos %s", e.Endpoint)
+	if e.Params != "" {
+		fmt.Fprintf(&b, " (params: %s)", e.Params)
+	}
+	b.WriteString(": temporary failure")
 	if e.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", e.Status)
 	}
@@ -137,6 +145,32 @@ type DecodeError struct {
 	Expected string // e.g. "a decimal number"
 	Got      string // the first bytes of the offending value or body, quoted
 	Err      error  // underlying syntax error, if any
+
+	// raw is where Got was cut from (a little beyond the cut), kept until
+	// the client cleans it of the call's values: cleaning the quoted cut
+	// could miss a value the cut splits.
+	raw  []byte
+	gotN int
+}
+
+// rawSlack is how far beyond a quoted cut the raw bytes are kept.
+const rawSlack = 512
+
+// withGot sets Got to the first n bytes of raw, quoted, and keeps raw.
+func (e *DecodeError) withGot(raw []byte, n int) *DecodeError {
+	e.Got = snippet(raw, n)
+	e.raw, e.gotN = slices.Clone(raw[:min(len(raw), n+rawSlack)]), n
+	return e
+}
+
+// clean rewrites Got without the apikey and the call's values.
+func (e *DecodeError) clean(sc *scrubber) {
+	if e.raw != nil {
+		e.Got = sc.snippet(e.raw, e.gotN)
+		e.raw = nil
+		return
+	}
+	e.Got = sc.String(e.Got)
 }
 
 func (e *DecodeError) Error() string {

@@ -1,6 +1,7 @@
 package virtpos_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -425,6 +428,98 @@ func TestGarbledIDNeverMapped(t *testing.T) {
 			}
 			if ids, err := e.db.IDs(context.Background(), "customer"); err != nil || len(ids) != 0 {
 				t.Fatalf("id map %v, %v; want empty", ids, err)
+			}
+		})
+	}
+}
+
+// Personal data sent to virtpos never reaches the state file (dead
+// letters, the run's error, events), however virtpos fails: a rejection
+// that echoes the values, a proxy page that echoes the URL, no answer.
+func TestPersonalDataStaysOutOfState(t *testing.T) {
+	const (
+		fname = "Зоя-Уникальная"
+		phone = "+79990001122"
+		email = "probe@example.test"
+	)
+	pii := []string{fname, phone, email, url.QueryEscape(fname), url.QueryEscape(phone), url.QueryEscape(email), "79990001122"}
+	personal := &mapper{fn: func(_ context.Context, rec vsync.Record) (url.Values, error) {
+		return url.Values{"fname": {fname}, "lname": {"Пробная"}, "phone": {phone}, "email": {email},
+			"birth_day": {"17"}, "birth_month": {"3"}, "birth_year": {"1987"}}, nil
+	}}
+	tests := []struct {
+		name  string
+		setup func(e *runEnv)
+	}{
+		{"a rejection echoing the values", func(e *runEnv) {
+			e.srv.SetFaults(virtpostest.Faults{Reject: func(path string, p url.Values) (bool, string) {
+				return true, "Неверный формат телефона " + p.Get("phone") + " для " + p.Get("fname") + " (" + p.Get("email") + ")"
+			}})
+		}},
+		{"a proxy page echoing the URL", func(e *runEnv) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = r.ParseForm()
+				w.WriteHeader(502)
+				fmt.Fprintf(w, "<html>Bad gateway: %s %s %s</html>", r.Form.Get("fname"), r.Form.Get("phone"), r.URL)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := virtpos.New(virtpos.Config{BaseURL: srv.URL, APIKey: "k", Retry: virtpos.RetryPolicy{MaxAttempts: 2, Initial: time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.client = c
+		}},
+		{"no answer", func(e *runEnv) {
+			e.srv.SetFaults(virtpostest.Faults{Hang: true})
+			c, err := virtpos.New(virtpos.Config{BaseURL: e.srv.URL, APIKey: "k-secret", Timeout: 50 * time.Millisecond,
+				Retry: virtpos.RetryPolicy{MaxAttempts: 2, Initial: time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.client = c
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := newRunEnv(t, "json", "GET", nil)
+			db, err := state.Open(filepath.Join(dir, "pii.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.db, e.runner.DB = db, db
+			tc.setup(e)
+			h := &sink.Customers{Client: e.client, Mapper: personal}
+			sum, err := e.runner.Run(context.Background(), vsync.JobSpec{Name: "customers", Kind: "customer",
+				Source: newPartners(3), Handler: h}, vsync.ModeOnce, nil)
+			if err == nil && sum.Counts[vsync.Failed] == 0 {
+				t.Fatalf("the run neither failed nor dead-lettered: %+v", sum.Counts)
+			}
+			texts := []string{fmt.Sprint(err)}
+			for _, f := range sum.Failures {
+				texts = append(texts, f.Reason)
+			}
+			for _, s := range texts {
+				for _, v := range pii {
+					if strings.Contains(s, v) {
+						t.Errorf("run result carries %q: %s", v, s)
+					}
+				}
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, "pii.db*"))
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range pii {
+					if bytes.Contains(b, []byte(v)) {
+						t.Errorf("%s holds %q", filepath.Base(f), v)
+					}
+				}
 			}
 		})
 	}
