@@ -14,6 +14,7 @@
 package onec
 
 import (
+	"github.com/virtsync/virtsync/internal/redact"
 	"github.com/virtsync/virtsync/internal/retry"
 
 	"bytes"
@@ -248,10 +249,12 @@ func (c *Client) once(ctx context.Context, r request) (_ *http.Response, again b
 	// text (a cut value would no longer match), and again after it, which
 	// unescapes JSON text.
 	sent := sentValues(r.body)
-	raw = []byte(c.scrub(redactSent(string(raw), sent)))
+	// Values 1C adds on its own (an object named by its presentation,
+	// which for a partner is a person's name) go by their look.
+	raw = []byte(redact.Text(c.scrub(redactSent(string(raw), sent))))
 	e := parseError(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	e.Op, e.Entity = r.op, r.entity
-	e.Message = c.scrub(redactSent(e.Message, sent))
+	e.Message = redact.Text(c.scrub(redactSent(e.Message, sent)))
 	done(statusVerdict(e))
 	if r.mode == retryCreate {
 		if resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout {
