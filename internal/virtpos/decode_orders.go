@@ -75,7 +75,7 @@ type envelope struct {
 // check turns the envelope into the error a caller should see, if any.
 func (e envelope) check(endpoint string, status int, head []byte) error {
 	if !e.successSeen {
-		return (&DecodeError{Endpoint: endpoint, Status: status, Expected: "a response with a success field"}).withGot(head, 120)
+		return (&DecodeError{Endpoint: endpoint, Status: status, Expected: "a response with a success field"}).bodyGot(head, 120)
 	}
 	if !e.success {
 		return &APIError{Endpoint: endpoint, Info: e.info}
@@ -86,6 +86,21 @@ func (e envelope) check(endpoint string, status int, head []byte) error {
 // fieldError builds the decoding error for one value.
 func fieldError(path, expected, got string) error {
 	return (&DecodeError{Path: path, Expected: expected}).withGot([]byte(got), 40)
+}
+
+// fieldProblem turns the decoding error of one field into a problem of its
+// order, named by rel (the field's path within the order): what was
+// expected, never the value, which may be anyone's name or address.
+func fieldProblem(rel string, err error) (string, bool) {
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Expected == "" {
+		return "", false
+	}
+	p := rel + ": expected " + de.Expected
+	if de.raw == nil && de.Got != "" {
+		p += ", got " + de.Got // a shape ("element <b>", "a nested object"), not a value
+	}
+	return p, true
 }
 
 func parseFlag(path, s string) (bool, error) {
@@ -227,7 +242,7 @@ func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
 	if err := x.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
-			de.withGot(h.head, 120)
+			de.bodyGot(h.head, 120)
 		}
 		return err
 	}
@@ -288,9 +303,12 @@ func (x *xmlOrders) root() error {
 		}
 		switch se.Name.Local {
 		case "success":
-			v, _, err := x.readText("success", false)
+			v, problem, err := x.readText("success", false)
 			if err != nil {
 				return err
+			}
+			if problem != "" {
+				return &DecodeError{Path: "success", Err: errors.New(problem)}
 			}
 			x.env.successSeen = true
 			if x.env.success, err = parseFlag("success", v); err != nil {
@@ -324,8 +342,9 @@ func (x *xmlOrders) root() error {
 const MaxUnknownElements = 100
 
 // readText reads the text of a leaf element whose start was just read, and
-// the problem of that text ("" when it is clean). An unknown element
-// (unknown=true) with elements inside is skipped whole and reads as "".
+// the problem of that text ("" when it is clean). An element with elements
+// inside is skipped whole: an unknown one (unknown=true) reads as "", a
+// known one has a problem.
 func (x *xmlOrders) readText(path string, unknown bool) (string, string, error) {
 	start := x.d.InputOffset()
 	x.text.Reset()
@@ -342,11 +361,8 @@ func (x *xmlOrders) readText(path string, unknown bool) (string, string, error) 
 			v := x.text.String()
 			return v, x.guard.charge(start, x.d.InputOffset(), v), nil
 		case xml.StartElement:
-			if !unknown {
-				return "", "", &DecodeError{Path: path, Expected: "a text value", Got: "element <" + t.Name.Local + ">"}
-			}
 			if x.unknown++; x.unknown > MaxUnknownElements {
-				return "", "", &DecodeError{Path: path, Expected: fmt.Sprintf("at most %d unknown elements in an order", MaxUnknownElements)}
+				return "", "", &DecodeError{Path: path, Expected: fmt.Sprintf("at most %d elements with elements inside in an order", MaxUnknownElements)}
 			}
 			// The nested element, then the rest of this one.
 			if err := x.d.Skip(); err != nil {
@@ -357,7 +373,10 @@ func (x *xmlOrders) readText(path string, unknown bool) (string, string, error) 
 			}
 			x.gap.mark()
 			x.guard.charge(start, x.d.InputOffset(), "")
-			return "", "", nil
+			if unknown {
+				return "", "", nil
+			}
+			return "", "expected a text value, got element <" + t.Name.Local + ">", nil
 		}
 	}
 }
@@ -433,7 +452,11 @@ func (x *xmlOrders) order(first *xml.StartElement) error {
 			continue
 		}
 		if err := setOrderField(o, base+"."+name, name, v); err != nil {
-			return err
+			p, ok := fieldProblem(name, err)
+			if !ok {
+				return err
+			}
+			o.Problems = append(o.Problems, p)
 		}
 	}
 	x.n++
@@ -492,7 +515,11 @@ func (x *xmlOrders) items(o *Order, base string) error {
 			continue
 		}
 		if err := setItemField(&cur, p, name, v); err != nil {
-			return err
+			pr, ok := fieldProblem(rel()+"."+name, err)
+			if !ok {
+				return err
+			}
+			o.Problems = append(o.Problems, pr)
 		}
 	}
 	if any {
@@ -525,7 +552,11 @@ func (x *xmlOrders) wrappedItem(o *Order, base, rel string) (Item, error) {
 			continue
 		}
 		if err := setItemField(&it, p, name, v); err != nil {
-			return it, err
+			pr, ok := fieldProblem(rel+"."+name, err)
+			if !ok {
+				return it, err
+			}
+			o.Problems = append(o.Problems, pr)
 		}
 	}
 }
@@ -559,7 +590,7 @@ func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 	if err := j.root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
-			de.withGot(h.head, 120)
+			de.bodyGot(h.head, 120)
 		}
 		return err
 	}
@@ -835,26 +866,28 @@ func (j *jsonOrders) order(first *string) error {
 			continue
 		}
 		start := j.d.InputOffset()
-		v, err := j.scalar(p)
+		v, nested, err := j.field(p)
 		if err != nil {
-			var de *DecodeError
-			if errors.As(err, &de) && de.Got != "" {
-				// Unknown nested fields are tolerated; known ones are not.
-				if !knownOrderField(key) {
-					if err := j.skipRest(p); err != nil {
-						return err
-					}
-					continue
-				}
-			}
 			return err
+		}
+		if nested != "" {
+			// Unknown nested fields are tolerated; a known one is this
+			// order's problem.
+			if knownOrderField(key) {
+				o.Problems = append(o.Problems, key+": expected a scalar value, got "+nested)
+			}
+			continue
 		}
 		if problem := j.guard.charge(start, j.d.InputOffset(), v); problem != "" {
 			o.Problems = append(o.Problems, key+": "+problem)
 			continue
 		}
 		if err := setOrderField(o, p, key, v); err != nil {
-			return err
+			pr, ok := fieldProblem(key, err)
+			if !ok {
+				return err
+			}
+			o.Problems = append(o.Problems, pr)
 		}
 	}
 	if _, err := j.token(base); err != nil { // '}'
@@ -862,6 +895,20 @@ func (j *jsonOrders) order(first *string) error {
 	}
 	j.n++
 	return j.fn(o)
+}
+
+// field reads one field's value: its text, or, for a nested object or
+// list, a description of it ("a nested object"), the value consumed.
+func (j *jsonOrders) field(path string) (v, nested string, err error) {
+	v, err = j.scalar(path)
+	var de *DecodeError
+	if err != nil && errors.As(err, &de) && strings.HasPrefix(de.Got, "a nested ") {
+		if err := j.skipRest(path); err != nil {
+			return "", "", err
+		}
+		return "", de.Got, nil
+	}
+	return v, "", err
 }
 
 // skipRest consumes the remainder of a nested value whose opening delimiter
@@ -915,16 +962,24 @@ func (j *jsonOrders) item(o *Order, base, rel string, first *string) (Item, erro
 			continue
 		}
 		start := j.d.InputOffset()
-		v, err := j.scalar(p)
+		v, nested, err := j.field(p)
 		if err != nil {
 			return it, err
+		}
+		if nested != "" {
+			o.Problems = append(o.Problems, rel+"."+key+": expected a scalar value, got "+nested)
+			continue
 		}
 		if problem := j.guard.charge(start, j.d.InputOffset(), v); problem != "" {
 			o.Problems = append(o.Problems, rel+"."+key+": "+problem)
 			continue
 		}
 		if err := setItemField(&it, p, key, v); err != nil {
-			return it, err
+			pr, ok := fieldProblem(rel+"."+key, err)
+			if !ok {
+				return it, err
+			}
+			o.Problems = append(o.Problems, pr)
 		}
 	}
 	_, err := j.token(path)

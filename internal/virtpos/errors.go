@@ -1,6 +1,7 @@
 package virtpos
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,6 +162,24 @@ func (e *DecodeError) withGot(raw []byte, n int) *DecodeError {
 	e.Got = snippet(raw, n)
 	e.raw, e.gotN = slices.Clone(raw[:min(len(raw), n+rawSlack)]), n
 	return e
+}
+
+// bodyGot is withGot for the start of a whole body, which is quoted only
+// when it is not an API reply: an HTML page or a proxy's text is worth
+// seeing, but a reply of virtpos, however broken, holds customers' and
+// orders' personal data.
+func (e *DecodeError) bodyGot(body []byte, n int) *DecodeError {
+	if looksLikeReply(body) {
+		return e
+	}
+	return e.withGot(body, n)
+}
+
+// looksLikeReply reports whether body starts like a JSON or XML reply of
+// the API.
+func looksLikeReply(body []byte) bool {
+	b := bytes.TrimLeft(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")), " \t\r\n")
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[' || bytes.HasPrefix(b, []byte("<?xml")) || bytes.HasPrefix(b, []byte("<root")))
 }
 
 // clean rewrites Got without the apikey and the call's values.

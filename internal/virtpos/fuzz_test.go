@@ -49,7 +49,7 @@ func checkOrder(t *testing.T, o *Order) {
 func FuzzDecodeOrdersXML(f *testing.F) {
 	addSeeds(f, "orders_seed.xml", "orders_two_siblings.xml", "orders_wrapped.xml",
 		"orders_flat_no_item_id_first.xml", "orders_rejected.xml", "orders_bad_decimal.xml", "error_page.html",
-		"orders_nested_unknown.xml", "orders_bad_utf8.xml", "orders_empty.xml", "orders_truncated.xml")
+		"orders_nested_unknown.xml", "orders_bad_utf8.xml", "orders_empty.xml", "orders_truncated.xml", "orders_bad_shapes.xml")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_ = DecodeOrdersXML(bytes.NewReader(body), func(o *Order) error {
 			checkOrder(t, o)
@@ -60,7 +60,8 @@ func FuzzDecodeOrdersXML(f *testing.F) {
 
 func FuzzDecodeOrdersJSON(f *testing.F) {
 	addSeeds(f, "orders_strings.json", "orders_numbers.json", "orders_single_object.json",
-		"orders_rejected.json", "orders_bad_flag.json", "orders_keyed.json", "orders_bad_utf8.json", "orders_empty.json")
+		"orders_rejected.json", "orders_bad_flag.json", "orders_keyed.json", "orders_bad_utf8.json", "orders_empty.json",
+		"orders_bad_shapes.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_ = DecodeOrdersJSON(bytes.NewReader(body), func(o *Order) error {
 			checkOrder(t, o)

@@ -32,6 +32,19 @@ func TestOrderShapesTheSeedLeavesOpen(t *testing.T) {
 		{"orders_bad_utf8.xml", []string{
 			"bad-1 comment= items=[1] problems=[comment: not valid UTF-8 at byte 19 items[0].item_name: control character U+0001 at byte 7]",
 			"good-2 comment=После шести items=[] problems=[]"}},
+		// A value that does not parse is its order's problem, named
+		// without the value; the other orders go through.
+		{"orders_bad_decimal.xml", []string{
+			"x comment= items=[1] problems=[]",
+			"y comment= items=[1] problems=[items[0].quantity: expected a decimal number]"}},
+		{"orders_bad_flag.json", []string{
+			"a comment= items=[] problems=[paid: expected a flag (0/1 or true/false)]"}},
+		{"orders_bad_shapes.xml", []string{
+			"s-1 comment= items=[1] problems=[comment: expected a text value, got element <b> items[0].quantity: expected a decimal number]",
+			"s-2 comment=Хорошо items=[2] problems=[]"}},
+		{"orders_bad_shapes.json", []string{
+			"s-1 comment= items=[1] problems=[comment: expected a scalar value, got a nested object items[0].item_name: expected a scalar value, got a nested list]",
+			"s-2 comment=Хорошо items=[2] problems=[]"}},
 		{"orders_bad_utf8.json", []string{
 			"bad-1 comment= items=[1] problems=[comment: not valid UTF-8 at byte 19 items[0].item_name: not valid UTF-8 at byte 7]",
 			"good-2 comment=После шести \uFFFD намеренно items=[] problems=[]"}},
@@ -82,11 +95,10 @@ func TestOrderShapesStillRefused(t *testing.T) {
 	tests := []struct {
 		name, format, body, want string
 	}{
-		{"a known XML field with elements inside", "xml",
-			`<root><success>1</success><orders><comment><b>x</b></comment></orders></root>`, "orders[0].comment: expected a text value"},
-		{"more unknown XML elements than the bound", "xml",
+		{"more XML elements with elements inside than the bound", "xml",
 			`<root><success>1</success><orders>` + strings.Repeat(`<x><y/></x>`, MaxUnknownElements+1) + `</orders></root>`,
-			fmt.Sprintf("at most %d unknown elements in an order", MaxUnknownElements)},
+			fmt.Sprintf("at most %d elements with elements inside in an order", MaxUnknownElements)},
+		{"a success that is not a flag", "json", `{"success":"ok","orders":[]}`, "at success: expected a flag"},
 		{"a keyed JSON list with a scalar under a key", "json",
 			`{"success":1,"orders":{"17":{"guid":"a"},"18":"x"}}`, "an object under every key of a list keyed by id"},
 	}

@@ -75,7 +75,7 @@ func decodeSmall(format string, r io.Reader) (*node, envelope, error) {
 		return nil, envelope{}, &DecodeError{Expected: "a complete body", Err: err}
 	}
 	if len(body) > MaxSmallResponse {
-		return nil, envelope{}, (&DecodeError{Err: fmt.Errorf("response larger than %d MiB", MaxSmallResponse>>20)}).withGot(body, 80)
+		return nil, envelope{}, (&DecodeError{Err: fmt.Errorf("response larger than %d MiB", MaxSmallResponse>>20)}).bodyGot(body, 80)
 	}
 	var root *node
 	if format == "xml" {
@@ -110,7 +110,7 @@ func xmlTree(body []byte) (*node, error) {
 			break
 		}
 		if err != nil {
-			return nil, (&DecodeError{Expected: "well-formed XML", Err: err}).withGot(body, 120)
+			return nil, (&DecodeError{Expected: "well-formed XML", Err: err}).bodyGot(body, 120)
 		}
 		switch t := t.(type) {
 		case xml.StartElement:
@@ -130,7 +130,7 @@ func xmlTree(body []byte) (*node, error) {
 		}
 	}
 	if root == nil {
-		return nil, (&DecodeError{Expected: "an XML document with a root element"}).withGot(body, 120)
+		return nil, (&DecodeError{Expected: "an XML document with a root element"}).bodyGot(body, 120)
 	}
 	return root, nil
 }
@@ -140,10 +140,10 @@ func jsonTree(body []byte) (*node, error) {
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return nil, (&DecodeError{Expected: "valid JSON", Err: err}).withGot(body, 120)
+		return nil, (&DecodeError{Expected: "valid JSON", Err: err}).bodyGot(body, 120)
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return nil, (&DecodeError{Expected: "a JSON object"}).withGot(body, 120)
+		return nil, (&DecodeError{Expected: "a JSON object"}).bodyGot(body, 120)
 	}
 	return jsonNode(v), nil
 }
