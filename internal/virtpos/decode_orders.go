@@ -819,13 +819,12 @@ func (j *jsonOrders) skip(path string) error {
 	}
 }
 
-// key returns the next key of the object being read: first when the
-// caller already read it, else the next one; false at the object's end.
-func (j *jsonOrders) key(path string, first **string) (string, bool, error) {
-	if *first != nil {
-		k := **first
-		*first = nil
-		return k, true, nil
+// key returns the next key of the object being read: *first when the
+// caller already read it (the caller then drops first), else the next
+// one; false at the object's end.
+func (j *jsonOrders) key(path string, first *string) (string, bool, error) {
+	if first != nil {
+		return *first, true, nil
 	}
 	if !j.d.More() {
 		return "", false, nil
@@ -842,7 +841,8 @@ func (j *jsonOrders) order(first *string) error {
 	o := &Order{}
 	base := "orders[" + strconv.Itoa(j.n) + "]"
 	for {
-		key, more, err := j.key(base, &first)
+		key, more, err := j.key(base, first)
+		first = nil
 		if err != nil {
 			return err
 		}
@@ -947,7 +947,8 @@ func (j *jsonOrders) item(o *Order, base, rel string, first *string) (Item, erro
 	var it Item
 	path := base + "." + rel
 	for {
-		key, more, err := j.key(path, &first)
+		key, more, err := j.key(path, first)
+		first = nil
 		if err != nil {
 			return it, err
 		}
