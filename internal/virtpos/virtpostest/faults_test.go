@@ -348,3 +348,29 @@ func TestFaultRatesRepeatWithTheSeedAndHonourPaths(t *testing.T) {
 		t.Errorf("counts %+v for sequence %q", ca, a)
 	}
 }
+
+func TestFaultsOnTheOrdersStream(t *testing.T) {
+	tests := []struct {
+		name    string
+		faults  Faults
+		wantErr bool
+		count   func(Counts) int
+	}{
+		{"a lost reply closes the connection", Faults{LostReplyRate: 1}, true, func(c Counts) int { return c.LostReplies }},
+		{"a slow reply streams after the wait", Faults{SlowReply: time.Millisecond}, false, func(c Counts) int { return c.SlowReplies }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t)
+			s.GenerateOrders(20, 1)
+			s.SetFaults(tt.faults)
+			_, body, err := post(t, s, PathOrders, nil, 10*time.Second)
+			if (err != nil) != tt.wantErr || (err == nil && strings.Count(body, "<orders>") != 20) {
+				t.Fatalf("got %d orders, %v; want error %v", strings.Count(body, "<orders>"), err, tt.wantErr)
+			}
+			if n := tt.count(s.Counts()); n != 1 {
+				t.Errorf("fault counted %d times, want 1", n)
+			}
+		})
+	}
+}

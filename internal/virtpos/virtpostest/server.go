@@ -417,6 +417,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if path == PathOrders {
+		// A read carries nothing out: a lost reply is a closed
+		// connection, a slow one a wait before the stream (which is not
+		// held in memory).
+		switch {
+		case d.lost:
+			s.count(func(c *Counts) { c.LostReplies++ })
+			dropConnection(w)
+			return
+		case d.slow > 0:
+			s.count(func(c *Counts) { c.SlowReplies++ })
+			if !s.wait(r.Context(), d.slow) {
+				return
+			}
+			d.slow = 0
+		}
+	}
 	// The request is carried out in full; what reaches the client is
 	// decided afterwards.
 	out := w
@@ -433,10 +450,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			out = cut
 		}
 	}
-	if path == PathOrders && d.lost {
-		// Nothing to carry out for a read: do not stream a window for
-		// nobody.
-	} else if !s.serve(out, r, path, params, d.reject) {
+	if !s.serve(out, r, path, params, d.reject) {
 		return
 	}
 	switch {
