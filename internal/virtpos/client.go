@@ -1,6 +1,7 @@
 package virtpos
 
 import (
+	"github.com/virtsync/virtsync/internal/redact"
 	"github.com/virtsync/virtsync/internal/retry"
 
 	"context"
@@ -492,7 +493,9 @@ func (c *Client) attempt(ctx context.Context, sc *scrubber, ep string, params ur
 	var ae *APIError
 	if errors.As(err, &ae) {
 		info := ae.Info
-		ae.Endpoint, ae.Info = ep, sc.String(ae.Info)
+		// Beside the values we sent, the server's text may name what it has
+		// on its own (another customer's e-mail, a name): cleaned by look.
+		ae.Endpoint, ae.Info = ep, redact.Text(sc.String(ae.Info))
 		if authInfo(info) {
 			return &AuthError{Endpoint: ep, Status: resp.StatusCode, Info: ae.Info}
 		}

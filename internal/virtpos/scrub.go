@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/virtsync/virtsync/internal/redact"
 )
 
 // Texts that leave the client (errors, log lines) name the endpoint and
@@ -154,7 +156,7 @@ func (s *scrubber) String(t string) string {
 // snippet cleans raw bytes, then quotes at most n of them: cleaning first
 // so that a value cut by the limit cannot leave its first half behind.
 func (s *scrubber) snippet(b []byte, n int) string {
-	return snippet([]byte(s.String(string(b))), n)
+	return snippet([]byte(redact.Text(s.String(string(b)))), n)
 }
 
 // Err returns err with a clean text, keeping its chain for errors.Is/As.
