@@ -17,6 +17,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onec/onectest"
 	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
@@ -147,7 +148,7 @@ type proc struct {
 
 func (w *world) start(args ...string) (*proc, error) {
 	cmd := exec.Command(w.opts.bin, append([]string{"-config", w.config}, args...)...)
-	cmd.Env = append(childEnv(), "VIRTPOS_APIKEY="+apikey, "ONEC_PASSWORD="+onecPassword)
+	cmd.Env = append(config.WithoutOwnVariables(os.Environ()), "VIRTPOS_APIKEY="+apikey, "ONEC_PASSWORD="+onecPassword)
 	cmd.Dir = w.dir
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	cmd.Stdout = &p.out
@@ -245,18 +246,4 @@ func (w *world) topUpOrders() {
 		w.vp.AddOrder(o)
 		w.orders++
 	}
-}
-
-// childEnv is this process's environment without what would point
-// virtsync elsewhere than the scenario's config.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		switch name, _, _ := strings.Cut(kv, "="); name {
-		case "VIRTSYNC_CONFIG", "VIRTPOS_APIKEY", "ONEC_USER", "ONEC_PASSWORD":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/config"
 )
 
 // virtsync runs bin/virtsync on the demo config with args, its output
@@ -19,7 +21,7 @@ func (d *demo) virtsync(ctx context.Context, args ...string) error {
 	argv := append([]string{"-config", d.config}, args...)
 	cmd := exec.CommandContext(ctx, d.opts.bin, argv...)
 	cmd.Stdout, cmd.Stderr = d.out, d.errOut
-	cmd.Env = childEnv()
+	cmd.Env = config.WithoutOwnVariables(os.Environ())
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Run(); err != nil {
@@ -30,18 +32,4 @@ func (d *demo) virtsync(ctx context.Context, args ...string) error {
 			strings.Join(args, " "), err)
 	}
 	return nil
-}
-
-// childEnv is the demo's environment without the variables that would
-// point virtsync somewhere else than the demo config says.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		switch name, _, _ := strings.Cut(kv, "="); name {
-		case "VIRTSYNC_CONFIG", "VIRTPOS_APIKEY", "ONEC_USER", "ONEC_PASSWORD":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }

@@ -196,3 +196,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWithoutOwnVariables(t *testing.T) {
+	in := []string{"PATH=/bin", "VIRTSYNC_CONFIG=/etc/v.yaml", "VIRTPOS_APIKEY=k", "ONEC_USER=u",
+		"ONEC_PASSWORD=p", "VIRTPOS_APIKEY_OLD=keep", "HOME=/root"}
+	got := WithoutOwnVariables(in)
+	want := []string{"PATH=/bin", "VIRTPOS_APIKEY_OLD=keep", "HOME=/root"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
