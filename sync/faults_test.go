@@ -215,3 +215,100 @@ func TestInterruptedCreatesAreMarkedForTheHandler(t *testing.T) {
 		t.Fatalf("%d intents left", len(in))
 	}
 }
+
+func TestASmallRunRejectedAlikeIsASystemFault(t *testing.T) {
+	r, db := newRunner(t) // MaxIdenticalRejections defaults to 25: far above this run
+	ctx := context.Background()
+	h := &handler{apply: func(rec vsync.Record) (vsync.Outcome, error) {
+		return vsync.Outcome{}, vsync.Reject(nil, "virtpos customer_update: rejected (success=0, no info)")
+	}}
+	_, err := r.Run(ctx, job(&source{recs: records(5, "v1")}, h), vsync.ModeOnce, nil)
+	var fault *vsync.SystemFaultError
+	if !errors.As(err, &fault) {
+		t.Fatalf("err = %v, want a system fault", err)
+	}
+	if dls, _ := db.DeadLetters(ctx, "customers", state.DeadLetterOpen); len(dls) != 0 {
+		t.Fatalf("%d dead letters", len(dls))
+	}
+	// Two records rejected alike are still their own fault.
+	r2, db2 := newRunner(t)
+	sum, err := r2.Run(ctx, job(&source{recs: records(2, "v1")}, h), vsync.ModeOnce, nil)
+	if err != nil || sum.Counts[vsync.Failed] != 2 {
+		t.Fatalf("two records: err=%v failed=%d", err, sum.Counts[vsync.Failed])
+	}
+	if dls, _ := db2.DeadLetters(ctx, "customers", state.DeadLetterOpen); len(dls) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dls))
+	}
+}
+
+func TestRejectionsJustBeforeASystemErrorAreNotDeadLettered(t *testing.T) {
+	r, db := newRunner(t)
+	r.Concurrency = 1
+	ctx := context.Background()
+	h := &handler{apply: func(rec vsync.Record) (vsync.Outcome, error) {
+		switch {
+		case rec.Key < "k003":
+			return upsert(rec)
+		case rec.Key < "k008":
+			return vsync.Outcome{}, vsync.Reject(nil, "rejected (success=0, no info)")
+		}
+		return vsync.Outcome{}, errors.New("virtpos unavailable: HTTP 502")
+	}}
+	_, err := r.Run(ctx, job(&source{recs: records(30, "v1")}, h), vsync.ModeOnce, nil)
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v", err)
+	}
+	if dls, _ := db.DeadLetters(ctx, "customers", state.DeadLetterOpen); len(dls) != 0 {
+		t.Fatalf("%d dead letters: the rejections that led into the outage were committed", len(dls))
+	}
+	if vs, _ := db.Versions(ctx, "customers"); len(vs) != 3 {
+		t.Fatalf("%d versions, want the 3 records really pushed", len(vs))
+	}
+}
+
+func TestIntentsOfRecordsNeverSentAreDropped(t *testing.T) {
+	r, db := newRunner(t)
+	r.BatchSize, r.Concurrency = 50, 1
+	ctx := context.Background()
+	h := &handler{apply: func(rec vsync.Record) (vsync.Outcome, error) {
+		if rec.Key == "k002" {
+			return vsync.Outcome{}, errors.New("virtpos unavailable")
+		}
+		return upsert(rec)
+	}}
+	if _, err := r.Run(ctx, job(&source{recs: records(50, "v1")}, h), vsync.ModeOnce, nil); err == nil {
+		t.Fatal("the run did not stop")
+	}
+	in, _ := db.Intents(ctx, "customers")
+	if len(in) != 1 || in[0].Key != "k002" {
+		t.Fatalf("intents left %v, want only the record whose call failed (k002)", in)
+	}
+}
+
+func TestAHoldUnsureOfItsCreateKeepsTheIntent(t *testing.T) {
+	r, db := newRunner(t)
+	ctx := context.Background()
+	interrupted := map[string]bool{}
+	first := true
+	h := &handler{apply: func(rec vsync.Record) (vsync.Outcome, error) {
+		interrupted[rec.Key] = rec.Interrupted
+		if first {
+			return vsync.Outcome{}, &vsync.HeldError{Reason: "reply lost, not listed yet", KeepIntent: true}
+		}
+		return upsert(rec)
+	}}
+	src := &source{recs: records(1, "v1")}
+	if sum, _ := r.Run(ctx, job(src, h), vsync.ModeOnce, nil); sum.Counts[vsync.Held] != 1 {
+		t.Fatalf("held %d", sum.Counts[vsync.Held])
+	}
+	if in, _ := db.Intents(ctx, "customers"); len(in) != 1 {
+		t.Fatalf("%d intents after the unsure hold, want 1", len(in))
+	}
+	first = false
+	if _, err := r.Run(ctx, job(src, h), vsync.ModeOnce, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !interrupted["k000"] {
+		t.Fatal("the next run did not tell the handler about the unsure create")
+	}
+}

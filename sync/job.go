@@ -126,6 +126,10 @@ type HeldError struct {
 	// job has never finished a run, the hold does not age: a first load
 	// that takes longer than the hold limit dead-letters nothing.
 	WaitsFor string
+	// KeepIntent keeps the record's create intent: the handler does not
+	// know whether its create went through, so the next run must look the
+	// record up first and report one it finds as created by virtsync.
+	KeepIntent bool
 }
 
 func (e *HeldError) Error() string { return "waiting: " + e.Reason }

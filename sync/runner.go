@@ -384,6 +384,10 @@ type batcher struct {
 	// finished caches, per job a hold waits for, whether it has ever
 	// finished a run.
 	finished map[string]bool
+	// stopped is set once a batch stopped the run.
+	stopped bool
+	// succeeded counts records of the run that the other side took.
+	succeeded int
 }
 
 type result struct {
@@ -436,6 +440,19 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 
 	results := b.apply(ctx, recs)
 	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
+	// Records never sent (dispatch stopped) keep no intent: nothing was
+	// attempted, and a stale intent would make the next run report a
+	// record it finds in virtpos as created by virtsync.
+	sent := make(map[string]bool, len(results))
+	for _, res := range results {
+		sent[res.rec.Key] = true
+	}
+	var unsent []string
+	for _, rec := range recs {
+		if !sent[rec.Key] && !rec.Deleted {
+			unsent = append(unsent, rec.Key)
+		}
+	}
 
 	// A failure that is neither a rejection nor a hold stops the run after
 	// this batch: the system on the other side is down or misconfigured,
@@ -447,17 +464,34 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 			break
 		}
 	}
-	commit, fault := b.screen(results, final || stopErr != nil || ctx.Err() != nil)
+	// When the run stops (a system error, a cancel), rejections still in
+	// an open streak are not committed: they may be the first answers of
+	// the failing system rather than faults of their records, and the next
+	// run sends them again at no cost.
+	stopping := stopErr != nil || ctx.Err() != nil || b.stopped
+	inRun := b.done + len(b.streak) + len(results)
+	commit, dropped, fault := b.screen(results, final && !stopping, stopping, inRun)
 	if fault != nil {
 		b.info.Log.Error("run stopped: records rejected alike", "records", fault.Records, "reason", fault.Reason)
 		if stopErr == nil {
 			stopErr = fault
 		}
 	}
+	if stopErr != nil {
+		b.stopped = true
+	}
+	for _, res := range dropped {
+		unsent = append(unsent, res.rec.Key) // rejected: surely not created
+	}
 
 	var failures []Failure
 	err = r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
 		failures = failures[:0]
+		for _, k := range unsent {
+			if err := tx.ClearIntent(job.Name, k); err != nil {
+				return err
+			}
+		}
 		for _, res := range commit {
 			f, err := b.commit(ctx, tx, res)
 			if err != nil {
@@ -571,9 +605,12 @@ dispatch:
 
 // screen decides which results to commit. Rejections are held back while
 // they form a streak with one reason: past MaxIdenticalRejections the
-// streak is a system fault and none of it is committed; a streak still
-// open at the end of a batch waits for the next one unless last is set.
-func (b *batcher) screen(results []result, last bool) (commit []result, fault *SystemFaultError) {
+// streak is a system fault and none of it is committed; so is a run whose
+// every record (3 or more, ran in all) was rejected alike, which is how a
+// small run sees a server that answers one error to everything. A streak
+// still open at the end of a batch waits for the next one unless last is
+// set; with stopping set it is dropped (returned in dropped, uncommitted).
+func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit, dropped []result, fault *SystemFaultError) {
 	limit := b.r.MaxIdenticalRejections
 	cur := b.streak
 	b.streak = nil
@@ -588,6 +625,7 @@ func (b *batcher) screen(results []result, last bool) (commit []result, fault *S
 			} else {
 				fault.Records += len(cur)
 			}
+			dropped = append(dropped, cur...)
 		} else {
 			commit = append(commit, cur...)
 		}
@@ -608,19 +646,38 @@ func (b *batcher) screen(results []result, last bool) (commit []result, fault *S
 			commit = append(commit, res)
 		default:
 			if res.err == nil {
+				b.succeeded++
 				end()
 			}
 			commit = append(commit, res)
 		}
 	}
-	if len(cur) > 0 {
-		if last || (limit > 0 && len(cur) >= limit) || limit <= 0 {
-			end()
-		} else {
-			b.streak = cur
-		}
+	if len(cur) == 0 {
+		return commit, dropped, fault
 	}
-	return commit, fault
+	switch {
+	case limit > 0 && len(cur) >= limit:
+		end()
+	case stopping:
+		dropped = append(dropped, cur...)
+	case last && limit > 0 && b.succeeded == 0 && len(cur) >= 3 && len(cur) == ran:
+		fault = &SystemFaultError{Records: len(cur), Reason: reason}
+		dropped = append(dropped, cur...)
+	case last || limit <= 0:
+		end()
+	default:
+		b.streak = cur
+	}
+	return commit, dropped, fault
+}
+
+// clearIntent drops rec's create intent unless the hold says the handler
+// could not tell whether its create went through.
+func (b *batcher) clearIntent(tx *state.Tx, key string, he *HeldError) error {
+	if he != nil && he.KeepIntent {
+		return nil
+	}
+	return tx.ClearIntent(b.job.Name, key)
 }
 
 // waitedDone reports whether job has ever finished a run; a failure to
@@ -629,7 +686,9 @@ func (b *batcher) waitedDone(ctx context.Context, job string) bool {
 	if done, ok := b.finished[job]; ok {
 		return done
 	}
-	cp, err := b.r.DB.Checkpoint(ctx, job)
+	// A cancelled run still commits its batch: read regardless, or the
+	// failed read would age first-load holds.
+	cp, err := b.r.DB.Checkpoint(context.WithoutCancel(ctx), job)
 	done := err != nil || !cp.LastSuccessAt.IsZero()
 	b.finished[job] = done
 	return done
@@ -655,7 +714,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 			}
 			count(Held)
 			b.info.Log.Info("record held until "+he.WaitsFor+" finishes a run", "key", rec.Key, "reason", he.Reason)
-			return nil, tx.ClearIntent(job.Name, rec.Key)
+			return nil, b.clearIntent(tx, rec.Key, he)
 		}
 		attempts, firstAt, err := tx.Hold(job.Name, rec.Key, he.Reason)
 		if err != nil {
@@ -665,7 +724,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		if attempts < r.HoldMaxAttempts && young {
 			count(Held)
 			b.info.Log.Info("record held", "key", rec.Key, "reason", he.Reason, "attempt", attempts)
-			return nil, tx.ClearIntent(job.Name, rec.Key)
+			return nil, b.clearIntent(tx, rec.Key, he)
 		}
 		if err := tx.Release(job.Name, rec.Key); err != nil {
 			return nil, err

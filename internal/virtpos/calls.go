@@ -201,6 +201,14 @@ func ValidID(s string) bool {
 	return true
 }
 
+// IsBadID reports whether err is a reply whose id is not a virtpos id: the
+// server answered, so the outcome is not merely unknown, but the answer
+// cannot be used.
+func IsBadID(err error) bool {
+	var de *DecodeError
+	return errors.As(err, &de) && de.Expected == idExpected
+}
+
 // checkID is the *DecodeError of an id field that is not a virtpos id; it
 // quotes at most 20 bytes of what came.
 func checkID(path, id string) error {

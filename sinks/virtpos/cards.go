@@ -65,7 +65,7 @@ func (h *Cards) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record)
 		// The owner is not in virtpos yet (the customers job has not pushed
 		// it): the card waits for it instead of becoming a dead letter.
 		if (p.Get("customer_id") != "" || p.Get("customer_external_id") != "") && ownerMissing(err) {
-			return vsync.Outcome{}, vsync.Hold("card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
+			return vsync.Outcome{}, vsync.HoldFor("customers", "card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
 		}
 		return vsync.Outcome{}, classify("card", rec.Key, err)
 	}

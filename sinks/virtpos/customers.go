@@ -103,59 +103,62 @@ func (h *Customers) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 	return h.findOrCreate(ctx, run, rec, p)
 }
 
-// createRounds bounds the creates of one customer whose replies are lost:
-// after that many, with the look-up still finding nothing, the run stops
-// (virtpos is not answering as it should) instead of trying forever.
-const createRounds = 3
-
 // findOrCreate pushes a customer whose virtpos id is not known: first
 // push, a crash between the call and the commit, or a stale id. virtpos
 // matches customer/update by id only, so a create sent twice makes two
-// customers: it asks before creating, and asks again after every create
-// whose outcome is unknown (a lost reply, a timeout, a proxy's 5xx).
+// customers: it asks before creating, and after a create whose outcome is
+// unknown (a lost reply, a timeout, a proxy's 5xx) it asks again. When
+// that finds nothing the create is not sent again in this run: the server
+// may still be writing it (a proxy that gave up, a reset mid-write). The
+// record waits for the next run, which asks once more and creates only if
+// the customer is still absent.
 func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vsync.Record, p url.Values) (vsync.Outcome, error) {
-	var lastErr error
-	for round := 0; ; round++ {
-		found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+	found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+	if err != nil {
+		return vsync.Outcome{}, classify("customer", rec.Key, err)
+	}
+	if ok {
+		q := cloneValues(p)
+		q.Set("id", found.ID)
+		res, err := h.Client.UpdateCustomer(ctx, q)
 		if err != nil {
 			return vsync.Outcome{}, classify("customer", rec.Key, err)
 		}
-		switch {
-		case ok && round > 0:
-			// The create whose reply was lost went through, with these
-			// very parameters: nothing more to send.
-			run.Log.Info("customer created although the reply was lost", "key", rec.Key, "virtpos_id", found.ID)
-			return customerOutcome(rec.Key, found.ID, true, false), nil
-		case ok:
-			q := cloneValues(p)
-			q.Set("id", found.ID)
-			res, err := h.Client.UpdateCustomer(ctx, q)
-			if err != nil {
-				return vsync.Outcome{}, classify("customer", rec.Key, err)
-			}
-			if res.ID != found.ID {
-				return vsync.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
-					"virtpos is not honouring ids", res.ID, found.ID, rec.Key)
-			}
-			// An earlier run's create, interrupted before its commit, is
-			// virtsync's own record, not one adopted from virtpos.
-			return customerOutcome(rec.Key, res.ID, rec.Interrupted || res.IsNew, !rec.Interrupted), nil
-		case round == createRounds:
-			return vsync.Outcome{}, fmt.Errorf("customer %s: %d creates ended without a clear answer and virtpos does not list the customer; "+
-				"stopping instead of creating it again: %w", rec.Key, round, lastErr)
+		if res.ID != found.ID {
+			return vsync.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
+				"virtpos is not honouring ids", res.ID, found.ID, rec.Key)
 		}
-		q := cloneValues(p)
-		q.Set("create_if_not_exist", "1")
-		res, err := h.Client.UpdateCustomer(ctx, q)
-		if err == nil {
-			return customerOutcome(rec.Key, res.ID, true, false), nil
-		}
-		if !virtpos.IsOutcomeUnknown(err) {
-			return vsync.Outcome{}, classify("customer", rec.Key, err)
-		}
-		lastErr = err
-		run.Log.Warn("customer create: outcome unknown; looking it up before anything else", "key", rec.Key, "err", err)
+		// An earlier run's create, interrupted before its commit, is
+		// virtsync's own record, not one adopted from virtpos.
+		return customerOutcome(rec.Key, res.ID, rec.Interrupted || res.IsNew, !rec.Interrupted), nil
 	}
+	q := cloneValues(p)
+	q.Set("create_if_not_exist", "1")
+	res, err := h.Client.UpdateCustomer(ctx, q)
+	if err == nil {
+		return customerOutcome(rec.Key, res.ID, true, false), nil
+	}
+	if !virtpos.IsOutcomeUnknown(err) {
+		return vsync.Outcome{}, classify("customer", rec.Key, err)
+	}
+	run.Log.Warn("customer create: outcome unknown; looking it up before anything else", "key", rec.Key, "err", err)
+	found, ok, ferr := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+	if ferr != nil {
+		return vsync.Outcome{}, classify("customer", rec.Key, fmt.Errorf("look up after a create whose outcome is unknown (%v): %w", err, ferr))
+	}
+	if ok {
+		// The create whose reply was lost went through, with these very
+		// parameters: nothing more to send.
+		run.Log.Info("customer created although the reply was lost", "key", rec.Key, "virtpos_id", found.ID)
+		return customerOutcome(rec.Key, found.ID, true, false), nil
+	}
+	if virtpos.IsBadID(err) {
+		// virtpos answered, with an id that is no id, and does not list
+		// the customer: a server that does not honour ids; stop.
+		return vsync.Outcome{}, fmt.Errorf("customer %s: virtpos answered its create with an unusable id and does not list it: %w", rec.Key, err)
+	}
+	return vsync.Outcome{}, &vsync.HeldError{KeepIntent: true, Reason: fmt.Sprintf("customer %s: the reply to its create was "+
+		"lost and virtpos does not list it yet; the next run looks again and creates it only if it is still absent", rec.Key)}
 }
 
 func customerOutcome(key, id string, created, adopted bool) vsync.Outcome {
