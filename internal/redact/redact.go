@@ -35,7 +35,12 @@ var (
 	// Two or three capitalised Cyrillic words in a row: a name and
 	// patronymic, a surname and name. Russian prose capitalises only its
 	// first word, so this rarely hits anything else.
-	name = regexp.MustCompile(`[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?(?:\s+[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?){1,2}`)
+	// A surname with initials, either way round, in any case: Иванов
+	// И.И., И. И. Иванов, ПЕТРОВА М.А.
+	initials = regexp.MustCompile(`[А-ЯЁ][А-ЯЁа-яё]+(?:-[А-ЯЁ][А-ЯЁа-яё]+)?\s+[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.?)?|[А-ЯЁ]\.\s?(?:[А-ЯЁ]\.\s?)?[А-ЯЁ][А-ЯЁа-яё]+`)
+	// Two or three words in capitals, as names are written in some bases.
+	capsName = regexp.MustCompile(`[А-ЯЁ]{2,}(?:-[А-ЯЁ]{2,})?(?:\s+[А-ЯЁ]{2,}(?:-[А-ЯЁ]{2,})?){1,2}`)
+	name     = regexp.MustCompile(`[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?(?:\s+[А-ЯЁ][а-яё]+(?:-[А-ЯЁ][а-яё]+)?){1,2}`)
 )
 
 // guid is a 1C reference: an id, never personal, and full of digit runs
@@ -88,14 +93,16 @@ func text(s string) string {
 		}
 		return "<address>"
 	})
-	s = replaceWords(s)
+	s = replaceWords(s, initials)
+	s = replaceWords(s, capsName)
+	s = replaceWords(s, name)
 	return s
 }
 
 // replaceWords replaces name-like runs that stand as words of their own
 // (not the tail of a longer CamelCase identifier such as ЗаказКлиента).
-func replaceWords(s string) string {
-	locs := name.FindAllStringIndex(s, -1)
+func replaceWords(s string, re *regexp.Regexp) string {
+	locs := re.FindAllStringIndex(s, -1)
 	if locs == nil {
 		return s
 	}

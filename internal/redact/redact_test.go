@@ -30,6 +30,12 @@ func TestTextRemovesPersonalData(t *testing.T) {
 			kept: []string{"Неверный email:", "уже занят"},
 		},
 		{
+			name: "a surname with initials, either way round, and names in capitals",
+			in:   "у партнера Иванов И.И. нет договора; ответственный И. И. Петров; клиент ПЕТРОВА МАРИЯ АНДРЕЕВНА, ПЕТРОВА М.А.",
+			gone: []string{"Иванов", "Петров", "ПЕТРОВА", "МАРИЯ", "И.И."},
+			kept: []string{"у партнера <name> нет договора; ответственный <name>; клиент <name>, <name>"},
+		},
+		{
 			name: "a date in the Russian spelling",
 			in:   "дата рождения 14.03.1977 в будущем",
 			gone: []string{"14.03.1977"},
