@@ -1,6 +1,7 @@
 package virtpos
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,8 +37,11 @@ func TestWriteOutcomes(t *testing.T) {
 	tests := []struct {
 		name string
 		// answer serves the nth (1-based) request to customer/update.
-		answer      func(t *testing.T, w http.ResponseWriter, n int)
-		dead        bool // no server listens
+		answer func(t *testing.T, w http.ResponseWriter, n int)
+		dead   bool // no server listens
+		// timeout is the client's; only the case about a timeout sets a
+		// short one, so that a slow machine cannot time the others out.
+		timeout     time.Duration
 		wantOutcome Outcome
 		wantCreates int32 // requests a create makes
 		wantUpdates int32 // requests an update by id makes
@@ -71,6 +75,7 @@ func TestWriteOutcomes(t *testing.T) {
 			}, wantOutcome: OutcomeUnknown, wantCreates: 1, wantUpdates: 3},
 		{name: "a timeout after the request was written may have been carried out",
 			answer:      func(t *testing.T, w http.ResponseWriter, n int) { time.Sleep(400 * time.Millisecond) },
+			timeout:     200 * time.Millisecond,
 			wantOutcome: OutcomeUnknown, wantCreates: 1, wantUpdates: 3},
 		{name: "a connection reset may have been carried out",
 			answer:      func(t *testing.T, w http.ResponseWriter, n int) { hangUp(t, w, true) },
@@ -117,7 +122,7 @@ func TestWriteOutcomes(t *testing.T) {
 					base = "http://" + ln.Addr().String()
 					ln.Close()
 				}
-				c, _ := testClient(t, base, func(c *Config) { c.Method = method; c.Timeout = 200 * time.Millisecond })
+				c, _ := testClient(t, base, func(c *Config) { c.Method = method; c.Timeout = cmp.Or(tc.timeout, 30*time.Second) })
 				ctx := context.Background()
 				for _, call := range []struct {
 					what   string
