@@ -9,13 +9,13 @@ import (
 
 // virtposFaults is the mix: 10% 5xx (half plain 500s, half a
 // proxy's HTML 502), 5% lost replies (carried out, then the connection
-// drops), 5% replies slower than virtsync's 2s timeout (carried out too),
+// drops), 5% replies slower than virtsync's 1s timeout (carried out too),
 // 2% 429 with Retry-After. It counts the faults the fake says it injected.
 func virtposFaults(w *world, on bool) int {
 	if on {
 		w.vp.SetFaults(virtpostest.Faults{Seed: w.rng.Uint64(),
 			ErrorRate: 0.05, HTMLRate: 0.05, HTMLStatus: 502,
-			LostReplyRate: 0.05, SlowReply: 2500 * time.Millisecond, SlowReplyRate: 0.05,
+			LostReplyRate: 0.05, SlowReply: 1300 * time.Millisecond, SlowReplyRate: 0.05,
 			ThrottleRate: 0.02, RetryAfter: time.Second})
 		return 0
 	}

@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.orders, "orders", 1000, "virtpos orders, added while the load runs")
 	fs.IntVar(&o.kills, "kills", 22, "kill -9 points in the kill scenario")
 	fs.BoolVar(&long, "long", long, "more kills and fault rounds (also CHAOS_LONG=1)")
-	fs.DurationVar(&o.runLimit, "run-limit", 3*time.Minute, "longest one virtsync run may take")
+	fs.DurationVar(&o.runLimit, "run-limit", 6*time.Minute, "longest one virtsync run may take")
 	fs.StringVar(&o.workDir, "dir", "", "where scenario directories go (default: a temporary directory)")
 	fs.BoolVar(&o.keep, "keep", false, "keep each scenario's directory (config, state, logs)")
 	fs.StringVar(&only, "only", "", "comma-separated scenario names to run (default: all)")
@@ -92,7 +92,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		o.workDir = dir
 		if !o.keep {
-			defer os.RemoveAll(dir)
+			// Scenarios remove their own directories unless they failed.
+			defer os.Remove(dir)
 		}
 	}
 	fmt.Fprintf(stdout, "virtsync-chaos: seed %d (rerun with -seed %d), %d partners, %d cards, %d orders\n",
@@ -135,6 +136,14 @@ func play(o options, sc scenario, rng *rand.Rand) (t tally) {
 		return t
 	}
 	defer w.close()
+	// A failed scenario keeps its directory (config, state, every run's
+	// log) for a post-mortem.
+	defer func() {
+		if !t.ok() {
+			w.opts.keep = true
+			t.Problems = append(t.Problems, "kept for a post-mortem: "+w.dir)
+		}
+	}()
 	if err := sc.play(w, &t); err != nil {
 		t.problem("%v", err)
 		return t
@@ -152,10 +161,6 @@ func play(o options, sc scenario, rng *rand.Rand) (t tally) {
 	}
 	defer stop()
 	w.check(&t, natsURL)
-	if !t.ok() {
-		t.problem("logs of every run: %s", w.log.Name())
-		o.keep = true
-	}
 	return t
 }
 

@@ -17,7 +17,7 @@ type scenario struct {
 }
 
 func scenarios(long bool) []scenario {
-	rounds := 3
+	rounds := 2
 	if long {
 		rounds = 8
 	}

@@ -94,7 +94,7 @@ virtpos:
   apikey: ${VIRTPOS_APIKEY}
   rate_limit: 0
   concurrency: 8
-  timeout: 2s
+  timeout: 1s
   retry: {max_attempts: 4, initial: 20ms, max: 200ms}
 onec:
   base_url: http://%s%s
