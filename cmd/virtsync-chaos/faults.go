@@ -21,7 +21,7 @@ func virtposFaults(w *world, on bool) int {
 	}
 	c := w.vp.Counts()
 	w.vp.SetFaults(virtpostest.Faults{})
-	return c.LostReplies + c.SlowReplies + c.Truncated
+	return c.LostReplies + c.SlowReplies + c.Truncated + c.Throttled + c.Errors + c.HTMLPages
 }
 
 // onecFaults: 10% of write replies lost after 1C saved the document, 5% of

@@ -576,11 +576,14 @@ func (e *HTTPError) Error() string {
 }
 
 // transientInfo recognises success=0 answers that plainly describe a
-// passing condition rather than a bad record.
+// passing condition of the service rather than a bad record. A bare
+// "временно" is not enough: "карта временно заблокирована" is the card's
+// own state, a rejection.
 func transientInfo(info string) bool {
 	s := strings.ToLower(info)
-	for _, w := range []string{"try again", "try later", "temporar", "too many requests", "rate limit",
-		"повторите", "попробуйте позже", "временно", "слишком много запросов"} {
+	for _, w := range []string{"try again", "try later", "temporarily unavailable", "temporary error",
+		"temporary failure", "too many requests", "rate limit", "повторите", "попробуйте позже",
+		"временно недоступ", "временная ошибка", "временный сбой", "слишком много запросов"} {
 		if strings.Contains(s, w) {
 			return true
 		}

@@ -158,6 +158,11 @@ type Counts struct {
 	LostReplies int
 	SlowReplies int
 	Truncated   int
+	// Throttled, Errors and HTMLPages count the 429s, 500s and HTML error
+	// pages the faults answered instead of carrying a request out.
+	Throttled int
+	Errors    int
+	HTMLPages int
 	// Requests per endpoint path below the prefix (unknown paths as sent).
 	Requests map[string]int
 }
@@ -398,14 +403,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			secs = 1
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.count(func(c *Counts) { c.Throttled++ })
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 		return
 	}
 	if d.fail {
+		s.count(func(c *Counts) { c.Errors++ })
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return
 	}
 	if d.htmlStatus != 0 {
+		s.count(func(c *Counts) { c.HTMLPages++ })
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(d.htmlStatus)
 		_, _ = w.Write([]byte("<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"))
