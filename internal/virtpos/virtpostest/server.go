@@ -429,18 +429,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A read carries nothing out: a lost reply is a closed
 		// connection, a slow one a wait before the stream (which is not
 		// held in memory).
-		switch {
-		case d.lost:
-			s.count(func(c *Counts) { c.LostReplies++ })
-			dropConnection(w)
+		if !s.lostOrSlow(w, r, d) {
 			return
-		case d.slow > 0:
-			s.count(func(c *Counts) { c.SlowReplies++ })
-			if !s.wait(r.Context(), d.slow) {
-				return
-			}
-			d.slow = 0
 		}
+		d.lost, d.slow = false, 0
 	}
 	// The request is carried out in full; what reaches the client is
 	// decided afterwards.
@@ -461,16 +453,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.serve(out, r, path, params, d.reject) {
 		return
 	}
-	switch {
-	case d.lost:
-		s.count(func(c *Counts) { c.LostReplies++ })
-		dropConnection(w)
+	if !s.lostOrSlow(w, r, d) {
 		return
-	case d.slow > 0:
-		s.count(func(c *Counts) { c.SlowReplies++ })
-		if !s.wait(r.Context(), d.slow) {
-			return
-		}
 	}
 	if held != nil {
 		var dst http.ResponseWriter = w
@@ -529,6 +513,22 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	case <-s.closed:
 		return false
 	}
+}
+
+// lostOrSlow plays a lost reply (the connection dropped) or a slow one (a
+// wait) once the request was carried out; false means the request ends
+// there.
+func (s *Server) lostOrSlow(w http.ResponseWriter, r *http.Request, d faultDecision) bool {
+	switch {
+	case d.lost:
+		s.count(func(c *Counts) { c.LostReplies++ })
+		dropConnection(w)
+		return false
+	case d.slow > 0:
+		s.count(func(c *Counts) { c.SlowReplies++ })
+		return s.wait(r.Context(), d.slow)
+	}
+	return true
 }
 
 func (s *Server) count(f func(*Counts)) {
