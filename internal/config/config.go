@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/virtsync/virtsync/internal/retry"
 )
 
 // Allowed values of enumerated keys.
@@ -139,9 +141,6 @@ type RetryConfig struct {
 	Max Duration `yaml:"max"`
 }
 
-// DefaultBreakerFailures is BreakerConfig.Failures when it is 0.
-const DefaultBreakerFailures = 8
-
 // BreakerConfig is a circuit breaker on one remote system. Failures that
 // say the system itself is unusable (down, 5xx, timeouts, a refused
 // credential), not one record's fault, count; a success resets the count.
@@ -155,19 +154,6 @@ type BreakerConfig struct {
 	// trial call through; that call's outcome closes or reopens it.
 	// Default 1m; > 0.
 	Cooldown Duration `yaml:"cooldown"`
-}
-
-// Threshold is the number of failures in a row that opens the breaker, 0
-// when the breaker is disabled.
-func (b BreakerConfig) Threshold() int {
-	switch {
-	case b.Failures < 0:
-		return 0
-	case b.Failures == 0:
-		return DefaultBreakerFailures
-	default:
-		return b.Failures
-	}
 }
 
 // VirtposConfig configures the virtpos API client.
@@ -370,8 +356,8 @@ type OutboxConfig struct {
 // Default returns the configuration with every default set. BaseURL and
 // APIKey have no default; Default().Validate() therefore fails.
 func Default() Config {
-	retry := RetryConfig{MaxAttempts: 6, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
-	breaker := BreakerConfig{Failures: DefaultBreakerFailures, Cooldown: Duration(time.Minute)}
+	retries := RetryConfig{MaxAttempts: 6, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	breaker := BreakerConfig{Failures: retry.BreakerFailuresDefault, Cooldown: Duration(retry.BreakerCooldownDefault)}
 	return Config{
 		State: StateConfig{Path: "data/virtsync.db"},
 		NATS: NATSConfig{
@@ -389,7 +375,7 @@ func Default() Config {
 			OrdersTimeout: Duration(30 * time.Minute),
 			Concurrency:   4,
 			RateLimit:     10,
-			Retry:         retry,
+			Retry:         retries,
 			Breaker:       breaker,
 			Paths: VirtposPaths{
 				Orders:         "/orders",
@@ -404,7 +390,7 @@ func Default() Config {
 			Timeout:   Duration(60 * time.Second),
 			PageSize:  1000,
 			Profile:   ProfileUT11,
-			Retry:     retry,
+			Retry:     retries,
 			Breaker:   breaker,
 			Customers: CustomersConfig{OnDelete: OnDeleteIgnore},
 			Cards:     CardsConfig{OnDelete: OnDeleteDelete},

@@ -478,25 +478,6 @@ func TestEmbeddedNATSValidation(t *testing.T) {
 	}
 }
 
-func TestBreakerThreshold(t *testing.T) {
-	tests := []struct {
-		name     string
-		failures int
-		want     int
-	}{
-		{"zero means the default", 0, DefaultBreakerFailures},
-		{"a positive number is used as is", 3, 3},
-		{"a negative number disables the breaker", -1, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := (BreakerConfig{Failures: tt.failures}).Threshold(); got != tt.want {
-				t.Errorf("Threshold() = %d, want %d", got, tt.want)
-			}
-		})
-	}
-}
-
 // validConfig is Default() with the three required keys set.
 func validConfig() Config {
 	c := Default()

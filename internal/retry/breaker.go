@@ -50,16 +50,22 @@ type Breaker struct {
 	probing   bool      // the trial call of a half-open breaker is out
 }
 
+// The breaker's defaults, for the config of both clients too.
+const (
+	BreakerFailuresDefault = 8
+	BreakerCooldownDefault = time.Minute
+)
+
 // NewBreaker returns a Breaker, or nil when p disables it.
 func NewBreaker(p BreakerPolicy) *Breaker {
 	if p.Failures < 0 {
 		return nil
 	}
 	if p.Failures == 0 {
-		p.Failures = 8
+		p.Failures = BreakerFailuresDefault
 	}
 	if p.Cooldown <= 0 {
-		p.Cooldown = time.Minute
+		p.Cooldown = BreakerCooldownDefault
 	}
 	return &Breaker{threshold: p.Failures, cooldown: p.Cooldown, now: time.Now}
 }
