@@ -459,7 +459,7 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 	// and hammering it record by record helps nobody.
 	var stopErr error
 	for _, res := range results {
-		if res.ran && res.err != nil && classify(res.err) == "" {
+		if res.err != nil && classify(res.err) == "" {
 			stopErr = fmt.Errorf("record %s: %w", res.rec.Key, res.err)
 			break
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,7 +142,6 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
-	out  bytes.Buffer
 }
 
 func (w *world) start(args ...string) (*proc, error) {
@@ -151,7 +149,7 @@ func (w *world) start(args ...string) (*proc, error) {
 	cmd.Env = append(config.WithoutOwnVariables(os.Environ()), "VIRTPOS_APIKEY="+apikey, "ONEC_PASSWORD="+onecPassword)
 	cmd.Dir = w.dir
 	p := &proc{cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout = &p.out
+	cmd.Stdout = w.log // the summary tables, beside the logs
 	fmt.Fprintf(w.log, "=== %s virtsync %s\n", time.Now().Format("15:04:05.000"), strings.Join(args, " "))
 	cmd.Stderr = w.log
 	if err := cmd.Start(); err != nil {
