@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -204,23 +203,9 @@ func (b *bad) run(args ...string) result {
 	defer cancel()
 	cmd := b.command(ctx, args...)
 	cmd.Env = append(cmd.Env, b.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		b.t.Fatalf("run %v: %v", args, err)
-	}
+	r := runCmd(b.t, cmd, args, b.secrets...)
 	if ctx.Err() != nil {
 		b.t.Errorf("virtsync %v still ran after %s: killed", args, limit)
-	}
-	for _, s := range append([]string{apikey, url.QueryEscape(apikey), "pw-Секрет"}, b.secrets...) {
-		if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-			b.t.Fatalf("a secret leaked into the output of %v", args)
-		}
 	}
 	return r
 }

@@ -98,7 +98,14 @@ func (w *world) run(args ...string) result {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := w.command(ctx, args...)
+	return runCmd(w.t, w.command(ctx, args...), args)
+}
+
+// runCmd runs a virtsync command to its end and returns its output and
+// exit code, failing the test when the world's secrets, or the extra ones,
+// show in the output.
+func runCmd(t *testing.T, cmd *exec.Cmd, args []string, secrets ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -107,12 +114,12 @@ func (w *world) run(args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		w.t.Fatalf("run %v: %v", args, err)
+		t.Fatalf("run %v: %v", args, err)
 	}
 	r := result{out.String(), errb.String(), code}
-	for _, s := range []string{r.stdout, r.stderr} {
-		if strings.Contains(s, apikey) || strings.Contains(s, url.QueryEscape(apikey)) || strings.Contains(s, "pw-Секрет") {
-			w.t.Fatalf("a secret leaked into the output of %v", args)
+	for _, s := range append([]string{apikey, url.QueryEscape(apikey), "pw-Секрет"}, secrets...) {
+		if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
+			t.Fatalf("a secret leaked into the output of %v", args)
 		}
 	}
 	return r
