@@ -63,6 +63,9 @@ type DB struct {
 	path   string
 	writer *sqlx.DB
 	reader *sqlx.DB
+	// scratch serves sweeps: each holds one connection for its TEMP
+	// table (see Sweep) and writes nothing else.
+	scratch *sqlx.DB
 }
 
 // Option configures [Open].
@@ -144,6 +147,14 @@ func Open(path string, opts ...Option) (*DB, error) {
 	reader.SetMaxOpenConns(o.readers)
 	reader.SetMaxIdleConns(o.readers)
 	db.reader = reader
+	scratch, err := sqlx.Open("sqlite3", base)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	// A closed connection takes its temp file with it.
+	scratch.SetMaxIdleConns(0)
+	db.scratch = scratch
 	if err := db.markCrashedRuns(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -166,6 +177,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.scratch != nil {
+		errs = append(errs, db.scratch.Close())
+	}
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

@@ -1,0 +1,197 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	gosync "sync"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Sweep is one run's view of a job's committed versions plus the set of
+// keys the run has seen so far. The set is a TEMP table on a connection
+// of its own: it costs the process no memory however many keys a base
+// has, never takes the file's write lock (so the engine's commits do not
+// wait for it), and vanishes with the connection, also after a crash.
+//
+// A Sweep is used by one goroutine at a time (a mutex guards it anyway).
+type Sweep struct {
+	mu   gosync.Mutex
+	conn *sqlx.Conn
+	job  string
+}
+
+// sweepChunk bounds the keys bound into one statement (SQLite allows
+// 32766 parameters; a page of 1C is at most a few thousand rows).
+const sweepChunk = 1000
+
+// OpenSweep starts a sweep of job's keys. Close it when the run ends.
+func (db *DB) OpenSweep(ctx context.Context, job string) (*Sweep, error) {
+	conn, err := db.scratch.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open sweep %s: %w", job, err)
+	}
+	// The temp schema is per connection; a pooled connection could still
+	// hold an earlier sweep's table if a Close failed half-way.
+	for _, q := range []string{
+		`PRAGMA temp_store = FILE`,
+		// A few MiB of cache keeps the set's upper levels in memory; the
+		// rest pages to the temp file.
+		`PRAGMA temp.cache_size = -8192`,
+		`DROP TABLE IF EXISTS temp.swept`,
+		`CREATE TEMP TABLE swept (key TEXT PRIMARY KEY) WITHOUT ROWID`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("open sweep %s: %w", job, err)
+		}
+	}
+	return &Sweep{conn: conn, job: job}, nil
+}
+
+// Close drops the set and returns the connection.
+func (s *Sweep) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	_, err := s.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS temp.swept`)
+	if cerr := s.conn.Close(); err == nil {
+		err = cerr
+	}
+	s.conn = nil
+	if err != nil {
+		return fmt.Errorf("close sweep %s: %w", s.job, err)
+	}
+	return nil
+}
+
+// Count returns how many keys of the job have a committed version.
+func (s *Sweep) Count(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int
+	if err := s.conn.GetContext(ctx, &n, `SELECT count(*) FROM main.records WHERE job = ?`, s.job); err != nil {
+		return 0, fmt.Errorf("count versions %s: %w", s.job, err)
+	}
+	return n, nil
+}
+
+// Versions returns the committed versions of keys; a key never committed
+// is absent.
+func (s *Sweep) Versions(ctx context.Context, keys []string) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(keys))
+	for start := 0; start < len(keys); start += sweepChunk {
+		chunk := keys[start:min(start+sweepChunk, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, s.job)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		rows, err := s.conn.QueryContext(ctx,
+			`SELECT key, version FROM main.records WHERE job = ? AND key IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read versions %s: %w", s.job, err)
+		}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read versions %s: %w", s.job, err)
+			}
+			out[k] = v
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("read versions %s: %w", s.job, err)
+		}
+	}
+	return out, nil
+}
+
+// Mark adds keys to the run's set and reports for each whether it was not
+// in it before. A key twice in keys is fresh only the first time.
+func (s *Sweep) Mark(ctx context.Context, keys []string) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh := make([]bool, len(keys))
+	added := make(map[string]bool, min(len(keys), sweepChunk))
+	for start := 0; start < len(keys); start += sweepChunk {
+		chunk := keys[start:min(start+sweepChunk, len(keys))]
+		args := make([]any, len(chunk))
+		for i, k := range chunk {
+			args[i] = k
+		}
+		rows, err := s.conn.QueryContext(ctx, `INSERT INTO temp.swept (key) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?),", len(chunk)), ",")+
+			` ON CONFLICT (key) DO NOTHING RETURNING key`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
+		}
+		clear(added)
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
+			}
+			added[k] = true
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
+		}
+		for i, k := range chunk {
+			if added[k] {
+				fresh[start+i] = true
+				delete(added, k) // a second copy in keys is not fresh
+			}
+		}
+	}
+	return fresh, nil
+}
+
+// Unmarked calls fn with the committed keys not marked by this run, in key
+// order, at most n at a time. No read stays open while fn runs, so fn may
+// use the Sweep and the engine may commit meanwhile: a key committed after
+// it was marked is marked, and one deleted meanwhile is simply not listed.
+func (s *Sweep) Unmarked(ctx context.Context, n int, fn func(keys []string) error) error {
+	n = max(n, 1)
+	after := ""
+	for {
+		keys, err := s.unmarked(ctx, after, n)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		after = keys[len(keys)-1]
+		if err := fn(keys); err != nil {
+			return err
+		}
+		if len(keys) < n {
+			return nil
+		}
+	}
+}
+
+func (s *Sweep) unmarked(ctx context.Context, after string, n int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var keys []string
+	err := s.conn.SelectContext(ctx, &keys, `SELECT r.key FROM main.records r
+		WHERE r.job = ? AND r.key > ? AND NOT EXISTS (SELECT 1 FROM temp.swept s WHERE s.key = r.key)
+		ORDER BY r.key LIMIT ?`, s.job, after, n)
+	if err != nil {
+		return nil, fmt.Errorf("list unswept keys %s: %w", s.job, err)
+	}
+	return keys, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
