@@ -39,12 +39,37 @@ type Record struct {
 }
 
 // Source lists the records that differ from what the engine last
-// committed. seen maps keys to the versions committed; a key with an empty
-// version must be treated as changed (that is how a resync and a replay
-// force records through). Records are emitted one at a time; emit blocks
-// while the engine works, which is the source's backpressure.
+// committed, as known tells it. Records are emitted one at a time; emit
+// blocks while the engine's queue is full, which is the source's
+// backpressure. A source holds at most a page or a batch of records in
+// memory: what it has seen and what the engine committed live in the
+// state store, behind known.
 type Source interface {
-	Scan(ctx context.Context, seen map[string]string, emit func(Record) error) (ScanStats, error)
+	Scan(ctx context.Context, known Known, emit func(Record) error) (ScanStats, error)
+}
+
+// Known is the engine's committed versions of one job, as the source of
+// one run sees them, and the run's own record of the keys it has seen.
+// Both live in the state store, so a base of millions of records costs a
+// source no memory.
+type Known interface {
+	// Count is how many keys have a committed version.
+	Count(ctx context.Context) (int, error)
+	// Forced reports that every committed version is to be ignored (a
+	// resync): each record is changed.
+	Forced() bool
+	// Versions returns the committed versions of keys. A key absent from
+	// the result was never committed; a key mapped to "" must be treated
+	// as changed (a resync or a replay forcing it through).
+	Versions(ctx context.Context, keys []string) (map[string]string, error)
+	// Mark records keys as seen by this run and reports for each whether
+	// the run had not seen it before: a key that paging repeats (an insert
+	// shifts a later page) is emitted once.
+	Mark(ctx context.Context, keys []string) ([]bool, error)
+	// Unmarked calls fn with the committed keys this run has not marked,
+	// in key order, at most n at a time: the candidates for deletion
+	// after a complete sweep. fn may emit records.
+	Unmarked(ctx context.Context, n int, fn func(keys []string) error) error
 }
 
 // ScanStats is what a source saw beside the records it emitted.

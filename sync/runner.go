@@ -273,10 +273,6 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	if err := job.Handler.Prepare(ctx, info); err != nil {
 		return fmt.Errorf("%s: prepare: %w", job.Name, err)
 	}
-	seen, err := r.DB.Versions(ctx, job.Name)
-	if err != nil {
-		return fmt.Errorf("%s: load versions: %w", job.Name, err)
-	}
 	// Interrupted creates: their versions were never committed, so the
 	// source emits them again; the handler is told, so that it looks them
 	// up remotely before creating and reports one it finds as created.
@@ -291,29 +287,35 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	if len(intents) > 0 {
 		info.Log.Warn("reconciling creates interrupted by an earlier crash or a lost reply", "records", len(intents))
 	}
+	sw, err := r.DB.OpenSweep(ctx, job.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", job.Name, err)
+	}
+	defer func() {
+		if err := sw.Close(); err != nil {
+			info.Log.Warn("close sweep", "err", err)
+		}
+	}()
+	known := &stateKnown{sw: sw, forced: info.Mode == ModeResync}
 	var filter map[string]bool
 	switch {
 	case info.Mode == ModeResync:
-		for k := range seen {
-			seen[k] = ""
-		}
 	case len(only) > 0:
 		filter = make(map[string]bool, len(only))
 		for _, k := range only {
 			filter[k] = true
-			if _, ok := seen[k]; ok {
-				seen[k] = ""
-			}
 		}
+		known.force = filter
 	default:
 		// Replays queued by `failures -replay` ride along with any run.
 		keys, err := r.DB.ReplayKeys(ctx, job.Name)
 		if err != nil {
 			return fmt.Errorf("%s: load replays: %w", job.Name, err)
 		}
-		for _, k := range keys {
-			if _, ok := seen[k]; ok {
-				seen[k] = ""
+		if len(keys) > 0 {
+			known.force = make(map[string]bool, len(keys))
+			for _, k := range keys {
+				known.force[k] = true
 			}
 		}
 	}
@@ -323,7 +325,7 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	if job.BatchSize > 0 {
 		batchSize = job.BatchSize
 	}
-	stats, err := job.Source.Scan(ctx, seen, func(rec Record) error {
+	stats, err := r.scan(ctx, job, known, batchSize, func(rec Record) error {
 		if filter != nil && !filter[rec.Key] {
 			return nil
 		}
@@ -353,6 +355,87 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 		return fmt.Errorf("%s: %w", job.Name, err)
 	}
 	return nil
+}
+
+// scan runs the job's source in a goroutine of its own, ahead of the
+// engine by at most queue records: 1C is read while the previous batch is
+// pushed, and memory stays bounded by the queue whatever the base's size.
+// handle is called on this goroutine for every record; its error stops
+// the source. A source error is returned after every record it emitted
+// before it was handled.
+func (r *Runner) scan(ctx context.Context, job JobSpec, known Known, queue int,
+	handle func(Record) error) (ScanStats, error) {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	recs := make(chan Record, queue)
+	type scanned struct {
+		st  ScanStats
+		err error
+	}
+	done := make(chan scanned, 1)
+	go func() {
+		st, err := job.Source.Scan(sctx, known, func(rec Record) error {
+			select {
+			case recs <- rec:
+				return nil
+			case <-sctx.Done():
+				return sctx.Err()
+			}
+		})
+		close(recs)
+		done <- scanned{st, err}
+	}()
+	var herr error
+	for rec := range recs {
+		if herr != nil {
+			continue // drain: the source is stopping
+		}
+		if herr = handle(rec); herr != nil {
+			stop()
+		}
+	}
+	res := <-done
+	if herr != nil {
+		return res.st, herr
+	}
+	if res.err != nil && errors.Is(res.err, context.Canceled) && ctx.Err() != nil {
+		return res.st, ctx.Err()
+	}
+	return res.st, res.err
+}
+
+// stateKnown is the engine's Known: the state's committed versions through
+// a Sweep, with a resync or a replay forcing keys through.
+type stateKnown struct {
+	sw     *state.Sweep
+	forced bool
+	force  map[string]bool // keys forced through (a replay); few
+}
+
+func (k *stateKnown) Count(ctx context.Context) (int, error) { return k.sw.Count(ctx) }
+func (k *stateKnown) Forced() bool                           { return k.forced }
+
+func (k *stateKnown) Versions(ctx context.Context, keys []string) (map[string]string, error) {
+	v, err := k.sw.Versions(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if k.forced || len(k.force) > 0 {
+		for key := range v {
+			if k.forced || k.force[key] {
+				v[key] = ""
+			}
+		}
+	}
+	return v, nil
+}
+
+func (k *stateKnown) Mark(ctx context.Context, keys []string) ([]bool, error) {
+	return k.sw.Mark(ctx, keys)
+}
+
+func (k *stateKnown) Unmarked(ctx context.Context, n int, fn func(keys []string) error) error {
+	return k.sw.Unmarked(ctx, n, fn)
 }
 
 // SystemFaultError stops a run in which many records in a row were

@@ -16,20 +16,25 @@ import (
 	vsync "github.com/virtsync/virtsync/sync"
 )
 
-// source emits a fixed list of records, honouring seen like a real source.
+// source emits a fixed list of records, honouring the committed versions
+// like a real source.
 type source struct {
 	recs    []vsync.Record
 	deleted []string
 	failAt  int // emit this many records, then fail (0 = never)
 }
 
-func (s *source) Scan(ctx context.Context, seen map[string]string, emit func(vsync.Record) error) (vsync.ScanStats, error) {
+func (s *source) Scan(ctx context.Context, known vsync.Known, emit func(vsync.Record) error) (vsync.ScanStats, error) {
 	var st vsync.ScanStats
 	for i, r := range s.recs {
 		if s.failAt > 0 && i == s.failAt {
 			return st, errors.New("source broke")
 		}
 		st.Seen++
+		seen, err := known.Versions(ctx, []string{r.Key})
+		if err != nil {
+			return st, err
+		}
 		if v, ok := seen[r.Key]; ok && v == r.Version {
 			st.Unchanged++
 			continue
