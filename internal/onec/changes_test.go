@@ -27,7 +27,8 @@ func TestChanges(t *testing.T) {
 		wantAbsent  []int          // keys that must not be in Versions
 		wantFetches int
 	}{
-		{name: "first run fetches everything", noSeen: true, wantRecords: []int{0, 1, 2, 3, 4, 5}, wantFetches: 1},
+		// A first run reads the set once with its fields: no sweep, no fetch by key.
+		{name: "first run reads everything in one pass", noSeen: true, wantRecords: []int{0, 1, 2, 3, 4, 5}, wantFetches: 0},
 		{name: "no change fetches nothing", setup: func(s *store) {}, wantFetches: 0},
 		{
 			name: "new, changed, soft and physical deletions",

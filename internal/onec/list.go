@@ -42,8 +42,25 @@ type Query struct {
 // or adds no new key, or more rows than the collection counted, stops the
 // listing with an error instead of looping.
 //
-// Entities without Ref_Key (registers) are not de-duplicated.
+// Entities without Ref_Key (registers) are not de-duplicated. List keeps
+// the keys it passed on in memory; ListPages takes a KeySet for reads of
+// millions of rows.
 func (c *Client) List(ctx context.Context, q Query, fn func(Entity) error) error {
+	return c.ListPages(ctx, q, newMemKeys(), func(page []Entity) error {
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListPages is List a page at a time, with keys remembering what was
+// passed on: fn gets each page's entities whose key keys had not seen.
+// Nothing of a page is passed on before the whole page has arrived, so a
+// page that fails and is asked for again passes nothing twice.
+func (c *Client) ListPages(ctx context.Context, q Query, keys KeySet, fn func([]Entity) error) error {
 	if q.Entity == "" {
 		return errors.New("onec: list: entity is required")
 	}
@@ -51,22 +68,47 @@ func (c *Client) List(ctx context.Context, q Query, fn func(Entity) error) error
 	if order == "" {
 		order = "Ref_Key"
 	}
-	return c.pages(ctx, pageSpec{
+	return pages(ctx, c, pageSpec{
 		op: "list", entity: q.Entity, pageSize: q.PageSize,
 		url: func(top, skip int, count bool) string {
 			return c.entityURL(q.Entity, "", c.readQuery(q.Select, q.Filter, order, top, skip, count))
 		},
 		count: func(ctx context.Context) (int, error) { return c.Count(ctx, q.Entity, q.Filter) },
-	}, func(dec *json.Decoder, pg *pager) error {
-		var e Entity
-		if err := dec.Decode(&e); err != nil {
-			return err
+	}, keys, decodeEntity, fn)
+}
+
+// decodeEntity reads one entity; its key is Ref_Key, "" for registers.
+func decodeEntity(dec *json.Decoder) (string, Entity, error) {
+	var e Entity
+	if err := dec.Decode(&e); err != nil {
+		return "", nil, err
+	}
+	k, _ := e["Ref_Key"].(string)
+	return k, e, nil
+}
+
+// KeySet remembers the keys a paged read has passed on. Mark adds keys and
+// reports for each whether it is new; a key twice in one call is new only
+// the first time. sync.Known's Mark, backed by the state store, is one: a
+// sweep of millions of keys then costs no memory.
+type KeySet interface {
+	Mark(ctx context.Context, keys []string) ([]bool, error)
+}
+
+// memKeys is a KeySet in memory, for reads small enough to hold.
+type memKeys map[string]struct{}
+
+func newMemKeys() memKeys { return memKeys{} }
+
+func (m memKeys) Mark(_ context.Context, keys []string) ([]bool, error) {
+	fresh := make([]bool, len(keys))
+	for i, k := range keys {
+		if _, ok := m[k]; !ok {
+			m[k] = struct{}{}
+			fresh[i] = true
 		}
-		if k, ok := e["Ref_Key"].(string); ok && !pg.fresh(k) {
-			return nil
-		}
-		return fn(e)
-	})
+	}
+	return fresh, nil
 }
 
 // readQuery builds the options of a collection read, in a fixed order.
@@ -140,47 +182,6 @@ type pageSpec struct {
 	count func(ctx context.Context) (int, error)
 }
 
-// pager tracks the keys of one paged read.
-type pager struct {
-	seen    map[string]struct{}
-	page    []string // keys of the current page, in order
-	newKeys int      // keys of the current page not on an earlier page
-	// retried are keys first seen by a failed attempt at the current
-	// $skip: already passed on (so not again), yet new to the page that
-	// finally succeeds there.
-	retried map[string]struct{}
-	added   []string // keys first seen by the current attempt
-}
-
-// fresh records key k of the current page and reports whether the read
-// had not passed it on before.
-func (p *pager) fresh(k string) bool {
-	p.page = append(p.page, k)
-	if _, dup := p.seen[k]; dup {
-		if _, ok := p.retried[k]; ok {
-			p.newKeys++
-		}
-		return false
-	}
-	p.seen[k] = struct{}{}
-	p.added = append(p.added, k)
-	p.newKeys++
-	return true
-}
-
-// attempt starts an attempt at a page.
-func (p *pager) attempt() { p.page, p.added, p.newKeys = p.page[:0], p.added[:0], 0 }
-
-// failed notes that the attempt failed: the same $skip is asked again.
-func (p *pager) failed() {
-	for _, k := range p.added {
-		p.retried[k] = struct{}{}
-	}
-}
-
-// done notes that the page at the current $skip succeeded.
-func (p *pager) done() { clear(p.retried) }
-
 // pageDigest identifies a page by its keys in order; "" when some row had
 // no key (registers), so nothing can be compared.
 func pageDigest(keys []string, rows int) string {
@@ -195,10 +196,12 @@ func pageDigest(keys []string, rows int) string {
 	return string(h.Sum(nil))
 }
 
-// pages drives $top/$skip paging. each is called with the decoder
-// positioned at one element of "value" and must consume exactly that
-// element; it reports the element's key to the pager (pager.fresh).
-func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder, *pager) error) error {
+// pages drives $top/$skip paging. decode reads one element of "value"
+// (the decoder is positioned at it) and returns its key ("" for rows
+// without one) and the row. A page is delivered whole, after it arrived:
+// the rows whose key keys had not seen, plus every row without a key.
+func pages[T any](ctx context.Context, c *Client, sp pageSpec, keys KeySet,
+	decode func(*json.Decoder) (string, T, error), deliver func([]T) error) error {
 	op, entity := sp.op, sp.entity
 	size := sp.pageSize
 	if size <= 0 {
@@ -206,24 +209,36 @@ func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder
 	}
 	first := size
 	floor := min(c.cfg.MinPageSize, size)
-	pg := &pager{seen: map[string]struct{}{}, retried: map[string]struct{}{}}
 	digests := map[string]int{} // page digest -> $skip it was first seen at
 	total := -1                 // rows 1C counted; -1 until known
 	if sp.expect > 0 {
 		total = sp.expect
 	}
+	var (
+		rows     []T
+		rowKeys  []string
+		marked   []string // the page's keys, for the key set
+		distinct int      // keys passed on so far
+	)
 	skip, fails, pageNo := 0, 0, 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("onec: %s %s: %w", op, entity, err)
 		}
-		pg.attempt()
+		rows, rowKeys = rows[:0], rowKeys[:0]
 		resp, err := c.do(ctx, request{op: op, entity: entity, method: http.MethodGet,
 			url: sp.url(size, skip, total < 0), want: []int{http.StatusOK}, mode: retryPage})
 		var pi pageInfo
 		if err == nil {
 			body := &capped{r: resp.Body, max: c.maxBody}
-			pi, err = decodeValues(body, func(dec *json.Decoder) error { return each(dec, pg) })
+			pi, err = decodeValues(body, func(dec *json.Decoder) error {
+				k, row, err := decode(dec)
+				if err != nil {
+					return err
+				}
+				rows, rowKeys = append(rows, row), append(rowKeys, k)
+				return nil
+			})
 			drainClose(resp.Body)
 			if err != nil {
 				err = c.decodeErr(op, entity, resp.StatusCode, err)
@@ -237,7 +252,6 @@ func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder
 			if !c.pageRetryable(err) || fails+1 >= c.cfg.Retry.MaxAttempts {
 				return err
 			}
-			pg.failed()
 			fails++
 			next := max(size/2, floor)
 			c.log.WarnContext(ctx, "onec: page failed, retrying smaller", "op", op, "entity", entity,
@@ -250,26 +264,62 @@ func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder
 		}
 		fails = 0
 		pageNo++
-		pg.done()
 		n := pi.rows
 		if total < 0 && pi.count >= 0 {
 			total = pi.count
 		}
-		if d := pageDigest(pg.page, n); d != "" {
+		marked = marked[:0]
+		for _, k := range rowKeys {
+			if k != "" {
+				marked = append(marked, k)
+			}
+		}
+		fresh, err := keys.Mark(ctx, marked)
+		if err != nil {
+			return fmt.Errorf("onec: %s %s: remember keys: %w", op, entity, err)
+		}
+		newKeys := 0
+		for _, f := range fresh {
+			if f {
+				newKeys++
+			}
+		}
+		distinct += newKeys
+		if d := pageDigest(rowKeys, n); d != "" {
 			if at, ok := digests[d]; ok {
 				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
 					"1C returned the same %d keys at $skip=%d as at $skip=%d: the publication seems to ignore $skip", n, skip, at)}
 			}
 			digests[d] = skip
-			if n >= size && pg.newKeys == 0 {
+			if n >= size && newKeys == 0 {
 				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
 					"the page at $skip=%d has %d keys and every one was on an earlier page: paging does not progress", skip, n)}
+			}
+		}
+		if newKeys < len(marked) {
+			// Drop rows already passed on, keeping rows without a key.
+			kept, f := rows[:0], 0
+			for i, row := range rows {
+				if rowKeys[i] != "" {
+					ok := fresh[f]
+					f++
+					if !ok {
+						continue
+					}
+				}
+				kept = append(kept, row)
+			}
+			rows = kept
+		}
+		if len(rows) > 0 {
+			if err := deliver(rows); err != nil {
+				return err
 			}
 		}
 		skip += n
 		if pageNo%pagingLogEvery == 0 {
 			c.log.DebugContext(ctx, "onec: paging", "op", op, "entity", entity, "pages", pageNo,
-				"rows", skip, "keys", len(pg.seen), "counted", total)
+				"rows", skip, "keys", distinct, "counted", total)
 		}
 		if n < size {
 			return nil
@@ -283,11 +333,11 @@ func (c *Client) pages(ctx context.Context, sp pageSpec, each func(*json.Decoder
 		}
 		// Rows inserted during the read legitimately push it past the
 		// count; twice the count plus two pages does not happen without a
-		// broken publication, and bounds memory and requests.
+		// broken publication, and bounds requests.
 		if limit := 2*max(total, 0) + 2*first; total >= 0 && skip > limit {
 			return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
 				"1C sent %d rows (%d distinct keys) by $skip=%d, but counted %d: over twice the count plus two pages; "+
-					"the publication's paging seems broken", skip, len(pg.seen), skip, total)}
+					"the publication's paging seems broken", skip, distinct, skip, total)}
 		}
 	}
 }

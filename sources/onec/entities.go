@@ -1,7 +1,9 @@
 // Package onec reads customers and cards from 1C for the jobs that push
-// them to virtpos. It uses the client's two-phase sweep: a cheap page
-// through Ref_Key and DataVersion, a diff against the versions the engine
-// committed, and a fetch of only the new and changed records.
+// them to virtpos. It streams the client's change detection: on a first
+// load one pass over the set with its fields; after that a cheap page
+// through Ref_Key and DataVersion, diffed page by page against the
+// versions the engine committed, with a fetch of only the new and changed
+// records. What it has seen lives in the state store, not in memory.
 package onec
 
 import (
@@ -14,7 +16,7 @@ import (
 
 // ChangesClient is what the source needs from the 1C client.
 type ChangesClient interface {
-	Changes(ctx context.Context, q onec.ChangeQuery, seen map[string]string) (*onec.ChangeSet, error)
+	StreamChanges(ctx context.Context, q onec.ChangeQuery, known onec.Known, emit func(onec.Change) error) (onec.ChangeStats, error)
 }
 
 // Entities is a source over one 1C entity set (Catalog_Партнеры,
@@ -26,25 +28,21 @@ type Entities struct {
 	Select []string // fields to fetch for changed records; empty for all
 }
 
-// Scan implements sync.Source. Records come out as onec.Entity values;
-// deletion-marked ones carry Marked, keys gone from a complete sweep come
-// out as Deleted.
-func (s *Entities) Scan(ctx context.Context, seen map[string]string, emit func(vsync.Record) error) (vsync.ScanStats, error) {
-	cs, err := s.Client.Changes(ctx, onec.ChangeQuery{Entity: s.Entity, Filter: s.Filter, Select: s.Select}, seen)
+// Scan implements sync.Source. Records come out as onec.Entity values as
+// soon as their page or fetch batch is read; deletion-marked ones carry
+// Marked, keys gone from a complete read come out last, as Deleted.
+func (s *Entities) Scan(ctx context.Context, known vsync.Known, emit func(vsync.Record) error) (vsync.ScanStats, error) {
+	cs, err := s.Client.StreamChanges(ctx, onec.ChangeQuery{Entity: s.Entity, Filter: s.Filter, Select: s.Select}, known,
+		func(ch onec.Change) error {
+			if ch.Entity == nil {
+				return emit(vsync.Record{Key: ch.Key, Deleted: true})
+			}
+			e := ch.Entity
+			return emit(vsync.Record{Key: ch.Key, Version: e.DataVersion(), Marked: e.DeletionMark(), Data: e})
+		})
+	st := vsync.ScanStats{Seen: cs.Seen, Unchanged: cs.Unchanged}
 	if err != nil {
-		return vsync.ScanStats{}, fmt.Errorf("read %s: %w", s.Entity, err)
-	}
-	st := vsync.ScanStats{Seen: len(cs.Versions), Unchanged: len(cs.Versions) - len(cs.Records)}
-	for _, e := range cs.Records {
-		rec := vsync.Record{Key: e.Key(), Version: e.DataVersion(), Marked: e.DeletionMark(), Data: e}
-		if err := emit(rec); err != nil {
-			return st, err
-		}
-	}
-	for _, k := range cs.Deleted {
-		if err := emit(vsync.Record{Key: k, Deleted: true}); err != nil {
-			return st, err
-		}
+		return st, fmt.Errorf("read %s: %w", s.Entity, err)
 	}
 	return st, nil
 }

@@ -17,13 +17,14 @@ func TestEntitiesScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &srconec.Entities{Client: c, Entity: onectest.SetCards, Select: []string{"Ref_Key", "DataVersion", "DeletionMark", "Штрихкод"}}
-	scan := func(seen map[string]string) []vsync.Record {
+	scanKnown := func(known vsync.Known) []vsync.Record {
 		var got []vsync.Record
-		if _, err := src.Scan(context.Background(), seen, func(r vsync.Record) error { got = append(got, r); return nil }); err != nil {
+		if _, err := src.Scan(context.Background(), known, func(r vsync.Record) error { got = append(got, r); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return got
 	}
+	scan := func(seen map[string]string) []vsync.Record { return scanKnown(vsync.NewKnownMap(seen, false)) }
 	first := scan(nil)
 	if len(first) != 10 {
 		t.Fatalf("first scan: %d records, want 10", len(first))
@@ -65,6 +66,16 @@ func TestEntitiesScan(t *testing.T) {
 			}
 		default:
 			t.Errorf("unexpected record %s", r.Key)
+		}
+	}
+	// A resync forces every record through, and still finds the gone one.
+	got = scanKnown(vsync.NewKnownMap(seen, true))
+	if len(got) != 10 {
+		t.Fatalf("resync: %d records, want 9 present and 1 gone", len(got))
+	}
+	for _, r := range got {
+		if r.Deleted != (r.Key == gone) {
+			t.Errorf("resync: record %s came as %+v", r.Key, r)
 		}
 	}
 }
