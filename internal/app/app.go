@@ -61,6 +61,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "virtsync: config: %v\n", err)
 		return ExitUsage
 	}
+	defer startCPUProfile(getenv("VIRTSYNC_CPUPROFILE"), env.Stderr)()
 	log := newLogger(cfg.Log, env.Stderr)
 	var openOpts []state.Option
 	if opts.Command == "status" || (opts.Command == "failures" && !opts.Replay) {
