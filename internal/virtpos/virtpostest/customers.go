@@ -35,32 +35,16 @@ func (s *Server) serveCustomers(w http.ResponseWriter, p url.Values) {
 	withCards := truthy(p.Get("cards"))
 
 	s.mu.Lock()
-	var match []map[string]string
-	for _, id := range sortedIDs(s.st.customers) {
-		c := s.st.customers[id]
-		if !fieldMatch(c, p, "id") || !fieldMatch(c, p, "external_id") ||
-			!fieldMatch(c, p, "phone") || !fieldMatch(c, p, "email") {
-			continue
-		}
-		if (truthy(p.Get("with_phone")) && c["phone"] == "") || (truthy(p.Get("with_email")) && c["email"] == "") {
-			continue
-		}
-		match = append(match, c)
-	}
-	total := len(match)
-	lo := min((page-1)*size, total)
-	hi := min(lo+size, total)
-	match = match[lo:hi]
+	match, total := s.st.matchCustomers(p, (page-1)*size, size)
 	// Copies, so writing happens without the lock.
 	out := make([]map[string]string, len(match))
 	cards := make([][]map[string]string, len(match))
 	for i, c := range match {
 		out[i] = copyRec(c)
 		if withCards {
-			for _, cid := range sortedIDs(s.st.cards) {
-				if s.st.cards[cid]["customer_id"] == c["id"] {
-					cards[i] = append(cards[i], copyRec(s.st.cards[cid]))
-				}
+			for _, cid := range s.st.cards.ids("customer_id", c["id"]) {
+				cd, _ := s.st.cards.get(cid)
+				cards[i] = append(cards[i], copyRec(cd))
 			}
 		}
 	}
@@ -121,6 +105,61 @@ func (s *Server) serveCustomers(w http.ResponseWriter, p url.Values) {
 	bw.WriteString("</root>\n")
 }
 
+// matchCustomers returns the customers matching GET /customer's filters in
+// id order, from position skip, at most size of them, and how many match in
+// all. Without filters a page costs its size, whatever the number of
+// customers: it is a slice of the id order. An equality filter (id,
+// external_id, phone, email) starts from its index. Only with_phone or
+// with_email alone walks every customer.
+func (st *store) matchCustomers(p url.Values, skip, size int) ([]map[string]string, int) {
+	withPhone, withEmail := truthy(p.Get("with_phone")), truthy(p.Get("with_email"))
+	match := func(c map[string]string) bool {
+		return fieldMatch(c, p, "id") && fieldMatch(c, p, "external_id") &&
+			fieldMatch(c, p, "phone") && fieldMatch(c, p, "email") &&
+			(!withPhone || c["phone"] != "") && (!withEmail || c["email"] != "")
+	}
+	var out []map[string]string
+	total := 0
+	take := func(c map[string]string) {
+		if !match(c) {
+			return
+		}
+		if total >= skip && len(out) < size {
+			out = append(out, c)
+		}
+		total++
+	}
+	var candidates []int
+	switch {
+	case p.Get("id") != "":
+		if id, ok := st.customers.getText(p.Get("id")); ok {
+			candidates = []int{id}
+		}
+	case p.Get("external_id") != "":
+		candidates = st.customers.ids("external_id", p.Get("external_id"))
+	case p.Get("phone") != "":
+		candidates = st.customers.ids("phone", p.Get("phone"))
+	case p.Get("email") != "":
+		candidates = st.customers.ids("email", p.Get("email"))
+	case !withPhone && !withEmail:
+		for _, id := range st.customers.page(skip, skip+size) {
+			c, _ := st.customers.get(id)
+			out = append(out, c)
+		}
+		return out, st.customers.len()
+	default:
+		st.customers.each(func(_ int, c map[string]string) bool {
+			take(c)
+			return true
+		})
+	}
+	for _, id := range candidates {
+		c, _ := st.customers.get(id)
+		take(c)
+	}
+	return out, total
+}
+
 // truthy accepts the spellings of "yes" seen across the API's pages.
 func truthy(v string) bool { return v == "1" || v == "true" }
 
@@ -168,21 +207,23 @@ func toCard(r map[string]string) virtpos.Card {
 func (s *Server) Customer(externalID string) (virtpos.Customer, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := findBy(s.st.customers, "external_id", externalID)
+	id, ok := s.st.customers.find("external_id", externalID)
 	if !ok {
 		return virtpos.Customer{}, false
 	}
-	return toCustomer(s.st.customers[id]), true
+	rec, _ := s.st.customers.get(id)
+	return toCustomer(rec), true
 }
 
 // Customers returns every customer ordered by id, without cards.
 func (s *Server) Customers() []virtpos.Customer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]virtpos.Customer, 0, len(s.st.customers))
-	for _, id := range sortedIDs(s.st.customers) {
-		out = append(out, toCustomer(s.st.customers[id]))
-	}
+	out := make([]virtpos.Customer, 0, s.st.customers.len())
+	s.st.customers.each(func(_ int, rec map[string]string) bool {
+		out = append(out, toCustomer(rec))
+		return true
+	})
 	return out
 }
 
@@ -190,23 +231,25 @@ func (s *Server) Customers() []virtpos.Customer {
 func (s *Server) Card(key string) (virtpos.Card, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := findBy(s.st.cards, "uid", key)
+	id, ok := s.st.cards.find("uid", key)
 	if !ok {
-		id, ok = findBy(s.st.cards, "external_id", key)
+		id, ok = s.st.cards.find("external_id", key)
 	}
 	if !ok {
 		return virtpos.Card{}, false
 	}
-	return toCard(s.st.cards[id]), true
+	rec, _ := s.st.cards.get(id)
+	return toCard(rec), true
 }
 
 // Cards returns every card ordered by id.
 func (s *Server) Cards() []virtpos.Card {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]virtpos.Card, 0, len(s.st.cards))
-	for _, id := range sortedIDs(s.st.cards) {
-		out = append(out, toCard(s.st.cards[id]))
-	}
+	out := make([]virtpos.Card, 0, s.st.cards.len())
+	s.st.cards.each(func(_ int, rec map[string]string) bool {
+		out = append(out, toCard(rec))
+		return true
+	})
 	return out
 }

@@ -196,7 +196,7 @@ func (s *Server) parseOrderFilter(p url.Values) (orderFilter, error) {
 		f.customerID = id
 	} else if ext := p.Get("external_id"); ext != "" {
 		s.mu.Lock()
-		cid, ok := findBy(s.st.customers, "external_id", ext)
+		cid, ok := s.st.customers.find("external_id", ext)
 		s.mu.Unlock()
 		f.customerID = noCustomer
 		if ok {

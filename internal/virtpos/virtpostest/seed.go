@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 )
 
@@ -64,15 +65,18 @@ func (s *Server) LoadSeed(r io.Reader) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.st // the maps are shared: stage into copies first
-	next.customers = cloneRecs(s.st.customers)
-	next.cards = cloneRecs(s.st.cards)
+	// Stage into copies of the small parts and beside the tables, so that
+	// a bad record leaves the store as it was; the records go into the
+	// tables (and their indexes) once the whole seed passed.
+	next := s.st
 	next.groups = cloneNames(s.st.groups)
 	next.types = cloneNames(s.st.types)
 	next.nextID = map[string]int{}
 	for k, v := range s.st.nextID {
 		next.nextID[k] = v
 	}
+	customers := stage{tab: s.st.customers, recs: map[int]map[string]string{}}
+	cards := stage{tab: s.st.cards, recs: map[int]map[string]string{}}
 	for _, g := range sd.Groups {
 		next.groups[next.newID("group", g.ID)] = g.Name
 	}
@@ -87,11 +91,9 @@ func (s *Server) LoadSeed(r io.Reader) error {
 		if err := validateCustomer(rec, s.opts.Now()); err != nil {
 			return fmt.Errorf("virtpostest: seed customer %d: %w", i, err)
 		}
-		id, err := seedID(&next, "customer", rec)
-		if err != nil {
+		if err := customers.add(&next, "customer", rec); err != nil {
 			return fmt.Errorf("virtpostest: seed customer %d: %w", i, err)
 		}
-		next.customers[id] = rec
 	}
 	for i, c := range sd.Cards {
 		rec := copyRec(c)
@@ -101,14 +103,8 @@ func (s *Server) LoadSeed(r io.Reader) error {
 		if rec["uid"] == "" {
 			return fmt.Errorf("virtpostest: seed card %d: uid is required", i)
 		}
-		if cid := rec["customer_id"]; cid != "" {
-			if _, ok := findByID(next.customers, cid); !ok {
-				return fmt.Errorf("virtpostest: seed card %d: customer %s not found", i, cid)
-			}
-		}
-		id, err := seedID(&next, "card", rec)
-		if err != nil {
-			return fmt.Errorf("virtpostest: seed card %d: %w", i, err)
+		if cid := rec["customer_id"]; cid != "" && !customers.hasText(cid) {
+			return fmt.Errorf("virtpostest: seed card %d: customer %s not found", i, cid)
 		}
 		if rec["uid_ean13"] == "" {
 			rec["uid_ean13"], _ = UIDEAN13(rec["uid"])
@@ -116,7 +112,9 @@ func (s *Server) LoadSeed(r io.Reader) error {
 		if rec["barcode"] == "" {
 			rec["barcode"] = rec["uid_ean13"]
 		}
-		next.cards[id] = rec
+		if err := cards.add(&next, "card", rec); err != nil {
+			return fmt.Errorf("virtpostest: seed card %d: %w", i, err)
+		}
 	}
 	for i, jo := range sd.Orders {
 		o, err := jo.order()
@@ -125,8 +123,59 @@ func (s *Server) LoadSeed(r io.Reader) error {
 		}
 		next.orders = append(next.orders, o)
 	}
+	customers.commit()
+	cards.commit()
 	s.st = next
 	return nil
+}
+
+// stage holds a seed's records of one table until the whole seed passed.
+type stage struct {
+	tab  *table
+	recs map[int]map[string]string
+}
+
+func (sg *stage) has(id int) bool {
+	_, staged := sg.recs[id]
+	_, stored := sg.tab.get(id)
+	return staged || stored
+}
+
+func (sg *stage) hasText(v string) bool {
+	id, err := strconv.Atoi(v)
+	return err == nil && sg.has(id)
+}
+
+// add gives rec its id (the seed's, or the next one) and stages it.
+func (sg *stage) add(st *store, entity string, rec map[string]string) error {
+	want := 0
+	if v := rec["id"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("invalid id %q", v)
+		}
+		if sg.has(n) {
+			return fmt.Errorf("duplicate id %d", n)
+		}
+		want = n
+	}
+	id := st.newID(entity, want)
+	rec["id"] = strconv.Itoa(id)
+	sg.recs[id] = rec
+	return nil
+}
+
+// commit puts the staged records into the table in id order, so that the
+// table's id order grows by appends.
+func (sg *stage) commit() {
+	ids := make([]int, 0, len(sg.recs))
+	for id := range sg.recs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		sg.tab.put(id, sg.recs[id])
+	}
 }
 
 func seedRef(rec map[string]string, idField, nameField string, names map[int]string) error {
@@ -140,35 +189,6 @@ func seedRef(rec map[string]string, idField, nameField string, names map[int]str
 	}
 	rec[nameField] = names[n]
 	return nil
-}
-
-func seedID(st *store, entity string, rec map[string]string) (int, error) {
-	want := 0
-	if v := rec["id"]; v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return 0, fmt.Errorf("invalid id %q", v)
-		}
-		want = n
-		recs := st.customers
-		if entity == "card" {
-			recs = st.cards
-		}
-		if _, dup := recs[n]; dup {
-			return 0, fmt.Errorf("duplicate id %d", n)
-		}
-	}
-	id := st.newID(entity, want)
-	rec["id"] = strconv.Itoa(id)
-	return id, nil
-}
-
-func cloneRecs(m map[int]map[string]string) map[int]map[string]string {
-	c := make(map[int]map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 func cloneNames(m map[int]string) map[int]string {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +13,8 @@ import (
 
 // store is the fake's data; every access holds Server.mu.
 type store struct {
-	customers map[int]map[string]string
-	cards     map[int]map[string]string
+	customers *table
+	cards     *table
 	groups    map[int]string // id -> name
 	types     map[int]string // id -> name
 	nextID    map[string]int // per entity: last id handed out
@@ -25,8 +24,8 @@ type store struct {
 
 func newStore() store {
 	return store{
-		customers: map[int]map[string]string{},
-		cards:     map[int]map[string]string{},
+		customers: newCustomerTable(),
+		cards:     newCardTable(),
 		groups:    map[int]string{},
 		types:     map[int]string{},
 		nextID:    map[string]int{},
@@ -42,37 +41,14 @@ func (st *store) newID(entity string, want int) int {
 	return st.nextID[entity]
 }
 
-// findBy returns the id of the first record (lowest id) whose field equals v.
-func findBy(recs map[int]map[string]string, field, v string) (int, bool) {
-	if v == "" {
-		return 0, false
-	}
-	best := 0
-	for id, r := range recs {
-		if r[field] == v && (best == 0 || id < best) {
-			best = id
-		}
-	}
-	return best, best != 0
-}
+// newCustomerTable indexes what customers are searched by: external_id
+// (lenient customer/update, cards' owners, /orders), and phone and email
+// (GET /customer filters).
+func newCustomerTable() *table { return newTable("external_id", "phone", "email") }
 
-func findByID(recs map[int]map[string]string, v string) (int, bool) {
-	id, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, false
-	}
-	_, ok := recs[id]
-	return id, ok
-}
-
-func sortedIDs(recs map[int]map[string]string) []int {
-	ids := make([]int, 0, len(recs))
-	for id := range recs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+// newCardTable indexes the card searches (uid, external_id, barcode) and
+// the owner, for GET /customer with cards.
+func newCardTable() *table { return newTable("uid", "external_id", "barcode", "customer_id") }
 
 // nameID finds a named group or card type, creating it when missing.
 func nameID(names map[int]string, st *store, entity, name string) (int, bool) {
@@ -104,16 +80,17 @@ func (s *Server) customerUpdate(rep *reply, p url.Values, reject func(string, ur
 	st := &s.st
 	// By id only, as the seed documents it; the external_id search is
 	// the lenient option's.
-	id, found := findByID(st.customers, p.Get("id"))
+	id, found := st.customers.getText(p.Get("id"))
 	if !found && s.opts.MatchUpdateByExternalID {
-		id, found = findBy(st.customers, "external_id", p.Get("external_id"))
+		id, found = st.customers.find("external_id", p.Get("external_id"))
 	}
 	if !found && p.Get("create_if_not_exist") != "1" {
 		return errors.New("customer not found")
 	}
 	rec := map[string]string{}
 	if found {
-		for k, v := range st.customers[id] {
+		old, _ := st.customers.get(id)
+		for k, v := range old {
 			rec[k] = v
 		}
 	}
@@ -149,7 +126,7 @@ func (s *Server) customerUpdate(rep *reply, p url.Values, reject func(string, ur
 		s.counts.CustomersCreated++
 	}
 	rec["id"] = strconv.Itoa(id)
-	st.customers[id] = rec
+	st.customers.put(id, rec)
 	rep.success = true
 	rep.add("id", rec["id"])
 	rep.add("isnew", boolDigit(!found))
@@ -217,16 +194,16 @@ var cardControl = map[string]bool{"apikey": true, "format": true, "create_if_not
 
 // findCard applies the documented search order.
 func (st *store) findCard(p url.Values) (int, bool) {
-	if id, ok := findByID(st.cards, p.Get("card_id")); ok {
+	if id, ok := st.cards.getText(p.Get("card_id")); ok {
 		return id, true
 	}
-	if id, ok := findBy(st.cards, "uid", p.Get("uid")); ok {
+	if id, ok := st.cards.find("uid", p.Get("uid")); ok {
 		return id, true
 	}
-	if id, ok := findBy(st.cards, "external_id", p.Get("external_id")); ok {
+	if id, ok := st.cards.find("external_id", p.Get("external_id")); ok {
 		return id, true
 	}
-	return findBy(st.cards, "barcode", p.Get("card_barcode"))
+	return st.cards.find("barcode", p.Get("card_barcode"))
 }
 
 func (s *Server) cardUpdate(rep *reply, p url.Values, reject func(string, url.Values) (bool, string)) error {
@@ -261,7 +238,8 @@ func (s *Server) cardWrite(rep *reply, p url.Values, reject func(string, url.Val
 	}
 	rec := map[string]string{}
 	if found {
-		for k, v := range st.cards[id] {
+		old, _ := st.cards.get(id)
+		for k, v := range old {
 			rec[k] = v
 		}
 	}
@@ -273,17 +251,17 @@ func (s *Server) cardWrite(rep *reply, p url.Values, reject func(string, url.Val
 	if rec["uid"] == "" {
 		return errors.New("uid is required")
 	}
-	if other, ok := findBy(st.cards, "uid", rec["uid"]); ok && (!found || other != id) {
+	if other, ok := st.cards.find("uid", rec["uid"]); ok && (!found || other != id) {
 		return fmt.Errorf("card with uid %s already exists", rec["uid"])
 	}
 	// Owner: customer_id wins; customer_external_id only without it.
 	if c := p.Get("customer_id"); c != "" {
-		if _, ok := findByID(st.customers, c); !ok {
+		if _, ok := st.customers.getText(c); !ok {
 			return fmt.Errorf("customer %s not found", c)
 		}
 		rec["customer_id"] = c
 	} else if c := p.Get("customer_external_id"); c != "" {
-		cid, ok := findBy(st.customers, "external_id", c)
+		cid, ok := st.customers.find("external_id", c)
 		if !ok {
 			return fmt.Errorf("customer with external_id %s not found", c)
 		}
@@ -328,7 +306,7 @@ func (s *Server) cardWrite(rep *reply, p url.Values, reject func(string, url.Val
 		s.counts.CardsCreated++
 	}
 	rec["id"] = strconv.Itoa(id)
-	st.cards[id] = rec
+	st.cards.put(id, rec)
 	rep.success = true
 	rep.add("id", rec["id"])
 	rep.add("isnew", boolDigit(!found))
@@ -350,7 +328,7 @@ func (s *Server) cardDelete(rep *reply, p url.Values, reject func(string, url.Va
 	if !ok {
 		return errors.New("card not found")
 	}
-	delete(s.st.cards, id)
+	s.st.cards.remove(id)
 	s.counts.CardsDeleted++
 	rep.success = true
 	return nil
