@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+)
+
+// The fakes' credentials; nothing real is ever behind them.
+const (
+	virtposKey   = "bench-apikey"
+	onecUser     = "bench"
+	onecPassword = "bench"
+	virtposPath  = "/api"
+)
+
+// counter counts requests per endpoint as they arrive, so that a phase's
+// calls are read from the wire and not from what either side reports.
+type counter struct {
+	mu sync.Mutex
+	n  callCounts
+}
+
+func newCounter() *counter { return &counter{n: callCounts{}} }
+
+func (c *counter) add(key string) {
+	c.mu.Lock()
+	c.n[key]++
+	c.mu.Unlock()
+}
+
+// take returns the counts since the last take and starts afresh.
+func (c *counter) take() callCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.n
+	c.n = callCounts{}
+	return out
+}
+
+// peek returns a copy of the counts so far, for progress lines.
+func (c *counter) peek() callCounts {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(callCounts, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+// wrap counts every request h gets under system, method and the endpoint
+// that label derives from the path.
+func (c *counter) wrap(system string, label func(path string) string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.add(system + " " + r.Method + " " + label(r.URL.Path))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// onecEndpoint names a 1C request by its entity set, without the key
+// (Catalog_Партнеры(guid'…') counts as Catalog_Партнеры), keeping $count
+// and $metadata apart because they cost differently.
+func onecEndpoint(path string) string {
+	rest, ok := strings.CutPrefix(path, onectest.PublicationPath)
+	if !ok {
+		return path
+	}
+	head, tail, _ := strings.Cut(rest, "/")
+	if i := strings.IndexByte(head, '('); i > 0 {
+		head = head[:i] + "(key)"
+	}
+	if tail != "" {
+		return head + "/" + tail
+	}
+	return head
+}
+
+// virtposEndpoint names a virtpos request by its path below the API root.
+func virtposEndpoint(path string) string {
+	if p, ok := strings.CutPrefix(path, virtposPath); ok && p != "" {
+		return p
+	}
+	return path
+}
+
+// served is an HTTP server on a free loopback port.
+type served struct {
+	srv  *http.Server
+	addr string
+}
+
+func serve(h http.Handler) (*served, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	s := &served{srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr().String()}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *served) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}
+
+// onecFake is the 1C fake loaded with the demo base, served and counted.
+type onecFake struct {
+	fake      *onectest.Server
+	http      *served
+	customers int // client partners: what virtsync syncs
+	cards     int
+}
+
+// startOneC builds the demo base of n partners and n cards and serves it.
+// The seed is dropped once loaded: at a million records it is gigabytes,
+// and the fake holds its own copy.
+func startOneC(n int, calls *counter) (*onecFake, error) {
+	seed := onectest.DemoSeed(n, n, 3, 1)
+	f := &onecFake{fake: onectest.New(onectest.Options{User: onecUser, Password: onecPassword}),
+		cards: len(seed[onectest.SetCards])}
+	for _, p := range seed[onectest.SetPartners] {
+		if c, _ := p["Клиент"].(bool); c {
+			f.customers++
+		}
+	}
+	if err := f.fake.Load(seed); err != nil {
+		return nil, fmt.Errorf("load the 1C demo base of %d partners: %w", n, err)
+	}
+	var err error
+	if f.http, err = serve(calls.wrap(sysOneC, onecEndpoint, f.fake.Handler())); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *onecFake) url() string {
+	return "http://" + f.http.addr + strings.TrimSuffix(onectest.PublicationPath, "/")
+}
+
+func (f *onecFake) close() { f.http.close() }
+
+// virtposFake is an empty virtpos fake, served and counted, every call
+// delayed by latency.
+type virtposFake struct {
+	fake *virtpostest.Server
+	http *served
+}
+
+func startVirtpos(latency time.Duration, calls *counter) (*virtposFake, error) {
+	f := &virtposFake{fake: virtpostest.New(virtpostest.Options{APIKey: virtposKey, Prefix: virtposPath})}
+	if latency > 0 {
+		f.fake.SetFaults(virtpostest.Faults{Latency: latency})
+	}
+	var err error
+	if f.http, err = serve(calls.wrap(sysVirtpos, virtposEndpoint, f.fake)); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *virtposFake) url() string { return "http://" + f.http.addr + virtposPath }
+
+func (f *virtposFake) close() {
+	f.fake.Close()
+	f.http.close()
+}
+
+// writes is how many of calls changed 1C (anything but a GET): a phase
+// that wrote to 1C leaves a base the next phase must not reuse.
+func writes(calls callCounts) int64 {
+	var n int64
+	for k, v := range calls {
+		if strings.HasPrefix(k, sysOneC+" ") && !strings.HasPrefix(k, sysOneC+" GET ") {
+			n += v
+		}
+	}
+	return n
+}
