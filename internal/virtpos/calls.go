@@ -92,6 +92,16 @@ type CustomerPage struct {
 
 // Customers looks customers up.
 func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, error) {
+	page, err := c.customers(ctx, q)
+	if err != nil {
+		return CustomerPage{}, fmt.Errorf("virtpos: find customers: %w", err)
+	}
+	return page, nil
+}
+
+// customers is Customers without the wrapping, for callers that name
+// their own operation in errors (a listing, a count).
+func (c *Client) customers(ctx context.Context, q CustomerQuery) (CustomerPage, error) {
 	v := url.Values{}
 	for k, s := range map[string]string{"id": q.ID, "external_id": q.ExternalID, "phone": q.Phone, "email": q.Email} {
 		if s != "" {
@@ -114,7 +124,7 @@ func (c *Client) Customers(ctx context.Context, q CustomerQuery) (CustomerPage, 
 		return err
 	})
 	if err != nil {
-		return CustomerPage{}, fmt.Errorf("virtpos: find customers: %w", err)
+		return CustomerPage{}, err
 	}
 	return page, nil
 }
@@ -127,9 +137,7 @@ func (c *Client) FindCustomerByExternalID(ctx context.Context, ext string) (Cust
 	}
 	page, err := c.Customers(ctx, CustomerQuery{ExternalID: ext})
 	if err != nil {
-		// "not found" arrives as success=0 on some installations.
-		var ae *APIError
-		if errors.As(err, &ae) && notFoundInfo(ae.Info) {
+		if notFoundReply(err) {
 			return Customer{}, false, nil
 		}
 		return Customer{}, false, err
@@ -141,6 +149,13 @@ func (c *Client) FindCustomerByExternalID(ctx context.Context, ext string) (Cust
 		}
 	}
 	return Customer{}, false, nil
+}
+
+// notFoundReply reports a GET /customer that matched nothing: "not found"
+// arrives as success=0 on some installations instead of an empty list.
+func notFoundReply(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && notFoundInfo(ae.Info)
 }
 
 func notFoundInfo(info string) bool {

@@ -1,9 +1,10 @@
 // Package virtpos pushes 1C customers and discount cards to virtpos as
 // upserts. Each handler decides, per record, between an update by the
 // virtpos id (known from the id map), an adoption of a record virtpos
-// already has (looked up by external_id), and a create. A create is never
-// sent twice blindly: after an unknown outcome the record is looked up
-// first.
+// already has (looked up by external_id, or found in a listing of every
+// customer when a run has many to look up), and a create. A create is
+// never sent twice blindly: after an unknown outcome the record is looked
+// up first.
 package virtpos
 
 import (
@@ -18,6 +19,8 @@ import (
 // Client is what the handlers need from the virtpos client.
 type Client interface {
 	FindCustomerByExternalID(ctx context.Context, ext string) (virtpos.Customer, bool, error)
+	CustomerCount(ctx context.Context) (int, error)
+	ListCustomers(ctx context.Context, pageSize int, fn func([]virtpos.Customer) error) error
 	UpdateCustomer(ctx context.Context, p url.Values) (virtpos.UpdateResult, error)
 	UpdateCard(ctx context.Context, p url.Values) (virtpos.UpdateResult, error)
 	DeleteCard(ctx context.Context, k virtpos.CardKey) error
@@ -39,13 +42,30 @@ type Mapper interface {
 type Customers struct {
 	Client Client
 	Mapper Mapper
+	// Listings, when set, lets a run that has many customers to look up
+	// list virtpos customers once instead (bulk adoption, see adopt.go).
+	// Nil looks every customer up on its own.
+	Listings Listings
+	// ListPageSize is the page_size of that listing. Default
+	// virtpos.DefaultListPageSize (500).
+	ListPageSize int
+	// BulkAdoptAfter is how many customers a run looks up one by one
+	// before it lists them all. 0 (the default) means as many as the
+	// listing takes calls: virtpos's count of customers over ListPageSize,
+	// rounded up. Negative never lists.
+	BulkAdoptAfter int
 
-	ids idGuard
+	ids  idGuard
+	bulk bulk
 }
 
-// Prepare implements sync.Handler.
-func (h *Customers) Prepare(ctx context.Context, _ *vsync.RunInfo) error {
-	return h.Mapper.Prepare(ctx)
+// Prepare implements sync.Handler. ctx must be the run's context: a
+// listing that a later record starts is bounded by it.
+func (h *Customers) Prepare(ctx context.Context, run *vsync.RunInfo) error {
+	if err := h.Mapper.Prepare(ctx); err != nil {
+		return err
+	}
+	return h.startBulk(ctx, run)
 }
 
 // Apply implements sync.Handler.
@@ -54,6 +74,7 @@ func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 	if err == nil {
 		err = h.ids.check(ctx, run, "customer", rec.Key, out.RemoteID)
 	}
+	h.listIfDue(run)
 	if err != nil {
 		return vsync.Outcome{}, err
 	}
@@ -100,7 +121,7 @@ func (h *Customers) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 		}
 		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
 	}
-	return h.findOrCreate(ctx, run, rec, p)
+	return h.findOrCreate(ctx, run, rec, p, true)
 }
 
 // findOrCreate pushes a customer whose virtpos id is not known: first
@@ -112,21 +133,29 @@ func (h *Customers) apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Rec
 // may still be writing it (a proxy that gave up, a reset mid-write). The
 // record waits for the next run, which asks once more and creates only if
 // the customer is still absent.
-func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vsync.Record, p url.Values) (vsync.Outcome, error) {
-	found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+//
+// With useListing, the run's listing of virtpos customers (adopt.go), when
+// it has a complete one, answers instead of a look-up; an adoption of a
+// listed customer that virtpos no longer has falls back to the look-up.
+func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vsync.Record, p url.Values, useListing bool) (vsync.Outcome, error) {
+	foundID, ok, listed, err := h.find(ctx, run, rec, useListing)
 	if err != nil {
 		return vsync.Outcome{}, classify("customer", rec.Key, err)
 	}
 	if ok {
 		q := cloneValues(p)
-		q.Set("id", found.ID)
+		q.Set("id", foundID)
 		res, err := h.Client.UpdateCustomer(ctx, q)
+		if err != nil && listed && virtpos.IsNotFound(err) {
+			run.Log.Warn("listed customer gone from virtpos; looking it up", "key", rec.Key, "virtpos_id", foundID)
+			return h.findOrCreate(ctx, run, rec, p, false)
+		}
 		if err != nil {
 			return vsync.Outcome{}, classify("customer", rec.Key, err)
 		}
-		if res.ID != found.ID {
+		if res.ID != foundID {
 			return vsync.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
-				"virtpos is not honouring ids", res.ID, found.ID, rec.Key)
+				"virtpos is not honouring ids", res.ID, foundID, rec.Key)
 		}
 		// An earlier run's create, interrupted before its commit, is
 		// virtsync's own record, not one adopted from virtpos.
@@ -159,6 +188,21 @@ func (h *Customers) findOrCreate(ctx context.Context, run *vsync.RunInfo, rec vs
 	}
 	return vsync.Outcome{}, &vsync.HeldError{KeepIntent: true, Reason: fmt.Sprintf("customer %s: the reply to its create was "+
 		"lost and virtpos does not list it yet; the next run looks again and creates it only if it is still absent", rec.Key)}
+}
+
+// find returns the virtpos id of rec's customer, if virtpos has one;
+// listed says the answer came from the run's listing. A record whose
+// earlier create was interrupted is always looked up: that create may
+// have reached virtpos after the listing's snapshot.
+func (h *Customers) find(ctx context.Context, run *vsync.RunInfo, rec vsync.Record, useListing bool) (id string, ok, listed bool, err error) {
+	if useListing && !rec.Interrupted {
+		id, ok, complete, err := h.fromListing(ctx, run, rec.Key)
+		if err != nil || complete {
+			return id, ok, complete, err
+		}
+	}
+	found, ok, err := h.Client.FindCustomerByExternalID(ctx, rec.Key)
+	return found.ID, ok, false, err
 }
 
 func customerOutcome(key, id string, created, adopted bool) vsync.Outcome {

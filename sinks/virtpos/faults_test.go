@@ -24,7 +24,8 @@ import (
 	vsync "github.com/virtsync/virtsync/sync"
 )
 
-// partners is a source of n 1C partners, honouring seen like the real one.
+// partners is a source of n 1C partners, honouring the committed
+// versions like the real one.
 type partners struct{ recs []vsync.Record }
 
 func newPartners(n int) *partners {
@@ -37,11 +38,19 @@ func newPartners(n int) *partners {
 	return p
 }
 
-func (p *partners) Scan(ctx context.Context, seen map[string]string, emit func(vsync.Record) error) (vsync.ScanStats, error) {
+func (p *partners) Scan(ctx context.Context, known vsync.Known, emit func(vsync.Record) error) (vsync.ScanStats, error) {
 	var st vsync.ScanStats
+	keys := make([]string, len(p.recs))
+	for i, r := range p.recs {
+		keys[i] = r.Key
+	}
+	versions, err := known.Versions(ctx, keys)
+	if err != nil {
+		return st, err
+	}
 	for _, r := range p.recs {
 		st.Seen++
-		if v, ok := seen[r.Key]; ok && v == r.Version {
+		if v, ok := versions[r.Key]; ok && v == r.Version {
 			st.Unchanged++
 			continue
 		}
@@ -53,17 +62,28 @@ func (p *partners) Scan(ctx context.Context, seen map[string]string, emit func(v
 }
 
 // runEnv is the customers job as the daemon runs it: the real runner on a
-// real state file, the real client over loopback HTTP, the fake virtpos.
+// real state file, the real client over loopback HTTP, the fake virtpos
+// behind a handler that counts the calls by purpose.
 type runEnv struct {
 	srv    *virtpostest.Server
+	calls  *callCounter
 	client *virtpos.Client
 	db     *state.DB
 	runner *vsync.Runner
+	// listings, when set, turns bulk adoption on (as the daemon runs it:
+	// the state file); pageSize is its page_size, 0 for the default.
+	listings sink.Listings
+	pageSize int
 }
 
 func newRunEnv(t *testing.T, format, method string, mod func(*virtpos.Config)) *runEnv {
 	t.Helper()
-	e := &runEnv{srv: virtpostest.NewServer(t, virtpostest.Options{APIKey: "k-secret"})}
+	e := &runEnv{srv: virtpostest.New(virtpostest.Options{APIKey: "k-secret"})}
+	e.calls = &callCounter{next: e.srv, n: map[string]int{}}
+	ts := httptest.NewServer(e.calls)
+	t.Cleanup(ts.Close)
+	t.Cleanup(e.srv.Close) // first: it releases hanging requests
+	e.srv.URL = ts.URL + "/api"
 	cfg := virtpos.Config{BaseURL: e.srv.URL, APIKey: "k-secret", Format: format, Method: method,
 		Timeout: 5 * time.Second, Retry: virtpos.RetryPolicy{MaxAttempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond}}
 	if mod != nil {
@@ -90,7 +110,7 @@ func newRunEnv(t *testing.T, format, method string, mod func(*virtpos.Config)) *
 
 func (e *runEnv) run(t *testing.T, src vsync.Source) (vsync.Summary, error) {
 	t.Helper()
-	h := &sink.Customers{Client: e.client, Mapper: &mapper{fn: customerMap}}
+	h := &sink.Customers{Client: e.client, Mapper: &mapper{fn: customerMap}, Listings: e.listings, ListPageSize: e.pageSize}
 	return e.runner.Run(context.Background(), vsync.JobSpec{Name: "customers", Kind: "customer", Source: src, Handler: h},
 		vsync.ModeOnce, nil)
 }
@@ -130,7 +150,16 @@ func (e *runEnv) upserted(t *testing.T) []map[string]any {
 // customer/update become exactly 300 customers, each external_id once,
 // each reported as created by virtsync. A run may stop on a fault (then
 // the next one carries on, as the daemon's would); none dead-letters.
+// Both ways hold it: a look-up per record, and bulk adoption (the first
+// run counts an empty virtpos and creates without look-ups; the runs
+// after it list virtpos, and the creates interrupted by a fault are
+// looked up one by one).
 func TestLostRepliesNeverDuplicateACustomer(t *testing.T) {
+	t.Run("look-ups", func(t *testing.T) { testLostReplies(t, false) })
+	t.Run("bulk adoption", func(t *testing.T) { testLostReplies(t, true) })
+}
+
+func testLostReplies(t *testing.T, bulk bool) {
 	onUpdate := []string{virtpostest.PathCustomerUpdate}
 	tests := []struct {
 		name           string
@@ -163,6 +192,10 @@ func TestLostRepliesNeverDuplicateACustomer(t *testing.T) {
 					c.Timeout = tc.timeout
 				}
 			})
+			if bulk {
+				e.listings = e.db
+				e.pageSize = 40
+			}
 			e.srv.SetFaults(tc.faults)
 			src := newPartners(n)
 			created := 0
@@ -186,6 +219,7 @@ func TestLostRepliesNeverDuplicateACustomer(t *testing.T) {
 			if len(errs) == 5 {
 				t.Fatalf("5 runs stopped: %v", errs)
 			}
+			t.Logf("customer calls over %d runs: %v", len(errs)+1, e.calls.take())
 			lost := tc.lost(e.srv.Counts())
 			if lost == 0 {
 				t.Fatal("no reply was lost: the test proves nothing")
