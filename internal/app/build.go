@@ -150,7 +150,7 @@ func buildJobs(p *parts) error {
 		"customers": {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: &srconec.Entities{Client: oc, Entity: custEntity, Filter: custFilter, Select: custSelect},
-			Handler: &sinkvp.Customers{Client: vp,
+			Handler: &sinkvp.Customers{Client: vp, Listings: p.db,
 				Mapper: &entityMapper{kind: "customer", m: custMap, onec: oc, db: p.db}},
 		},
 		"cards": {
