@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/mapping"
 )
 
 // bareClient is the least work the two protocols allow, written plainly:
@@ -28,20 +28,30 @@ type bareClient struct {
 	virtposURL  string
 	concurrency int
 	pageSize    int
-	calls       atomic.Int64 // virtpos calls
+	sets        synced
 }
 
-// The filter virtsync's ut11 profile applies to partners: the bare client
-// reads the same set.
-const clientFilter = "Клиент eq true"
+// synced names what virtsync's profile reads from 1C: the bare client and
+// the check read the very same sets.
+type synced struct {
+	partners, filter, cards string
+}
 
-func newBareClient(onecURL, virtposURL string, concurrency int) *bareClient {
+func syncedSets() (synced, error) {
+	p, err := mapping.Profile(profile)
+	if err != nil {
+		return synced{}, fmt.Errorf("profile %s: %w", profile, err)
+	}
+	return synced{partners: p.Customers.Entity, filter: p.Customers.Filter, cards: p.Cards.Entity}, nil
+}
+
+func newBareClient(onecURL, virtposURL string, concurrency int, sets synced) *bareClient {
 	return &bareClient{
 		http: &http.Client{
 			Timeout:   time.Minute,
 			Transport: &http.Transport{MaxIdleConnsPerHost: concurrency + 2, MaxIdleConns: concurrency + 4},
 		},
-		onecURL: onecURL, virtposURL: virtposURL, concurrency: concurrency, pageSize: 1000,
+		onecURL: onecURL, virtposURL: virtposURL, concurrency: concurrency, pageSize: 1000, sets: sets,
 	}
 }
 
@@ -163,7 +173,6 @@ func (c *bareClient) write(ctx context.Context, path string, p url.Values) error
 	if err != nil {
 		return fmt.Errorf("virtpos %s for %s: %w", path, key, err)
 	}
-	c.calls.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// The URL carries the apikey: say what failed without it.
@@ -265,7 +274,7 @@ func (c cardRow) cardParams(kinds map[string]string) url.Values {
 // owner, who must exist by then), as virtsync orders its jobs.
 func (c *bareClient) fullLoad(ctx context.Context) error {
 	err := c.push(ctx, "/customer/update", func(send func(url.Values) error) error {
-		return c.page(ctx, onectest.SetPartners, clientFilter, "", func(dec *json.Decoder) error {
+		return c.page(ctx, c.sets.partners, c.sets.filter, "", func(dec *json.Decoder) error {
 			var p partnerRow
 			if err := dec.Decode(&p); err != nil {
 				return err
@@ -290,7 +299,7 @@ func (c *bareClient) fullLoad(ctx context.Context) error {
 		return fmt.Errorf("card kinds: %w", err)
 	}
 	err = c.push(ctx, "/card/update", func(send func(url.Values) error) error {
-		return c.page(ctx, onectest.SetCards, "", "", func(dec *json.Decoder) error {
+		return c.page(ctx, c.sets.cards, "", "", func(dec *json.Decoder) error {
 			var r cardRow
 			if err := dec.Decode(&r); err != nil {
 				return err
@@ -313,7 +322,7 @@ type keyRow struct {
 // keyPaging is the least an unchanged rerun must read: every key and
 // version of the synced partners and of the cards, once.
 func (c *bareClient) keyPaging(ctx context.Context) error {
-	for _, s := range []struct{ set, filter string }{{onectest.SetPartners, clientFilter}, {onectest.SetCards, ""}} {
+	for _, s := range []struct{ set, filter string }{{c.sets.partners, c.sets.filter}, {c.sets.cards, ""}} {
 		err := c.page(ctx, s.set, s.filter, "Ref_Key,DataVersion", func(dec *json.Decoder) error {
 			var k keyRow
 			return dec.Decode(&k)

@@ -31,6 +31,10 @@ func (b *bench) logf(format string, args ...any) {
 func (b *bench) measure(ctx context.Context) (result, error) {
 	o := b.opts
 	r := result{n: o.n, latency: o.latency, concurrency: o.concurrency}
+	sets, err := syncedSets()
+	if err != nil {
+		return r, err
+	}
 
 	b.logf("building the fake 1C: %s partners, %s cards", thousands(int64(o.n)), thousands(int64(o.n)))
 	start := time.Now()
@@ -67,13 +71,13 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 	if r.first, err = b.phase(ctx, "first load", cfg, "first-load.log"); err != nil {
 		return r, err
 	}
-	if err := b.verify(ctx, "first load", oc, vp); err != nil {
+	if err := b.verify(ctx, "first load", oc, vp, sets); err != nil {
 		return r, err
 	}
 	if r.rerun, err = b.phase(ctx, "no-change rerun", cfg, "rerun.log"); err != nil {
 		return r, err
 	}
-	if err := b.verify(ctx, "no-change rerun", oc, vp); err != nil {
+	if err := b.verify(ctx, "no-change rerun", oc, vp, sets); err != nil {
 		return r, err
 	}
 
@@ -92,7 +96,7 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 	if vp, err = startVirtpos(o.latency, b.calls); err != nil {
 		return r, err
 	}
-	bare := newBareClient(oc.url(), vp.url(), o.concurrency)
+	bare := newBareClient(oc.url(), vp.url(), o.concurrency, sets)
 	b.logf("bare client: page 1C, one virtpos write per record, concurrency %d", o.concurrency)
 	b.calls.take()
 	start = time.Now()
@@ -104,7 +108,7 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 		return r, fmt.Errorf("bare client: %w", err)
 	}
 	b.logf("bare client: %s, %s", secs(r.bare), calls)
-	if err := b.verify(ctx, "bare client", oc, vp); err != nil {
+	if err := b.verify(ctx, "bare client", oc, vp, sets); err != nil {
 		return r, err
 	}
 
@@ -146,15 +150,15 @@ func (b *bench) phase(ctx context.Context, name, cfg, logName string) (phase, er
 	if err != nil {
 		return p, fmt.Errorf("%s: %w", name, err)
 	}
-	b.logf("%s: %s, peak RSS %d MiB, %s", name, secs(wall), rss>>20, p.calls)
+	b.logf("%s: %s, peak RSS %s, %s", name, secs(wall), mibs(rss), p.calls)
 	return p, nil
 }
 
 // verify checks virtpos after a load; its own reading of 1C is not counted
 // against any phase.
-func (b *bench) verify(ctx context.Context, after string, oc *onecFake, vp *virtposFake) error {
+func (b *bench) verify(ctx context.Context, after string, oc *onecFake, vp *virtposFake, sets synced) error {
 	start := time.Now()
-	err := verify(ctx, oc, vp)
+	err := verify(ctx, oc, vp, sets)
 	b.calls.take()
 	if err != nil {
 		return fmt.Errorf("after the %s: %w", after, err)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/virtsync/virtsync/internal/onec/onectest"
 )
 
 // verify checks that virtpos holds exactly one customer per 1C client
@@ -15,8 +13,8 @@ import (
 // with every key present a store of exactly as many records has no
 // duplicate. The reading is counted as the phase's calls would be, so the
 // caller takes the counter before and after.
-func verify(ctx context.Context, oc *onecFake, vp *virtposFake) error {
-	reader := newBareClient(oc.url(), vp.url(), 1)
+func verify(ctx context.Context, oc *onecFake, vp *virtposFake, sets synced) error {
+	reader := newBareClient(oc.url(), vp.url(), 1, sets)
 	counts := vp.fake.Counts()
 	var problems []string
 	for _, s := range []struct {
@@ -24,9 +22,9 @@ func verify(ctx context.Context, oc *onecFake, vp *virtposFake) error {
 		want, stored      int
 		present           func(key string) bool
 	}{
-		{"customers", onectest.SetPartners, clientFilter, oc.customers, counts.CustomersCreated,
+		{"customers", sets.partners, sets.filter, oc.customers, counts.CustomersCreated,
 			func(k string) bool { _, ok := vp.fake.Customer(k); return ok }},
-		{"cards", onectest.SetCards, "", oc.cards, counts.CardsCreated - counts.CardsDeleted,
+		{"cards", sets.cards, "", oc.cards, counts.CardsCreated - counts.CardsDeleted,
 			func(k string) bool { _, ok := vp.fake.Card(k); return ok }},
 	} {
 		missing, listed := 0, 0

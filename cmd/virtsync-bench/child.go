@@ -13,7 +13,12 @@ import (
 	"time"
 
 	"github.com/virtsync/virtsync/internal/config"
+	"github.com/virtsync/virtsync/mapping"
 )
+
+// profile is the 1C profile the bench config names; the fake 1C is an
+// УТ 11 base.
+const profile = mapping.ProfileUT11
 
 // writeConfig writes what a new user would run at scale: embedded NATS
 // beside the state, no rate limit (the fake has none), the bench's
@@ -35,12 +40,12 @@ onec:
   base_url: %q
   user: %q
   password: %q
-  profile: ut11
+  profile: %s
 jobs:
   customers: {schedule: "@every 10m"}
   cards: {schedule: "@every 10m"}
   orders: {enabled: false}
-`, filepath.Join(stateDir, "virtsync.db"), virtposURL, virtposKey, concurrency, onecURL, onecUser, onecPassword)
+`, filepath.Join(stateDir, "virtsync.db"), virtposURL, virtposKey, concurrency, onecURL, onecUser, onecPassword, profile)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("write the config: %w", err)
 	}

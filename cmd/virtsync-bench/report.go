@@ -78,12 +78,11 @@ type goal struct {
 // against the bare client at zero latency, the one against calls ×
 // latency / concurrency when a latency was set.
 func goals(r result) []goal {
-	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	out := []goal{{
-		met:  mib(r.first.maxRSS) <= goalRSSMiB && mib(r.rerun.maxRSS) <= goalRSSMiB,
+		met:  max(r.first.maxRSS, r.rerun.maxRSS) <= goalRSSMiB<<20,
 		what: fmt.Sprintf("peak RSS <= %d MiB in both phases", goalRSSMiB),
-		detail: fmt.Sprintf("first load %.0f MiB, rerun %.0f MiB (the issue also asks for the 1,000,000 figure "+
-			"to be within 20%% of the 10,000 one: compare two runs)", mib(r.first.maxRSS), mib(r.rerun.maxRSS)),
+		detail: fmt.Sprintf("first load %s, rerun %s (the issue also asks for the 1,000,000 figure "+
+			"to be within 20%% of the 10,000 one: compare two runs)", mibs(r.first.maxRSS), mibs(r.rerun.maxRSS)),
 	}}
 	if r.latency == 0 {
 		q := ratio(r.bare, r.first.wall)
@@ -122,7 +121,6 @@ func goals(r result) []goal {
 // writeReport prints the markdown table (pastable into README), the goals
 // and where the figures came from.
 func writeReport(w io.Writer, r result, m machine) {
-	mib := func(b int64) string { return strconv.FormatInt((b+(1<<19))>>20, 10) }
 	load := "none"
 	if r.latency > 0 {
 		load = r.latency.String()
@@ -131,13 +129,13 @@ func writeReport(w io.Writer, r result, m machine) {
 		"| no-change rerun | bare paging | bare paging/rerun | virtpos calls per record (first load; rerun) "+
 		"| peak RSS first load | peak RSS rerun |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
-	fmt.Fprintf(w, "| %s + %s | %s, %d | %s | %s | %s | %.2f | %s | %s | %.2f | %.2f; %.2f | %s MiB | %s MiB |\n",
+	fmt.Fprintf(w, "| %s + %s | %s, %d | %s | %s | %s | %.2f | %s | %s | %.2f | %.2f; %.2f | %s | %s |\n",
 		thousands(int64(r.n)), thousands(int64(r.n)), load, r.concurrency,
 		secs(r.first.wall), thousands(int64(perSecond(r.records(), r.first.wall))), secs(r.bare),
 		ratio(r.bare, r.first.wall),
 		secs(r.rerun.wall), secs(r.barePaging), ratio(r.barePaging, r.rerun.wall),
 		perRecord(r.first.calls.virtpos(), r.records()), perRecord(r.rerun.calls.virtpos(), r.records()),
-		mib(r.first.maxRSS), mib(r.rerun.maxRSS))
+		mibs(r.first.maxRSS), mibs(r.rerun.maxRSS))
 	fmt.Fprintf(w, "\n%s partners of which %s are clients (synced), %s cards; machine: %s; %s.\n",
 		thousands(int64(r.n)), thousands(int64(r.customers)), thousands(int64(r.cards)), m, m.date)
 	fmt.Fprintln(w)
@@ -159,6 +157,9 @@ func perSecond(n int, d time.Duration) float64 {
 	}
 	return float64(n) / d.Seconds()
 }
+
+// mibs renders bytes as whole MiB, rounded.
+func mibs(b int64) string { return strconv.FormatInt((b+(1<<19))>>20, 10) + " MiB" }
 
 // secs renders a duration as seconds with two decimals, the table's unit.
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
