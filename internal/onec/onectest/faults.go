@@ -179,51 +179,57 @@ func (s *Server) SetFaults(f Faults) error {
 // key, or deletes one. Caller holds s.mu.
 func (s *Server) churn(set string) {
 	es, ok := s.sets[set]
-	if !ok || len(es.order) == 0 {
+	if !ok {
+		return
+	}
+	live := es.live()
+	if len(live) == 0 {
 		return
 	}
 	f := &s.faults
-	key := es.order[f.rng.IntN(len(es.order))]
+	r := live[f.rng.IntN(len(live))]
 	switch f.rng.IntN(3) {
 	case 0:
-		s.put(es, cloneObject(es.byKey[key]))
+		s.put(es, es.object(r))
 	case 1:
-		s.put(es, s.churnCopy(es, es.byKey[key]))
+		s.put(es, s.churnCopy(es, es.object(r)))
 	default:
-		s.remove(es, key)
+		s.remove(es, r)
 	}
 }
 
-// churnCopy is a new record like o: a new key, a new Code or Number, no
-// tabular rows (no contacts to clash), and new card codes.
+// churnCopy is a new record like o (the caller's copy, changed here): a new
+// key, a new Code or Number, no tabular rows (no contacts to clash), and
+// new card codes.
 func (s *Server) churnCopy(es *entitySet, o Object) Object {
 	f := &s.faults
 	f.churned++
-	c := cloneObject(o)
-	c["Ref_Key"] = demoGUID(f.rng)
-	delete(c, "Code")
-	delete(c, "Number")
-	for _, t := range es.typ.Tabs {
-		c[t.Name] = []Object{}
-	}
 	desc, _ := o["Description"].(string)
+	barcode, _ := o["Штрихкод"].(string)
+	magnetic, _ := o["МагнитныйКод"].(string)
+	o["Ref_Key"] = demoGUID(f.rng).String()
+	delete(o, "Code")
+	delete(o, "Number")
+	for _, t := range es.typ.Tabs {
+		o[t.Name] = []Object{}
+	}
 	newDesc := fmt.Sprintf("%s (копия %d)", desc, f.churned)
-	if b, _ := o["Штрихкод"].(string); b != "" {
-		c["Штрихкод"] = fmt.Sprintf("29%011d", f.churned)
-		if desc == b {
-			newDesc = c["Штрихкод"].(string)
+	if barcode != "" {
+		o["Штрихкод"] = fmt.Sprintf("29%011d", f.churned)
+		if desc == barcode {
+			newDesc = o["Штрихкод"].(string)
 		}
 	}
-	if m, _ := o["МагнитныйКод"].(string); m != "" {
-		c["МагнитныйКод"] = fmt.Sprintf(";88%08d?", f.churned)
-		if desc == m {
-			newDesc = c["МагнитныйКод"].(string)
+	if magnetic != "" {
+		o["МагнитныйКод"] = fmt.Sprintf(";88%08d?", f.churned)
+		if desc == magnetic {
+			newDesc = o["МагнитныйКод"].(string)
 		}
 	}
 	if _, ok := o["Description"]; ok {
-		c["Description"] = newDesc
+		o["Description"] = newDesc
 	}
-	return c
+	return o
 }
 
 // SetLatency delays every request by d (0 turns it off).

@@ -104,7 +104,7 @@ func lexFilter(s string) ([]token, error) {
 				}
 				switch strings.ToLower(word) {
 				case "guid":
-					if !guidRE.MatchString(str) {
+					if !isGUID(str) {
 						return nil, fmt.Errorf("неверный литерал guid'%s'", str)
 					}
 					toks = append(toks, token{tokGuid, strings.ToLower(str), i})
@@ -151,6 +151,7 @@ type (
 	fieldRef struct {
 		name string
 		typ  edmType
+		pos  int // see field.pos
 	}
 	substringNode struct{ needle, hay node }
 )
@@ -328,7 +329,7 @@ func (p *filterParser) primary() (node, error) {
 		if !ok {
 			return nil, fmt.Errorf("свойство %s не найдено", t.text)
 		}
-		return fieldRef{name: f.Name, typ: f.Type}, nil
+		return fieldRef{name: f.Name, typ: f.Type, pos: f.pos}, nil
 	}
 	return nil, fmt.Errorf("ожидается операнд в позиции %d", t.pos)
 }
@@ -354,8 +355,16 @@ func (p *filterParser) substringof(t token) (node, error) {
 	return substringNode{needle: needle, hay: hay}, nil
 }
 
+// valueSource gives a filter the values of the object it tests, in stored
+// form (see normalize).
+type valueSource interface {
+	value(f fieldRef) any
+}
+
+func (o Object) value(f fieldRef) any { return o[f.name] }
+
 // evalFilter tells whether an object matches the expression.
-func evalFilter(n node, o Object) (bool, error) {
+func evalFilter(n node, o valueSource) (bool, error) {
 	v, err := evalNode(n, o)
 	if err != nil {
 		return false, err
@@ -367,7 +376,7 @@ func evalFilter(n node, o Object) (bool, error) {
 	return b, nil
 }
 
-func evalNode(n node, o Object) (any, error) {
+func evalNode(n node, o valueSource) (any, error) {
 	switch x := n.(type) {
 	case litNode:
 		if g, ok := x.v.(guidLit); ok {
@@ -375,7 +384,7 @@ func evalNode(n node, o Object) (any, error) {
 		}
 		return x.v, nil
 	case fieldRef:
-		return o[x.name], nil
+		return o.value(x), nil
 	case notNode:
 		b, err := evalFilter(x.x, o)
 		return !b, err

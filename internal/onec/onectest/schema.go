@@ -46,6 +46,10 @@ type field struct {
 	// RefTo names the entity set an X_Key field points to, when the fake
 	// serves it; ordering by the field then uses that object's presentation.
 	RefTo string
+	// pos is the field's position in the list a fieldLookup searched
+	// (an entity type's Fields, or a tabular row's rowFields), so that a
+	// filter reads a stored record by position. Not part of the schema.
+	pos int
 }
 
 // tabular is a tabular section (inline array of rows).
@@ -61,6 +65,40 @@ type entityType struct {
 	HasCode  bool
 	Fields   []field
 	Tabs     []tabular
+	// refPos and verPos are the positions of Ref_Key and DataVersion in
+	// Fields, positions every field's; set by index.
+	refPos, verPos int
+	positions      map[string]int
+}
+
+// index fills the positions of the fields; every type has Ref_Key and
+// DataVersion.
+func (e *entityType) index() {
+	e.positions = make(map[string]int, len(e.Fields))
+	for i, f := range e.Fields {
+		e.positions[f.Name] = i
+	}
+	e.refPos, e.verPos = e.positions["Ref_Key"], e.positions["DataVersion"]
+}
+
+// numberField is the property 1C numbers: a document's Number, a coded
+// catalog's Code; "" for others.
+func (e *entityType) numberField() string {
+	switch {
+	case e.Document:
+		return "Number"
+	case e.HasCode:
+		return "Code"
+	}
+	return ""
+}
+
+// pos is the position of a field in Fields, -1 when there is none.
+func (e *entityType) pos(name string) int {
+	if p, ok := e.positions[name]; ok {
+		return p
+	}
+	return -1
 }
 
 func (e *entityType) field(name string) (field, bool) {
@@ -82,7 +120,13 @@ func (e *entityType) tab(name string) (*tabular, bool) {
 }
 
 func (t *tabular) field(name string) (field, bool) {
-	for _, f := range rowFields(t) {
+	switch name {
+	case "Ref_Key":
+		return field{Name: name, Type: tGuid}, true
+	case "LineNumber":
+		return field{Name: name, Type: tInt64}, true
+	}
+	for _, f := range t.Fields {
 		if f.Name == name {
 			return f, true
 		}
@@ -144,7 +188,7 @@ var contactFields = []field{
 // ut11Schema is the published part of УТ 11 the fake serves. Names and
 // order follow the real 8.5 $metadata capture where it has the object.
 func ut11Schema() []*entityType {
-	return []*entityType{
+	types := []*entityType{
 		{
 			Name: SetPartners, HasCode: true,
 			Fields: append(catalogHead(true),
@@ -240,4 +284,8 @@ func ut11Schema() []*entityType {
 			}}},
 		},
 	}
+	for _, t := range types {
+		t.index()
+	}
+	return types
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -40,11 +41,27 @@ func (s *Server) Load(seed Seed) error {
 	sort.Strings(names)
 	for _, n := range names {
 		for i, o := range seed[n] {
-			if _, err := s.Put(n, o); err != nil {
+			if err := s.load(n, o); err != nil {
 				return fmt.Errorf("load seed %s[%d]: %w", n, i, err)
 			}
 		}
 	}
+	return nil
+}
+
+// load is Put without the copy of the stored object.
+func (s *Server) load(set string, o Object) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es, err := s.set(set)
+	if err != nil {
+		return err
+	}
+	built, err := buildObject(es.typ, nil, o)
+	if err != nil {
+		return err
+	}
+	s.put(es, built)
 	return nil
 }
 
@@ -69,32 +86,53 @@ var (
 	demoEmailKind   = "a1b2c3d4-0000-4000-8000-000000000002"
 )
 
-func demoGUID(r *rand.Rand) string {
-	var b [16]byte
-	for i := range b {
-		b[i] = byte(r.IntN(256))
+func demoGUID(r *rand.Rand) guid {
+	var g guid
+	for i := range g {
+		g[i] = byte(r.IntN(256))
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	g[6] = g[6]&0x0f | 0x40
+	g[8] = g[8]&0x3f | 0x80
+	return g
+}
+
+// The demo formats its numbers by hand rather than with fmt: a demo of a
+// million partners spent most of its time in Sprintf.
+
+// pad appends n in decimal, zero-padded to width digits.
+func pad(b []byte, n int64, width int) []byte {
+	var d [20]byte
+	digits := strconv.AppendInt(d[:0], n, 10)
+	for i := len(digits); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, digits...)
+}
+
+// padded is pad as a string after a prefix.
+func padded(prefix string, n int64, width int) string {
+	return string(pad([]byte(prefix), n, width))
 }
 
 // demoPhone renders one number in one of the formats people type into 1C.
 func demoPhone(r *rand.Rand) (pres, local string) {
-	code := 900 + r.IntN(100)
-	a, b, c := 100+r.IntN(900), 10+r.IntN(90), 10+r.IntN(90)
-	local = fmt.Sprintf("%d%02d%02d", a, b, c)
+	code := strconv.Itoa(900 + r.IntN(100))
+	a, b, c := 100+r.IntN(900), int64(10+r.IntN(90)), int64(10+r.IntN(90))
+	as := strconv.Itoa(a)
+	local = string(pad(pad([]byte(as), b, 2), c, 2))
+	var p []byte
 	switch r.IntN(4) {
 	case 0:
-		pres = fmt.Sprintf("8 (%d) %d-%02d-%02d", code, a, b, c)
+		p = append([]byte("8 ("+code+") "+as), '-')
+		p = append(pad(p, b, 2), '-')
 	case 1:
-		pres = fmt.Sprintf("+7 %d %d %02d%02d", code, a, b, c)
+		p = pad([]byte("+7 "+code+" "+as+" "), b, 2)
 	case 2:
-		pres = fmt.Sprintf("+7(%d)%d%02d%02d", code, a, b, c)
+		p = pad([]byte("+7("+code+")"+as), b, 2)
 	default:
-		pres = fmt.Sprintf("8%d%d%02d%02d", code, a, b, c)
+		p = pad([]byte("8"+code+as), b, 2)
 	}
-	return pres, local
+	return string(pad(p, c, 2)), local
 }
 
 // DemoSeed builds a realistic, deterministic УТ 11 base: customers
@@ -103,9 +141,117 @@ func demoPhone(r *rand.Rand) (pres, local string) {
 // Штриховая/Магнитная/Смешанная, cards owned by client partners, and
 // DemoItems Номенклатура items whose Code is DemoItemCode(i).
 func DemoSeed(customers, cards, kinds int, seed int64) Seed {
-	r := rand.New(rand.NewPCG(uint64(seed), 0x1c))
 	out := Seed{}
-	var clientKeys, counterKeys []string
+	_ = demoEach(customers, cards, kinds, seed, func(d *demoObject) error {
+		out[d.set] = append(out[d.set], d.object())
+		return nil
+	})
+	return out
+}
+
+// LoadDemo adds the objects of DemoSeed(customers, cards, kinds, seed)
+// without holding the seed: each object is encoded into the store as it
+// is made, never built as an Object, so a million partners load in
+// seconds and cost the store's memory only. Each set gets the same objects
+// in the same order as with Load(DemoSeed(...)); DataVersions differ, as
+// the sets are filled side by side.
+func (s *Server) LoadDemo(customers, cards, kinds int, seed int64) error {
+	s.mu.Lock()
+	for set, n := range map[string]int{SetPartners: customers, SetCounterpty: customers, SetCards: cards} {
+		s.sets[set].reserve(n)
+	}
+	s.mu.Unlock()
+	return demoEach(customers, cards, kinds, seed, s.loadDemo)
+}
+
+// demoProp is one property of a demo object: a text, a reference, or a
+// Boolean.
+type demoProp struct {
+	name   string
+	text   string
+	ref    guid
+	isRef  bool
+	isBool bool
+	b      bool
+}
+
+func demoText(name, v string) demoProp { return demoProp{name: name, text: v} }
+func demoRef(name string, g guid) demoProp {
+	return demoProp{name: name, ref: g, isRef: true}
+}
+func demoBool(name string, v bool) demoProp {
+	return demoProp{name: name, isBool: true, b: v}
+}
+
+// value is the property as a seed holds it.
+func (p demoProp) value() any {
+	switch {
+	case p.isBool:
+		return p.b
+	case p.isRef:
+		return p.ref.String()
+	}
+	return p.text
+}
+
+// demoObject is one object of the demo base in the making. demoEach
+// reuses it for the next object once emit returns.
+type demoObject struct {
+	set   string
+	props []demoProp
+	tab   string       // the tabular section rows fills, if any
+	rows  [][]demoProp // text properties only
+}
+
+func (d *demoObject) reset(set string) *demoObject {
+	d.set, d.props, d.tab = set, d.props[:0], ""
+	for i := range d.rows {
+		d.rows[i] = d.rows[i][:0]
+	}
+	d.rows = d.rows[:0]
+	return d
+}
+
+func (d *demoObject) add(props ...demoProp) { d.props = append(d.props, props...) }
+
+func (d *demoObject) addRow(props ...demoProp) {
+	if len(d.rows) < cap(d.rows) {
+		d.rows = d.rows[:len(d.rows)+1]
+		d.rows[len(d.rows)-1] = append(d.rows[len(d.rows)-1], props...)
+		return
+	}
+	d.rows = append(d.rows, append([]demoProp(nil), props...))
+}
+
+// object is the demo object as a seed holds it: Booleans as bool, text as
+// string, the rows as []any of map[string]any, as decoded from JSON.
+func (d *demoObject) object() Object {
+	o := make(Object, len(d.props)+1)
+	for _, p := range d.props {
+		o[p.name] = p.value()
+	}
+	if d.tab != "" {
+		rows := make([]any, len(d.rows))
+		for i, r := range d.rows {
+			m := make(map[string]any, len(r))
+			for _, p := range r {
+				m[p.name] = p.value()
+			}
+			rows[i] = m
+		}
+		o[d.tab] = rows
+	}
+	return o
+}
+
+// demoEach makes the demo base object by object (see DemoSeed) and hands
+// each to emit, which must not keep it; an error from emit stops it.
+func demoEach(customers, cards, kinds int, seed int64, emit func(*demoObject) error) error {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x1c))
+	d := &demoObject{}
+	// Owners of cards, as GUIDs: a million as strings would take a
+	// hundred megabytes more while the demo is made.
+	var clientKeys, counterKeys []guid
 	for i := 0; i < customers; i++ {
 		key := demoGUID(r)
 		client := i%8 != 7
@@ -113,10 +259,10 @@ func DemoSeed(customers, cards, kinds int, seed int64) Seed {
 		var name, gender string
 		li := r.IntN(len(demoMaleLast))
 		if r.IntN(2) == 0 {
-			name = fmt.Sprintf("%s %s %sич", demoMaleLast[li], demoMaleFirst[r.IntN(len(demoMaleFirst))], demoPatronym[r.IntN(len(demoPatronym))])
+			name = demoMaleLast[li] + " " + demoMaleFirst[r.IntN(len(demoMaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "ич"
 			gender = "Мужской"
 		} else {
-			name = fmt.Sprintf("%sа %s %sна", demoMaleLast[li], demoFemaleFirst[r.IntN(len(demoFemaleFirst))], demoPatronym[r.IntN(len(demoPatronym))])
+			name = demoMaleLast[li] + "а " + demoFemaleFirst[r.IntN(len(demoFemaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "на"
 			gender = "Женский"
 		}
 		kind := "ФизЛицо"
@@ -128,40 +274,52 @@ func DemoSeed(customers, cards, kinds int, seed int64) Seed {
 		}
 		birth := EmptyDate
 		if !legal && r.IntN(4) != 0 {
-			birth = fmt.Sprintf("%04d-%02d-%02dT00:00:00", 1950+r.IntN(55), 1+r.IntN(12), 1+r.IntN(28))
+			y, m, d := 1950+r.IntN(55), 1+r.IntN(12), 1+r.IntN(28)
+			b := append(pad(nil, int64(y), 4), '-')
+			b = append(pad(b, int64(m), 2), '-')
+			birth = string(append(pad(b, int64(d), 2), "T00:00:00"...))
 		}
 		phone, local := demoPhone(r)
-		email := fmt.Sprintf("%s%d@example.ru", demoTranslit[li], i+1)
+		email := demoTranslit[li] + strconv.Itoa(i+1) + "@example.ru"
 		if r.IntN(5) == 0 {
-			email = fmt.Sprintf(" %s.%d@Example.RU ", demoTranslit[li], i+1) // messy, as typed
+			email = " " + demoTranslit[li] + "." + strconv.Itoa(i+1) + "@Example.RU " // messy, as typed
 		}
-		contacts := []any{
-			map[string]any{"Тип": "Телефон", "Вид_Key": demoPhoneKind, "Представление": phone, "НомерТелефона": phone, "НомерТелефонаБезКодов": local},
-			map[string]any{"Тип": "АдресЭлектроннойПочты", "Вид_Key": demoEmailKind, "Представление": email, "АдресЭП": email},
-		}
+		d.reset(SetPartners)
+		d.add(demoRef("Ref_Key", key), demoText("Code", padded("00-", int64(i+1), 8)),
+			demoText("Description", name), demoText("НаименованиеПолное", name),
+			demoBool("Клиент", client), demoBool("Поставщик", !client), demoText("ЮрФизЛицо", kind),
+			demoText("Пол", gender), demoText("ДатаРождения", birth))
+		d.tab = "КонтактнаяИнформация"
+		d.addRow(demoText("Тип", "Телефон"), demoText("Вид_Key", demoPhoneKind), demoText("Представление", phone),
+			demoText("НомерТелефона", phone), demoText("НомерТелефонаБезКодов", local))
+		d.addRow(demoText("Тип", "АдресЭлектроннойПочты"), demoText("Вид_Key", demoEmailKind),
+			demoText("Представление", email), demoText("АдресЭП", email))
 		if r.IntN(3) == 0 {
-			contacts = append(contacts, map[string]any{"Тип": "Адрес", "Представление": fmt.Sprintf("г. Екатеринбург, ул. Ленина, д. %d, кв. %d", 1+r.IntN(100), 1+r.IntN(200))})
+			house, flat := strconv.Itoa(1+r.IntN(100)), strconv.Itoa(1+r.IntN(200))
+			d.addRow(demoText("Тип", "Адрес"), demoText("Представление", "г. Екатеринбург, ул. Ленина, д. "+house+", кв. "+flat))
 		}
-		out[SetPartners] = append(out[SetPartners], Object{
-			"Ref_Key": key, "Code": fmt.Sprintf("00-%08d", i+1), "Description": name, "НаименованиеПолное": name,
-			"Клиент": client, "Поставщик": !client, "ЮрФизЛицо": kind, "Пол": gender, "ДатаРождения": birth,
-			"КонтактнаяИнформация": contacts,
-		})
+		if err := emit(d); err != nil {
+			return err
+		}
 		ckey := demoGUID(r)
-		inn := fmt.Sprintf("66%010d", r.Int64N(1e10))
+		inn := padded("66", r.Int64N(1e10), 10)
 		if legal {
 			inn = inn[:10]
 		}
-		out[SetCounterpty] = append(out[SetCounterpty], Object{
-			"Ref_Key": ckey, "Description": name, "НаименованиеПолное": name, "ИНН": inn,
-			"Партнер_Key": key, "ЮрФизЛицо": kind, "ЮридическоеФизическоеЛицо": kind,
-		})
+		d.reset(SetCounterpty)
+		d.add(demoRef("Ref_Key", ckey), demoText("Description", name), demoText("НаименованиеПолное", name),
+			demoText("ИНН", inn), demoRef("Партнер_Key", key), demoText("ЮрФизЛицо", kind),
+			demoText("ЮридическоеФизическоеЛицо", kind))
+		if err := emit(d); err != nil {
+			return err
+		}
 		if client {
 			clientKeys = append(clientKeys, key)
 			counterKeys = append(counterKeys, ckey)
 		}
 	}
-	var kindKeys, kindTypes []string
+	var kindKeys []guid
+	var kindTypes []string
 	for i := 0; i < kinds; i++ {
 		k := demoCardKinds[i%len(demoCardKinds)]
 		name := k.name
@@ -173,10 +331,13 @@ func DemoSeed(customers, cards, kinds int, seed int64) Seed {
 		if i%2 == 1 {
 			end = "2030-12-31T00:00:00"
 		}
-		out[SetCardKinds] = append(out[SetCardKinds], Object{
-			"Ref_Key": key, "Description": name, "ТипКарты": k.typ,
-			"ДатаНачалаДействия": "2020-01-01T00:00:00", "ДатаОкончанияДействия": end, "Персонализированная": true,
-		})
+		d.reset(SetCardKinds)
+		d.add(demoRef("Ref_Key", key), demoText("Description", name), demoText("ТипКарты", k.typ),
+			demoText("ДатаНачалаДействия", "2020-01-01T00:00:00"), demoText("ДатаОкончанияДействия", end),
+			demoBool("Персонализированная", true))
+		if err := emit(d); err != nil {
+			return err
+		}
 		kindKeys, kindTypes = append(kindKeys, key), append(kindTypes, k.typ)
 	}
 	for i := 0; i < cards && len(kindKeys) > 0 && len(clientKeys) > 0; i++ {
@@ -184,10 +345,10 @@ func DemoSeed(customers, cards, kinds int, seed int64) Seed {
 		owner := r.IntN(len(clientKeys))
 		barcode, magnetic := "", ""
 		if kindTypes[ki] != "Магнитная" {
-			barcode = fmt.Sprintf("2%012d", 100000000+i)
+			barcode = padded("2", int64(100000000+i), 12)
 		}
 		if kindTypes[ki] != "Штриховая" {
-			magnetic = fmt.Sprintf(";%d?", 77000000+i)
+			magnetic = ";" + strconv.Itoa(77000000+i) + "?"
 		}
 		status := "Действует"
 		if r.IntN(10) == 0 {
@@ -197,16 +358,112 @@ func DemoSeed(customers, cards, kinds int, seed int64) Seed {
 		if desc == "" {
 			desc = magnetic
 		}
-		out[SetCards] = append(out[SetCards], Object{
-			"Ref_Key": demoGUID(r), "Description": desc, "Owner_Key": kindKeys[ki], "Штрихкод": barcode, "МагнитныйКод": magnetic,
-			"Статус": status, "Партнер_Key": clientKeys[owner], "Контрагент_Key": counterKeys[owner],
-		})
+		d.reset(SetCards)
+		d.add(demoRef("Ref_Key", demoGUID(r)), demoText("Description", desc), demoRef("Owner_Key", kindKeys[ki]),
+			demoText("Штрихкод", barcode), demoText("МагнитныйКод", magnetic), demoText("Статус", status),
+			demoRef("Партнер_Key", clientKeys[owner]), demoRef("Контрагент_Key", counterKeys[owner]))
+		if err := emit(d); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < DemoItems; i++ {
-		out[SetItems] = append(out[SetItems], Object{
-			"Ref_Key": demoGUID(r), "Code": DemoItemCode(i), "Description": demoGoods[i], "НаименованиеПолное": demoGoods[i],
-			"Артикул": "АРТ-" + DemoItemCode(i), "ТипНоменклатуры": "Товар",
-		})
+		d.reset(SetItems)
+		d.add(demoRef("Ref_Key", demoGUID(r)), demoText("Code", DemoItemCode(i)), demoText("Description", demoGoods[i]),
+			demoText("НаименованиеПолное", demoGoods[i]), demoText("Артикул", "АРТ-"+DemoItemCode(i)),
+			demoText("ТипНоменклатуры", "Товар"))
+		if err := emit(d); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
+}
+
+// loadDemo encodes a demo object straight into the store, checking its
+// properties against the schema as buildObject would (the demo's values
+// are valid by construction; TestLoadDemoStoresDemoSeed holds the two
+// paths to the same result).
+func (s *Server) loadDemo(d *demoObject) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	es, err := s.set(d.set)
+	if err != nil {
+		return err
+	}
+	t := es.typ
+	var key guid
+	cs := s.demoCells[:0]
+	for _, p := range d.props {
+		pos := t.pos(p.name)
+		if pos < 0 {
+			return fmt.Errorf("load demo %s: no property %s", d.set, p.name)
+		}
+		f := t.Fields[pos]
+		if p.isBool != (f.Type == tBool) || p.isRef != (f.Type == tGuid) {
+			return fmt.Errorf("load demo %s: %s of type %s given %+v", d.set, p.name, f.Type, p)
+		}
+		switch {
+		case pos == t.refPos:
+			key = p.ref
+		case p.isBool:
+			if p.b {
+				cs = append(cs, demoCell{pos, ""})
+			}
+		case p.isRef:
+			if p.ref != (guid{}) {
+				cs = append(cs, demoCell{pos, string(p.ref[:])})
+			}
+		default:
+			if p.name == t.numberField() {
+				s.advanceNumber(t.Name, p.text)
+			}
+			if text, ok := encodeText(f.Type, p.text); ok {
+				cs = append(cs, demoCell{pos, text})
+			}
+		}
+	}
+	if key == (guid{}) {
+		return fmt.Errorf("load demo %s: no Ref_Key", d.set)
+	}
+	data := encodeDemoCells(s.demoBuf[:0], cs)
+	if d.tab != "" && len(d.rows) > 0 {
+		ti := slices.IndexFunc(t.Tabs, func(tab tabular) bool { return tab.Name == d.tab })
+		if ti < 0 {
+			return fmt.Errorf("load demo %s: no tabular section %s", d.set, d.tab)
+		}
+		tab := &t.Tabs[ti]
+		var rows, row []byte
+		for _, r := range d.rows {
+			cs = cs[:0]
+			for _, p := range r {
+				pos := slices.IndexFunc(tab.Fields, func(f field) bool { return f.Name == p.name })
+				if pos < 0 || p.isBool || p.isRef || tab.Fields[pos].Type == tBool ||
+					tab.Fields[pos].Type == tGuid && p.text != EmptyGUID && !isGUID(p.text) {
+					return fmt.Errorf("load demo %s: %s.%s: not a text property of that name", d.set, d.tab, p.name)
+				}
+				if text, ok := encodeText(tab.Fields[pos].Type, p.text); ok {
+					cs = append(cs, demoCell{pos, text})
+				}
+			}
+			row = encodeDemoCells(row[:0], cs)
+			rows = appendRow(rows, row)
+		}
+		data = appendCell(data, len(t.Fields)+ti, string(rows))
+	}
+	s.demoCells, s.demoBuf = cs, data
+	s.store(es, key, string(data))
+	return nil
+}
+
+type demoCell struct {
+	pos  int
+	text string
+}
+
+// encodeDemoCells appends cells in position order to b.
+func encodeDemoCells(b []byte, cs []demoCell) []byte {
+	slices.SortFunc(cs, func(a, b demoCell) int { return a.pos - b.pos })
+	for _, c := range cs {
+		b = appendCell(b, c.pos, c.text)
+	}
+	return b
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,11 +37,17 @@ type Server struct {
 	user, password string
 	log            *slog.Logger
 
-	mu        sync.Mutex
-	types     []*entityType
-	sets      map[string]*entitySet
-	keyIndex  map[string]string // Ref_Key -> entity set
-	version   uint64
+	mu      sync.Mutex
+	types   []*entityType
+	sets    map[string]*entitySet
+	version uint64
+	// gen changes with every write to any set (see entitySet.gen).
+	gen   uint64
+	views map[string]*view // by entity set, $filter and $orderby
+	// demoCells and demoBuf are LoadDemo's scratch space.
+	demoCells []demoCell
+	demoBuf   []byte
+
 	numberSeq map[string]int
 	faults    faultState
 	lastPage  []byte // last collection body, for the repeat-page fault
@@ -55,7 +60,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		user: opts.User, password: opts.Password, log: opts.Logger,
 		sets:      map[string]*entitySet{},
-		keyIndex:  map[string]string{},
+		views:     map[string]*view{},
 		numberSeq: map[string]int{},
 		requests:  map[string]int{},
 		writes:    map[string]int{},
@@ -69,7 +74,7 @@ func New(opts Options) *Server {
 	s.faults = newFaultState(opts.Faults)
 	s.types = ut11Schema()
 	for _, t := range s.types {
-		s.sets[t.Name] = &entitySet{typ: t, byKey: map[string]Object{}}
+		s.sets[t.Name] = &entitySet{typ: t, byKey: map[guid]*record{}}
 	}
 	return s
 }
@@ -96,12 +101,21 @@ func (s *Server) Put(set string, o Object) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	built, err := s.buildObject(es.typ, nil, o)
+	built, err := buildObject(es.typ, nil, o)
 	if err != nil {
 		return nil, fmt.Errorf("put %s: %w", set, err)
 	}
-	s.put(es, built)
-	return cloneObject(built), nil
+	return es.object(s.put(es, built)), nil
+}
+
+// find returns the record of a key in any case. Caller holds s.mu.
+func (es *entitySet) find(key string) (*record, bool) {
+	g, ok := parseGUID(key)
+	if !ok {
+		return nil, false
+	}
+	r, ok := es.byKey[g]
+	return r, ok
 }
 
 // Update merges props into an existing object (tabular sections are
@@ -113,16 +127,15 @@ func (s *Server) Update(set, key string, props Object) (Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	cur, ok := es.byKey[strings.ToLower(key)]
+	cur, ok := es.find(key)
 	if !ok {
 		return nil, fmt.Errorf("update %s: key %s not found", set, key)
 	}
-	built, err := s.buildObject(es.typ, cur, props)
+	built, err := buildObject(es.typ, es.object(cur), props)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", set, err)
 	}
-	s.put(es, built)
-	return cloneObject(built), nil
+	return es.object(s.put(es, built)), nil
 }
 
 // SoftDelete sets DeletionMark=true (1C's "mark for deletion").
@@ -139,10 +152,11 @@ func (s *Server) Delete(set, key string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := es.byKey[strings.ToLower(key)]; !ok {
+	r, ok := es.find(key)
+	if !ok {
 		return fmt.Errorf("delete %s: key %s not found", set, key)
 	}
-	s.remove(es, strings.ToLower(key))
+	s.remove(es, r)
 	return nil
 }
 
@@ -155,11 +169,11 @@ func (s *Server) Get(set, key string) (Object, bool) {
 	if !ok {
 		return nil, false
 	}
-	o, ok := es.byKey[strings.ToLower(key)]
+	r, ok := es.find(key)
 	if !ok {
 		return nil, false
 	}
-	return cloneObject(o), true
+	return es.object(r), true
 }
 
 // All returns copies of every object of a set in insertion order.
@@ -170,9 +184,10 @@ func (s *Server) All(set string) []Object {
 	if !ok {
 		return nil
 	}
-	out := make([]Object, 0, len(es.order))
-	for _, k := range es.order {
-		out = append(out, cloneObject(es.byKey[k]))
+	live := es.live()
+	out := make([]Object, 0, len(live))
+	for _, r := range live {
+		out = append(out, es.object(r))
 	}
 	return out
 }
@@ -215,7 +230,7 @@ func parsePath(p string) (request, error) {
 	segs := strings.Split(strings.TrimSuffix(p, "/"), "/")
 	head := segs[0]
 	if m := keySegRE.FindStringSubmatch(head); m != nil {
-		if !guidRE.MatchString(m[2]) {
+		if !isGUID(m[2]) {
 			return r, odataErr(400, "6", "Неверный ключ в URL: %s", head)
 		}
 		r.entity, r.key = m[1], strings.ToLower(m[2])
@@ -390,8 +405,9 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 		tabs = es.typ.Tabs
 	}
 	lookup := func(name string) (field, bool) {
-		for _, f := range fields {
+		for i, f := range fields {
 			if f.Name == name {
+				f.pos = i
 				return f, true
 			}
 		}
@@ -401,56 +417,27 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 	if err != nil {
 		return err
 	}
-	var objs []Object
-	if tab != nil {
-		for _, k := range es.order {
-			rows, _ := es.byKey[k][tab.Name].([]Object)
-			objs = append(objs, rows...)
-		}
-	} else {
-		for _, k := range es.order {
-			objs = append(objs, es.byKey[k])
-		}
-	}
 	if preq.key != "" {
 		if tab != nil {
 			return odataErr(400, "6", "Для табличной части укажите ключ Ref_Key и LineNumber")
 		}
-		o, ok := es.byKey[preq.key]
+		r, ok := es.find(preq.key)
 		if !ok {
 			return odataErr(404, "9", "Не найден экземпляр сущности '%s' с ключом %s", preq.entity, preq.key)
 		}
 		var buf bytes.Buffer
 		buf.WriteString(`{"odata.metadata":`)
 		writeString(&buf, base+"/$metadata#"+preq.entity+"/@Element")
-		writeObjectFields(&buf, o, sel, true)
+		writeRecord(&buf, es.typ, r, sel, true)
 		buf.WriteString("}")
 		writeJSON(w, 200, buf.Bytes())
 		return nil
 	}
-	if fs := q.Get("$filter"); fs != "" {
-		n, err := parseFilter(fs, lookup)
-		if err != nil {
-			return odataErr(400, "14", "Ошибка в выражении $filter: %v", err)
-		}
-		var kept []Object
-		for _, o := range objs {
-			ok, err := evalFilter(n, o)
-			if err != nil {
-				return odataErr(400, "14", "Ошибка в выражении $filter: %v", err)
-			}
-			if ok {
-				kept = append(kept, o)
-			}
-		}
-		objs = kept
+	v, err := s.query(es, tab, preq.entity, q, lookup)
+	if err != nil {
+		return err
 	}
-	if ob := q.Get("$orderby"); ob != "" {
-		if err := s.sortObjects(objs, ob, lookup); err != nil {
-			return err
-		}
-	}
-	total := len(objs)
+	total := v.len()
 	if preq.count {
 		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
 		_, _ = io.WriteString(w, strconv.Itoa(total))
@@ -467,12 +454,10 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 	if f.ignoreSkip {
 		skip = 0
 	}
-	if skip > len(objs) {
-		skip = len(objs)
-	}
-	objs = objs[skip:]
-	if q.Has("$top") && top < len(objs) {
-		objs = objs[:top]
+	lo := min(skip, total)
+	hi := total
+	if q.Has("$top") {
+		hi = min(lo+top, total)
 	}
 	if f.repeatPage && s.lastPage != nil {
 		writeJSON(w, 200, s.lastPage)
@@ -485,17 +470,22 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 		buf.WriteString(`,"odata.count":"` + strconv.Itoa(total) + `"`)
 	}
 	buf.WriteString(`,"value":[`)
-	for i, o := range objs {
-		if i > 0 {
+	for i := lo; i < hi; i++ {
+		if i > lo {
 			buf.WriteByte(',')
 		}
 		buf.WriteByte('{')
-		writeObjectFields(&buf, o, sel, false)
+		if tab != nil {
+			writeRow(&buf, tab, &v.rows[i], sel.fields, false)
+		} else {
+			writeRecord(&buf, es.typ, v.recs[i], sel, false)
+		}
 		buf.WriteByte('}')
 	}
 	buf.WriteString("]}")
-	s.lastPage = bytes.Clone(buf.Bytes())
-	writeJSON(w, 200, buf.Bytes())
+	// The buffer is not written to again: the last page keeps it.
+	s.lastPage = buf.Bytes()
+	writeJSON(w, 200, s.lastPage)
 	return nil
 }
 
@@ -517,15 +507,28 @@ func intOption(q url.Values, name string) (int, error) {
 	return n, nil
 }
 
-// selection is the output property list, in metadata order.
+// selection is the output property list, in metadata order: positions
+// in the set's fields (an entity type's Fields, or rowFields of a tabular
+// section published as a set) and in its tabular sections.
 type selection struct {
-	fields []field
-	tabs   []tabular
+	fields []int
+	tabs   []int
+}
+
+func selectAll(nFields, nTabs int) selection {
+	sel := selection{fields: make([]int, nFields), tabs: make([]int, nTabs)}
+	for i := range sel.fields {
+		sel.fields[i] = i
+	}
+	for i := range sel.tabs {
+		sel.tabs[i] = i
+	}
+	return sel
 }
 
 func parseSelect(s string, fields []field, tabs []tabular) (selection, error) {
 	if strings.TrimSpace(s) == "" {
-		return selection{fields: fields, tabs: tabs}, nil
+		return selectAll(len(fields), len(tabs)), nil
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(s, ",") {
@@ -543,25 +546,25 @@ func parseSelect(s string, fields []field, tabs []tabular) (selection, error) {
 		want[n] = true
 	}
 	if want["*"] {
-		return selection{fields: fields, tabs: tabs}, nil
+		return selectAll(len(fields), len(tabs)), nil
 	}
 	var sel selection
-	for _, f := range fields {
+	for i, f := range fields {
 		if want[f.Name] {
-			sel.fields = append(sel.fields, f)
+			sel.fields = append(sel.fields, i)
 		}
 	}
-	for _, t := range tabs {
+	for i, t := range tabs {
 		if want[t.Name] {
-			sel.tabs = append(sel.tabs, t)
+			sel.tabs = append(sel.tabs, i)
 		}
 	}
 	return sel, nil
 }
 
-// writeObjectFields writes "name":value pairs; leadingComma when something
-// (odata.metadata) was written before.
-func writeObjectFields(buf *bytes.Buffer, o Object, sel selection, leadingComma bool) {
+// writeRecord writes a record's selected "name":value pairs; leadingComma
+// when something (odata.metadata) was written before.
+func writeRecord(buf *bytes.Buffer, t *entityType, r *record, sel selection, leadingComma bool) {
 	first := !leadingComma
 	sep := func() {
 		if !first {
@@ -569,99 +572,87 @@ func writeObjectFields(buf *bytes.Buffer, o Object, sel selection, leadingComma 
 		}
 		first = false
 	}
-	for _, f := range sel.fields {
+	c := cells(r.data)
+	pos, text, ok := c.next()
+	for _, i := range sel.fields {
+		f := &t.Fields[i]
 		sep()
 		writeString(buf, f.Name)
 		buf.WriteByte(':')
-		writeValue(buf, o[f.Name])
+		switch i {
+		case t.refPos:
+			writeGUID(buf, r.key)
+			continue
+		case t.verPos:
+			buf.WriteByte('"')
+			buf.Write(appendDataVersion(buf.AvailableBuffer(), r.ver))
+			buf.WriteByte('"')
+			continue
+		}
+		for ok && pos < i {
+			pos, text, ok = c.next()
+		}
+		writeCell(buf, f.Type, text, ok && pos == i)
 	}
-	for _, t := range sel.tabs {
+	for _, ti := range sel.tabs {
+		tab := &t.Tabs[ti]
 		sep()
-		writeString(buf, t.Name)
+		writeString(buf, tab.Name)
 		buf.WriteString(":[")
-		rows, _ := o[t.Name].([]Object)
-		for i, row := range rows {
-			if i > 0 {
+		rs := r.tab(t, ti)
+		var all []int
+		for line := 1; ; line++ {
+			rc, ok := rs.next()
+			if !ok {
+				break
+			}
+			if line > 1 {
 				buf.WriteByte(',')
+			} else {
+				all = selectAll(len(tab.Fields)+2, 0).fields
 			}
 			buf.WriteByte('{')
-			writeObjectFields(buf, row, selection{fields: rowFields(&t)}, false)
+			writeRow(buf, tab, &rowItem{owner: r, line: line, cells: rc}, all, false)
 			buf.WriteByte('}')
 		}
 		buf.WriteByte(']')
 	}
 }
 
-type orderKey struct {
-	f    field
-	desc bool
+// writeRow writes a tabular row's "name":value pairs; fields are positions
+// in rowFields (Ref_Key, LineNumber, then the section's fields).
+func writeRow(buf *bytes.Buffer, t *tabular, it *rowItem, fields []int, leadingComma bool) {
+	c := it.cells
+	pos, text, ok := c.next()
+	for n, i := range fields {
+		if n > 0 || leadingComma {
+			buf.WriteByte(',')
+		}
+		switch i {
+		case 0:
+			buf.WriteString(`"Ref_Key":`)
+			writeGUID(buf, it.owner.key)
+			continue
+		case 1:
+			buf.WriteString(`"LineNumber":"`)
+			buf.WriteString(strconv.Itoa(it.line))
+			buf.WriteByte('"')
+			continue
+		}
+		f := &t.Fields[i-2]
+		writeString(buf, f.Name)
+		buf.WriteByte(':')
+		for ok && pos < i-2 {
+			pos, text, ok = c.next()
+		}
+		writeCell(buf, f.Type, text, ok && pos == i-2)
+	}
 }
 
-// sortObjects sorts by $orderby. References sort by the referenced
-// object's presentation, as 1C does, not by GUID. Caller holds s.mu.
-func (s *Server) sortObjects(objs []Object, spec string, lookup fieldLookup) error {
-	var keys []orderKey
-	for _, part := range strings.Split(spec, ",") {
-		words := strings.Fields(part)
-		if len(words) == 0 || len(words) > 2 {
-			return odataErr(400, "14", "Ошибка в параметре $orderby: %q", part)
-		}
-		f, ok := lookup(words[0])
-		if !ok {
-			return odataErr(400, "14", "Ошибка в параметре $orderby: свойство '%s' не найдено", words[0])
-		}
-		k := orderKey{f: f}
-		if len(words) == 2 {
-			switch strings.ToLower(words[1]) {
-			case "asc":
-			case "desc":
-				k.desc = true
-			default:
-				return odataErr(400, "14", "Ошибка в параметре $orderby: %q", part)
-			}
-		}
-		keys = append(keys, k)
-	}
-	val := func(o Object, f field) any {
-		v := o[f.Name]
-		if f.Type == tGuid {
-			g, _ := v.(string)
-			return s.presentation(g)
-		}
-		return v
-	}
-	// Sort keys are computed once per object, not per comparison: a
-	// presentation is two map look-ups, and a 100,000-row sweep sorts on
-	// every page.
-	type row struct {
-		o    Object
-		vals []any
-	}
-	rows := make([]row, len(objs))
-	for i, o := range objs {
-		vals := make([]any, len(keys))
-		for j, k := range keys {
-			vals[j] = val(o, k.f)
-		}
-		rows[i] = row{o, vals}
-	}
-	sort.SliceStable(rows, func(i, j int) bool {
-		for n, k := range keys {
-			c, err := compareValues(rows[i].vals[n], rows[j].vals[n])
-			if err != nil || c == 0 {
-				continue
-			}
-			if k.desc {
-				return c > 0
-			}
-			return c < 0
-		}
-		return false
-	})
-	for i := range rows {
-		objs[i] = rows[i].o
-	}
-	return nil
+func writeGUID(buf *bytes.Buffer, g guid) {
+	buf.WriteByte('"')
+	buf.Write(g.appendTo(buf.AvailableBuffer()))
+	buf.WriteByte('"')
 }
 
 // readBody decodes a JSON object body keeping numbers exact.
@@ -675,13 +666,15 @@ func readBody(r *http.Request) (map[string]any, error) {
 	return m, nil
 }
 
-func (s *Server) writeEntity(w http.ResponseWriter, status int, base, entity string, o Object, typ *entityType) {
+// entityBody renders a written object as 1C answers a write. Caller holds
+// s.mu.
+func entityBody(base, entity string, typ *entityType, r *record) []byte {
 	var buf bytes.Buffer
 	buf.WriteString(`{"odata.metadata":`)
 	writeString(&buf, base+"/$metadata#"+entity+"/@Element")
-	writeObjectFields(&buf, o, selection{fields: typ.Fields, tabs: typ.Tabs}, true)
+	writeRecord(&buf, typ, r, selectAll(len(typ.Fields), len(typ.Tabs)), true)
 	buf.WriteString("}")
-	writeJSON(w, status, buf.Bytes())
+	return buf.Bytes()
 }
 
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, preq request, base string) error {
@@ -711,9 +704,9 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, preq request
 		}
 	}
 	s.mu.Lock()
-	o, err := s.buildObject(es.typ, nil, body)
+	o, err := buildObject(es.typ, nil, body)
 	if err == nil {
-		if _, exists := es.byKey[o["Ref_Key"].(string)]; exists {
+		if _, exists := es.find(o["Ref_Key"].(string)); exists {
 			err = odataErr(400, "15", "Экземпляр сущности с ключом %s уже существует", o["Ref_Key"])
 		}
 	}
@@ -734,17 +727,18 @@ func (s *Server) handleAction(w http.ResponseWriter, preq request) error {
 	if !es.typ.Document {
 		return odataErr(400, "6", "Метод %s не определен для '%s'", preq.action, preq.entity)
 	}
-	o, ok := es.byKey[preq.key]
+	r, ok := es.find(preq.key)
 	if !ok {
 		return odataErr(404, "9", "Не найден экземпляр сущности '%s' с ключом %s", preq.entity, preq.key)
 	}
 	reset, failPost := s.consumeWriteFaults(preq.action == "Post")
 	if failPost {
-		return odataErr(500, "-1", "Не удалось провести \"Заказ клиента %s\": недостаточно товаров на складе", o["Number"])
+		num, _ := r.field(es.typ.pos("Number"))
+		return odataErr(500, "-1", "Не удалось провести \"Заказ клиента %s\": недостаточно товаров на складе", num)
 	}
-	c := cloneObject(o)
-	c["Posted"] = preq.action == "Post"
-	s.put(es, c)
+	o := es.object(r)
+	o["Posted"] = preq.action == "Post"
+	s.put(es, o)
 	s.writes[es.typ.Name]++
 	if reset {
 		return hijackClose(w)
@@ -771,16 +765,16 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, preq reques
 		return err
 	}
 	s.mu.Lock()
-	cur, ok := es.byKey[preq.key]
+	cur, ok := es.find(preq.key)
 	if !ok {
 		s.mu.Unlock()
 		return odataErr(404, "9", "Не найден экземпляр сущности '%s' с ключом %s", preq.entity, preq.key)
 	}
-	if im := r.Header.Get("If-Match"); im != "" && im != "*" && strings.Trim(im, `"`) != cur["DataVersion"] {
+	if im := r.Header.Get("If-Match"); im != "" && im != "*" && strings.Trim(im, `"`) != dataVersion(cur.ver) {
 		s.mu.Unlock()
 		return odataErr(412, "-1", "Версия объекта изменилась: объект был изменен или удален другим пользователем")
 	}
-	o, err := s.buildObject(es.typ, cur, body)
+	o, err := buildObject(es.typ, es.object(cur), body)
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -793,15 +787,15 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, preq reques
 // drops, as when 1C saves and the network fails. Caller holds s.mu; it is
 // released here.
 func (s *Server) commitWrite(w http.ResponseWriter, es *entitySet, o Object, status int, base, entity string) error {
-	s.put(es, o)
+	rec := s.put(es, o)
 	s.writes[es.typ.Name]++
-	out := cloneObject(o)
+	body := entityBody(base, entity, es.typ, rec)
 	reset, _ := s.consumeWriteFaults(false)
 	s.mu.Unlock()
 	if reset {
 		return hijackClose(w)
 	}
-	s.writeEntity(w, status, base, entity, out, es.typ)
+	writeJSON(w, status, body)
 	return nil
 }
 
@@ -818,10 +812,11 @@ func (s *Server) handleDelete(w http.ResponseWriter, preq request) error {
 	if preq.key == "" || preq.action != "" {
 		return odataErr(405, "19", "Метод DELETE запрещен для коллекции")
 	}
-	if _, ok := es.byKey[preq.key]; !ok {
+	r, ok := es.find(preq.key)
+	if !ok {
 		return odataErr(404, "9", "Не найден экземпляр сущности '%s' с ключом %s", preq.entity, preq.key)
 	}
-	s.remove(es, preq.key)
+	s.remove(es, r)
 	s.writes[es.typ.Name]++
 	if reset, _ := s.consumeWriteFaults(false); reset {
 		return hijackClose(w)

@@ -2,9 +2,8 @@ package onectest
 
 import (
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,11 +23,116 @@ func odataErr(status int, code, format string, args ...any) *errOData {
 	return &errOData{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// entitySet holds one set's objects in insertion order.
+// entitySet holds one set's records.
 type entitySet struct {
 	typ   *entityType
-	order []string // keys in insertion order
-	byKey map[string]Object
+	byKey map[guid]*record
+	// order is the records in insertion order. A removed record stays in
+	// it, marked dead, until a reader needs positions (live): removing
+	// one of a million records costs no shift of the rest.
+	order []*record
+	dead  int
+	seq   uint32 // last insertion sequence handed out
+	// gen changes with every write to the set: what was computed from it
+	// (byRef, cached views) is stale when gen moved on.
+	gen uint64
+	// byRef is the live records as $orderby=Ref_Key sorts them (by
+	// presentation, then insertion), computed at byRefGen.
+	byRef    []*record
+	byRefGen uint64
+}
+
+// reserve makes room for n more records at once, rather than growing the
+// index and the order step by step while a large seed loads.
+func (es *entitySet) reserve(n int) {
+	if n <= 0 {
+		return
+	}
+	if len(es.byKey) == 0 {
+		es.byKey = make(map[guid]*record, n)
+	}
+	es.order = slices.Grow(es.order, n)
+}
+
+// live returns the live records in insertion order.
+func (es *entitySet) live() []*record {
+	if es.dead > 0 {
+		kept := es.order[:0]
+		for _, r := range es.order {
+			if !r.dead {
+				kept = append(kept, r)
+			}
+		}
+		clear(es.order[len(kept):])
+		es.order, es.dead = kept, 0
+	}
+	return es.order
+}
+
+// object renders a record in stored form (see Server.Get): every field,
+// zero values included, tabular rows with Ref_Key and LineNumber.
+func (es *entitySet) object(r *record) Object {
+	t := es.typ
+	o := make(Object, len(t.Fields)+len(t.Tabs))
+	key := r.key.String()
+	c := cells(r.data)
+	pos, text, ok := c.next()
+	for i, f := range t.Fields {
+		switch i {
+		case t.refPos:
+			o[f.Name] = key
+			continue
+		case t.verPos:
+			o[f.Name] = dataVersion(r.ver)
+			continue
+		}
+		present := ok && pos == i
+		o[f.Name] = decodeValue(f.Type, text, present)
+		if present {
+			pos, text, ok = c.next()
+		}
+	}
+	for ti := range t.Tabs {
+		tab := &t.Tabs[ti]
+		out := []Object{}
+		rs := r.tab(t, ti)
+		for line := 1; ; line++ {
+			rc, ok := rs.next()
+			if !ok {
+				break
+			}
+			row := Object{"Ref_Key": key, "LineNumber": int64(line)}
+			pos, text, ok := rc.next()
+			for i, f := range tab.Fields {
+				present := ok && pos == i
+				row[f.Name] = decodeValue(f.Type, text, present)
+				if present {
+					pos, text, ok = rc.next()
+				}
+			}
+			out = append(out, row)
+		}
+		o[tab.Name] = out
+	}
+	return o
+}
+
+// field returns the stored text of field pos (not Ref_Key or DataVersion).
+func (r *record) field(pos int) (string, bool) { return cells(r.data).find(pos) }
+
+// presentation is what 1C shows for an object and sorts references to it
+// by: a document's number and date, a catalog item's description.
+func (es *entitySet) presentation(r *record) string {
+	if es.typ.Document {
+		num, _ := r.field(es.typ.pos("Number"))
+		date, ok := r.field(es.typ.pos("Date"))
+		if !ok {
+			date = EmptyDate
+		}
+		return num + " " + date
+	}
+	d, _ := r.field(es.typ.pos("Description"))
+	return d
 }
 
 func newGUID() string {
@@ -39,28 +143,14 @@ func newGUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// nextVersion returns a new DataVersion: 8 bytes, base64, unique per write.
-// Caller holds s.mu.
-func (s *Server) nextVersion() string {
-	s.version++
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], s.version)
-	return base64.StdEncoding.EncodeToString(b[:])
-}
-
 // buildObject validates props against the type and merges them over base
-// (nil for a new object). Tabular sections replace the whole section.
-func (s *Server) buildObject(typ *entityType, base Object, props map[string]any) (Object, error) {
-	o := Object{}
-	if base == nil {
-		for _, f := range typ.Fields {
-			o[f.Name] = zeroValue(f.Type)
-		}
-		for _, t := range typ.Tabs {
-			o[t.Name] = []Object{}
-		}
-	} else {
-		o = cloneObject(base)
+// (nil for a new object; else the caller's own copy, changed in place).
+// Tabular sections replace the whole section. A property left out is its
+// zero value.
+func buildObject(typ *entityType, base Object, props map[string]any) (Object, error) {
+	o := base
+	if o == nil {
+		o = make(Object, len(props)+1)
 	}
 	for name, v := range props {
 		if name == "DataVersion" || strings.HasPrefix(name, "odata.") {
@@ -92,13 +182,6 @@ func (s *Server) buildObject(typ *entityType, base Object, props map[string]any)
 	if ref, _ := o["Ref_Key"].(string); ref == EmptyGUID || ref == "" {
 		o["Ref_Key"] = newGUID()
 	}
-	for _, t := range typ.Tabs {
-		rows, _ := o[t.Name].([]Object)
-		for i, r := range rows {
-			r["Ref_Key"] = o["Ref_Key"]
-			r["LineNumber"] = int64(i + 1)
-		}
-	}
 	return o, nil
 }
 
@@ -124,10 +207,7 @@ func buildRows(t *tabular, v any) ([]Object, error) {
 	}
 	rows := make([]Object, 0, len(items))
 	for _, it := range items {
-		r := Object{}
-		for _, f := range t.Fields {
-			r[f.Name] = zeroValue(f.Type)
-		}
+		r := make(Object, len(it))
 		for name, val := range it {
 			if name == "Ref_Key" || name == "LineNumber" {
 				continue // assigned from the owner and the row position
@@ -147,64 +227,103 @@ func buildRows(t *tabular, v any) ([]Object, error) {
 	return rows, nil
 }
 
-// presentation is what 1C shows for an object and sorts references by.
+// refPresentation is the presentation of the object a reference field
+// points to: looked for in the set the field names, then in every set.
 // Caller holds s.mu.
-func (s *Server) presentation(key string) string {
-	if key == EmptyGUID {
+func (s *Server) refPresentation(g guid, refTo string) string {
+	if g == (guid{}) {
 		return ""
 	}
-	set, ok := s.keyIndex[key]
+	if es, ok := s.sets[refTo]; ok {
+		if r, ok := es.byKey[g]; ok {
+			return es.presentation(r)
+		}
+	}
+	for _, t := range s.types {
+		es := s.sets[t.Name]
+		if r, ok := es.byKey[g]; ok {
+			return es.presentation(r)
+		}
+	}
+	return ""
+}
+
+// put stores a new or replacing object (built by buildObject: normalized,
+// with a Ref_Key) under a new DataVersion and returns its record. Caller
+// holds s.mu.
+func (s *Server) put(es *entitySet, o Object) *record {
+	key, ok := parseGUID(o["Ref_Key"].(string))
 	if !ok {
-		return ""
+		panic(fmt.Sprintf("onectest: put %s: Ref_Key %q is not a GUID", es.typ.Name, o["Ref_Key"]))
 	}
-	o := s.sets[set].byKey[key]
-	if s.sets[set].typ.Document {
-		return fmt.Sprintf("%s %s", o["Number"], o["Date"])
-	}
-	d, _ := o["Description"].(string)
-	return d
-}
-
-// put stores a new or replacing object. Caller holds s.mu.
-func (s *Server) put(es *entitySet, o Object) {
-	key := o["Ref_Key"].(string)
-	o["DataVersion"] = s.nextVersion()
-	// Documents get a Number and coded catalogs a Code like 1C's default
-	// numbering ("00-00000123"); numbers loaded from a seed advance the
-	// sequence so generated ones never collide with them.
-	numField := ""
-	switch {
-	case es.typ.Document:
-		numField = "Number"
-	case es.typ.HasCode:
-		numField = "Code"
-	}
-	if numField != "" {
-		n, _ := o[numField].(string)
+	if num := es.typ.numberField(); num != "" {
+		n, _ := o[num].(string)
 		if n == "" {
-			s.numberSeq[es.typ.Name]++
-			o[numField] = fmt.Sprintf("00-%08d", s.numberSeq[es.typ.Name])
-		} else if rest, ok := strings.CutPrefix(n, "00-"); ok {
-			if v, err := strconv.Atoi(rest); err == nil && v > s.numberSeq[es.typ.Name] {
-				s.numberSeq[es.typ.Name] = v
-			}
+			o[num] = s.nextNumber(es.typ.Name)
+		} else {
+			s.advanceNumber(es.typ.Name, n)
 		}
 	}
-	if _, exists := es.byKey[key]; !exists {
-		es.order = append(es.order, key)
+	t := es.typ
+	data := encodeFields(nil, t.Fields, o, func(pos int) bool { return pos == t.refPos || pos == t.verPos })
+	for ti := range t.Tabs {
+		if rs, _ := o[t.Tabs[ti].Name].([]Object); len(rs) > 0 {
+			data = appendCell(data, len(t.Fields)+ti, encodeRows(&t.Tabs[ti], rs))
+		}
 	}
-	es.byKey[key] = o
-	s.keyIndex[key] = es.typ.Name
+	return s.store(es, key, string(data))
 }
 
-// remove deletes an object physically. Caller holds s.mu.
-func (s *Server) remove(es *entitySet, key string) {
-	delete(es.byKey, key)
-	delete(s.keyIndex, key)
-	for i, k := range es.order {
-		if k == key {
-			es.order = append(es.order[:i:i], es.order[i+1:]...)
-			break
+// store puts an encoded object under a new DataVersion: a new record, or
+// the one of the key, changed in place. Caller holds s.mu.
+func (s *Server) store(es *entitySet, key guid, data string) *record {
+	s.version++
+	r, exists := es.byKey[key]
+	if !exists {
+		es.seq++
+		r = &record{key: key, seq: es.seq}
+		es.byKey[key] = r
+		es.order = append(es.order, r)
+	}
+	r.ver, r.data = s.version, data
+	s.changed(es)
+	return r
+}
+
+// Documents get a Number and coded catalogs a Code like 1C's default
+// numbering ("00-00000123"); numbers loaded from a seed advance the
+// sequence so generated ones never collide with them.
+
+// nextNumber hands out the next number of a set. Caller holds s.mu.
+func (s *Server) nextNumber(set string) string {
+	s.numberSeq[set]++
+	return fmt.Sprintf("00-%08d", s.numberSeq[set])
+}
+
+// advanceNumber moves the sequence of a set past a number given to an
+// object. Caller holds s.mu.
+func (s *Server) advanceNumber(set, n string) {
+	if rest, ok := strings.CutPrefix(n, "00-"); ok {
+		if v, err := strconv.Atoi(rest); err == nil && v > s.numberSeq[set] {
+			s.numberSeq[set] = v
 		}
 	}
+}
+
+// remove deletes a record physically. Caller holds s.mu.
+func (s *Server) remove(es *entitySet, r *record) {
+	delete(es.byKey, r.key)
+	r.dead, r.data = true, ""
+	es.dead++
+	if es.dead > len(es.order)/2 {
+		es.live() // compact: the dead never outnumber the living
+	}
+	s.changed(es)
+}
+
+// changed marks what was computed from the set (and, for references into
+// it, from any set) as stale. Caller holds s.mu.
+func (s *Server) changed(es *entitySet) {
+	es.gen++
+	s.gen++
 }

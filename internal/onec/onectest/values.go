@@ -1,10 +1,8 @@
 package onectest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +17,11 @@ import (
 // map[string]any) for a tabular section. binary floating point is refused for money.
 type Object map[string]any
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// isGUID tells whether s is a GUID in 8-4-4-4-12 hex, either case.
+func isGUID(s string) bool {
+	_, ok := parseGUID(s)
+	return ok
+}
 
 // normalize converts an incoming value to the fake's stored form:
 // string, bool, decimal.Decimal (Double) or int64 (Int64).
@@ -27,29 +29,30 @@ func normalize(t edmType, v any) (any, error) {
 	switch t {
 	case tGuid:
 		s, ok := v.(string)
-		if !ok || !guidRE.MatchString(s) {
+		if !ok || !isGUID(s) {
 			return nil, fmt.Errorf("значение %v не является уникальным идентификатором", v)
 		}
-		return strings.ToLower(s), nil
+		if l := strings.ToLower(s); l != s {
+			return l, nil
+		}
+		return v, nil // already in stored form: no new copy of the value
 	case tString:
-		s, ok := v.(string)
-		if !ok {
+		if _, ok := v.(string); !ok {
 			return nil, fmt.Errorf("значение %v не является строкой", v)
 		}
-		return s, nil
+		return v, nil
 	case tBool:
-		b, ok := v.(bool)
-		if !ok {
+		if _, ok := v.(bool); !ok {
 			return nil, fmt.Errorf("значение %v не является булевым", v)
 		}
-		return b, nil
+		return v, nil
 	case tDate:
 		switch x := v.(type) {
 		case string:
 			if _, err := time.Parse(dateLayout, x); err != nil {
 				return nil, fmt.Errorf("значение %q не является датой", x)
 			}
-			return x, nil
+			return v, nil
 		case time.Time:
 			return x.Format(dateLayout), nil
 		}
@@ -108,48 +111,4 @@ func zeroValue(t edmType) any {
 		return int64(0)
 	}
 	return ""
-}
-
-// writeValue writes one stored value in 1C's JSON: Double as a bare number
-// with its exact decimal text, Int64 as a string.
-func writeValue(buf *bytes.Buffer, v any) {
-	switch x := v.(type) {
-	case decimal.Decimal:
-		buf.WriteString(x.String())
-	case int64:
-		buf.WriteByte('"')
-		buf.WriteString(strconv.FormatInt(x, 10))
-		buf.WriteByte('"')
-	case bool:
-		buf.WriteString(strconv.FormatBool(x))
-	case string:
-		writeString(buf, x)
-	default:
-		buf.WriteString("null")
-	}
-}
-
-func writeString(buf *bytes.Buffer, s string) {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)           // a string always encodes
-	buf.Truncate(buf.Len() - 1) // Encode appends a newline
-}
-
-// cloneObject copies an object and its tabular rows so callers never share
-// the store's maps.
-func cloneObject(o Object) Object {
-	c := make(Object, len(o))
-	for k, v := range o {
-		if rows, ok := v.([]Object); ok {
-			cr := make([]Object, len(rows))
-			for i, r := range rows {
-				cr[i] = cloneObject(r)
-			}
-			c[k] = cr
-			continue
-		}
-		c[k] = v
-	}
-	return c
 }
