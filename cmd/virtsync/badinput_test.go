@@ -946,6 +946,7 @@ func onecInputs() []badInput {
 		b.onec.ClearFaults()
 		b.ocIn.set(nil)
 	}
+	var before view // the state before a fault installed after a clean run
 	return []badInput{
 		{name: "a 1C 401 hints at onec.user and onec.password",
 			setup: func(t *testing.T, b *bad) []string {
@@ -1000,39 +1001,55 @@ func onecInputs() []badInput {
 		{name: "a 1C that never runs out of full pages stops the sweep with an error",
 			setup: func(t *testing.T, b *bad) []string {
 				b.onecKey("page_size: 3")
-				var fresh atomic.Int64
-				b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
-					top := r.URL.Query().Get("$top")
-					if !strings.HasSuffix(r.URL.Path, onectest.SetPartners) || top == "" {
-						next.ServeHTTP(w, r)
-						return
-					}
-					rewrite(func(t *testing.T, body []byte) []byte {
-						var page map[string]any
-						if err := json.Unmarshal(body, &page); err != nil {
-							t.Errorf("stand-in: the fake's page is not JSON: %v", err)
-							return body
-						}
-						n, _ := strconv.Atoi(top)
-						rows := make([]any, n)
-						for i := range rows {
-							rows[i] = map[string]any{"Ref_Key": fmt.Sprintf("00000000-0000-4000-8000-%012d", fresh.Add(1)), "DataVersion": "AAAAAAAAAAE="}
-						}
-						page["value"] = rows
-						out, _ := json.Marshal(page)
-						return out
-					}, t)(w, r, next)
-				})
+				// A clean first load, then a sweep that never ends: the
+				// fetch and confirm look-ups by key are answered truly.
+				b.mustRun(0, "-once", "-job", "customers")
+				before = b.state()
+				b.ocIn.set(endlessPages(onectest.SetPartners, true))
 				return []string{"-once", "-job", "customers"}
 			},
 			code: 1, want: []string{onectest.SetPartners, "$skip=", "counted"},
 			check: func(t *testing.T, b *bad, r result) {
-				untouched(t, b, r)
-				if n := b.onec.Requests("GET", onectest.SetPartners); n > 60 {
+				after := b.state()
+				if after.versions != before.versions || len(after.customerIDs) != len(before.customerIDs) || len(after.dead) > 0 {
+					t.Errorf("a sweep stopped by its paging changed the state: versions %d -> %d, ids %d -> %d, %d dead letters",
+						before.versions, after.versions, len(before.customerIDs), len(after.customerIDs), len(after.dead))
+				}
+				if n := b.onec.Requests("GET", onectest.SetPartners); n > 120 {
 					t.Errorf("%d partner requests to a 1C whose pages never end", n)
 				}
 			},
 			heal: heal},
+		// A first load pushes what 1C lists while it is still listing (no
+		// base of millions is held in memory first): records of the pages
+		// read before paging broke are pushed once and committed; nothing
+		// is inferred deleted from an incomplete read.
+		{name: "a first load whose 1C never runs out of full pages pushes what it read, once, and stops",
+			setup: func(t *testing.T, b *bad) []string {
+				b.onecKey("page_size: 3")
+				b.ocIn.set(endlessPages(onectest.SetPartners, false))
+				return []string{"-once", "-job", "customers"}
+			},
+			code: 1, want: []string{onectest.SetPartners, "$skip=", "counted"},
+			check: func(t *testing.T, b *bad, r result) {
+				v := b.state()
+				got := map[string]int{}
+				for _, c := range b.vp.Customers() {
+					got[c.ExternalID]++
+				}
+				for ext, n := range got {
+					if n > 1 {
+						t.Errorf("customer %s created %d times", ext, n)
+					}
+				}
+				if len(got) == 0 || len(v.customerIDs) != len(got) || v.versions != len(got) {
+					t.Errorf("virtpos has %d customers, the id map %d, committed versions %d: want the same, above 0",
+						len(got), len(v.customerIDs), v.versions)
+				}
+				if n := b.onec.Requests("GET", onectest.SetPartners); n > 60 {
+					t.Errorf("%d partner requests to a 1C whose pages never end", n)
+				}
+			}},
 		{name: "a 1C #exception JSON with a BOM is decoded and shown",
 			setup: func(t *testing.T, b *bad) []string { b.onec.ExceptionOnNext(1 << 20); return nil },
 			code:  1, want: []string{"403", "Недостаточно прав"}, check: untouched, heal: heal},
@@ -1116,5 +1133,28 @@ func onecInputs() []badInput {
 				return []string{"-once", "-job", "orders"}
 			},
 			code: 0, check: func(t *testing.T, b *bad, _ result) { b.nothingLost(t) }},
+	}
+}
+
+// endlessPages answers every paged read of set with full pages of keys
+// never seen before, as a publication whose paging is broken might.
+// Look-ups by key (a fetch, a deletion's confirmation) pass through when
+// byKey is set.
+func endlessPages(set string, byKey bool) func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	var fresh atomic.Int64
+	return func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		top := r.URL.Query().Get("$top")
+		if !strings.HasSuffix(r.URL.Path, set) || top == "" || (byKey && strings.Contains(r.URL.Query().Get("$filter"), "guid'")) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		n, _ := strconv.Atoi(top)
+		rows := make([]map[string]any, n)
+		for i := range rows {
+			rows[i] = map[string]any{"Ref_Key": fmt.Sprintf("00000000-0000-4000-8000-%012d", fresh.Add(1)),
+				"DataVersion": "AAAAAAAAAAE=", "DeletionMark": false}
+		}
+		w.Header().Set("Content-Type", "application/json;odata=minimalmetadata")
+		_ = json.NewEncoder(w).Encode(map[string]any{"odata.count": "11", "value": rows})
 	}
 }
