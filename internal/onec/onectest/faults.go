@@ -187,7 +187,7 @@ func (s *Server) churn(set string) {
 		return
 	}
 	f := &s.faults
-	r := live[f.rng.IntN(len(live))]
+	r := es.rec(live[f.rng.IntN(len(live))])
 	switch f.rng.IntN(3) {
 	case 0:
 		s.put(es, es.object(r))

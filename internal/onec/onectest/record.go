@@ -80,6 +80,9 @@ type record struct {
 	data string
 	seq  uint32 // insertion sequence in its set: ties in $orderby keep it
 	dead bool   // removed; still in its set's order until compacted
+	// moved marks a record changed since its set's Ref_Key order was
+	// last brought up to date (see entitySet.noteRefChange).
+	moved bool
 }
 
 // tab returns the rows of tabular section ti of a record of t.

@@ -74,7 +74,7 @@ func New(opts Options) *Server {
 	s.faults = newFaultState(opts.Faults)
 	s.types = ut11Schema()
 	for _, t := range s.types {
-		s.sets[t.Name] = &entitySet{typ: t, byKey: map[guid]*record{}}
+		s.sets[t.Name] = &entitySet{typ: t, byKey: map[guid]uint32{}}
 	}
 	return s
 }
@@ -106,16 +106,6 @@ func (s *Server) Put(set string, o Object) (Object, error) {
 		return nil, fmt.Errorf("put %s: %w", set, err)
 	}
 	return es.object(s.put(es, built)), nil
-}
-
-// find returns the record of a key in any case. Caller holds s.mu.
-func (es *entitySet) find(key string) (*record, bool) {
-	g, ok := parseGUID(key)
-	if !ok {
-		return nil, false
-	}
-	r, ok := es.byKey[g]
-	return r, ok
 }
 
 // Update merges props into an existing object (tabular sections are
@@ -186,8 +176,8 @@ func (s *Server) All(set string) []Object {
 	}
 	live := es.live()
 	out := make([]Object, 0, len(live))
-	for _, r := range live {
-		out = append(out, es.object(r))
+	for _, seq := range live {
+		out = append(out, es.object(es.rec(seq)))
 	}
 	return out
 }
@@ -478,7 +468,7 @@ func (s *Server) handleGet(w http.ResponseWriter, q url.Values, preq request, ba
 		if tab != nil {
 			writeRow(&buf, tab, &v.rows[i], sel.fields, false)
 		} else {
-			writeRecord(&buf, es.typ, v.recs[i], sel, false)
+			writeRecord(&buf, es.typ, es.rec(v.recs[i]), sel, false)
 		}
 		buf.WriteByte('}')
 	}

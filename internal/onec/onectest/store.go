@@ -23,23 +23,106 @@ func odataErr(status int, code, format string, args ...any) *errOData {
 	return &errOData{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// entitySet holds one set's records.
+// entitySet holds one set's records. A record is known by its seq, the
+// order of its insertion (from 1): the collections below hold seqs, not
+// pointers, so that the garbage collector has nothing to walk in them and
+// copying one costs no write barriers.
 type entitySet struct {
 	typ   *entityType
-	byKey map[guid]*record
-	// order is the records in insertion order. A removed record stays in
+	byKey map[guid]uint32
+	// slabs hold the records, slabSize to a slab: record seq s is
+	// slabs[(s-1)/slabSize][(s-1)%slabSize] and never moves. A removed
+	// record keeps its slot, emptied.
+	slabs [][]record
+	seq   uint32 // the last seq handed out
+	// order is the seqs in insertion order. A removed record stays in
 	// it, marked dead, until a reader needs positions (live): removing
 	// one of a million records costs no shift of the rest.
-	order []*record
+	order []uint32
 	dead  int
-	seq   uint32 // last insertion sequence handed out
 	// gen changes with every write to the set: what was computed from it
 	// (byRef, cached views) is stale when gen moved on.
 	gen uint64
 	// byRef is the live records as $orderby=Ref_Key sorts them (by
-	// presentation, then insertion), computed at byRefGen.
-	byRef    []*record
+	// presentation, then insertion) at byRefGen. Records inserted since
+	// have a seq above byRefSeq. Writes since are noted in refOld (where
+	// to take them out: their place then) and refNew (the records to put
+	// back, if alive), so that the next reader patches the order instead
+	// of sorting a million records again.
+	byRef    []uint32
 	byRefGen uint64
+	byRefSeq uint32
+	refOld   []refEntry
+	refNew   []uint32
+}
+
+// slabSize is how many records a slab holds.
+const slabSize = 4096
+
+// rec returns the record of a seq.
+func (es *entitySet) rec(seq uint32) *record {
+	i := seq - 1
+	return &es.slabs[i/slabSize][i%slabSize]
+}
+
+// insert makes a new record for key, last in insertion order.
+func (es *entitySet) insert(key guid) *record {
+	es.seq++
+	if i := es.seq - 1; int(i/slabSize) == len(es.slabs) {
+		es.slabs = append(es.slabs, make([]record, slabSize))
+	}
+	r := es.rec(es.seq)
+	r.key, r.seq = key, es.seq
+	es.byKey[key] = es.seq
+	es.order = append(es.order, es.seq)
+	return r
+}
+
+// find returns the record of a key in any case. Caller holds s.mu.
+func (es *entitySet) find(key string) (*record, bool) {
+	g, ok := parseGUID(key)
+	if !ok {
+		return nil, false
+	}
+	return es.lookup(g)
+}
+
+func (es *entitySet) lookup(g guid) (*record, bool) {
+	seq, ok := es.byKey[g]
+	if !ok {
+		return nil, false
+	}
+	return es.rec(seq), true
+}
+
+// refEntry is a record's place in the Ref_Key order.
+type refEntry struct {
+	pres string
+	seq  uint32
+}
+
+// noteRefChange is called before r changes or goes (or just after it was
+// inserted): the Ref_Key order, if there is one, will move it.
+func (es *entitySet) noteRefChange(r *record) {
+	if es.byRef == nil || r.moved {
+		return
+	}
+	if len(es.refNew) >= max(64, len(es.byRef)/8) {
+		es.dropRefOrder() // sorting again is cheaper than patching this much
+		return
+	}
+	r.moved = true
+	if r.seq <= es.byRefSeq {
+		es.refOld = append(es.refOld, refEntry{es.presentation(r), r.seq})
+	}
+	es.refNew = append(es.refNew, r.seq)
+}
+
+func (es *entitySet) dropRefOrder() {
+	for _, seq := range es.refNew {
+		es.rec(seq).moved = false
+	}
+	es.byRef, es.refOld, es.refNew = nil, nil, nil
 }
 
 // reserve makes room for n more records at once, rather than growing the
@@ -49,21 +132,20 @@ func (es *entitySet) reserve(n int) {
 		return
 	}
 	if len(es.byKey) == 0 {
-		es.byKey = make(map[guid]*record, n)
+		es.byKey = make(map[guid]uint32, n)
 	}
 	es.order = slices.Grow(es.order, n)
 }
 
-// live returns the live records in insertion order.
-func (es *entitySet) live() []*record {
+// live returns the seqs of the live records in insertion order.
+func (es *entitySet) live() []uint32 {
 	if es.dead > 0 {
 		kept := es.order[:0]
-		for _, r := range es.order {
-			if !r.dead {
-				kept = append(kept, r)
+		for _, seq := range es.order {
+			if !es.rec(seq).dead {
+				kept = append(kept, seq)
 			}
 		}
-		clear(es.order[len(kept):])
 		es.order, es.dead = kept, 0
 	}
 	return es.order
@@ -235,13 +317,13 @@ func (s *Server) refPresentation(g guid, refTo string) string {
 		return ""
 	}
 	if es, ok := s.sets[refTo]; ok {
-		if r, ok := es.byKey[g]; ok {
+		if r, ok := es.lookup(g); ok {
 			return es.presentation(r)
 		}
 	}
 	for _, t := range s.types {
 		es := s.sets[t.Name]
-		if r, ok := es.byKey[g]; ok {
+		if r, ok := es.lookup(g); ok {
 			return es.presentation(r)
 		}
 	}
@@ -278,14 +360,16 @@ func (s *Server) put(es *entitySet, o Object) *record {
 // the one of the key, changed in place. Caller holds s.mu.
 func (s *Server) store(es *entitySet, key guid, data string) *record {
 	s.version++
-	r, exists := es.byKey[key]
-	if !exists {
-		es.seq++
-		r = &record{key: key, seq: es.seq}
-		es.byKey[key] = r
-		es.order = append(es.order, r)
+	r, exists := es.lookup(key)
+	if exists {
+		es.noteRefChange(r)
+	} else {
+		r = es.insert(key)
 	}
 	r.ver, r.data = s.version, data
+	if !exists {
+		es.noteRefChange(r)
+	}
 	s.changed(es)
 	return r
 }
@@ -312,6 +396,7 @@ func (s *Server) advanceNumber(set, n string) {
 
 // remove deletes a record physically. Caller holds s.mu.
 func (s *Server) remove(es *entitySet, r *record) {
+	es.noteRefChange(r)
 	delete(es.byKey, r.key)
 	r.dead, r.data = true, ""
 	es.dead++

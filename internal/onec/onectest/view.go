@@ -2,8 +2,10 @@ package onectest
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -17,10 +19,10 @@ import (
 // guid'…' or …, how a client fetches by key, perhaps AND-ed with another
 // condition) is answered through the key index at the cost of its keys.
 
-// view is a collection's selected items, in order: recs for an entity
-// set, rows for a tabular section published as a set.
+// view is a collection's selected items, in order: recs (seqs) for an
+// entity set, rows for a tabular section published as a set.
 type view struct {
-	recs []*record
+	recs []uint32
 	rows []rowItem
 	// gen is the generation of set the view was computed at; a view
 	// ordered by references into other sets (anySet) also needs the
@@ -128,7 +130,7 @@ func (s *Server) query(es *entitySet, tab *tabular, entity string, q url.Values,
 }
 
 // selectRecords filters and orders a set's live records.
-func (s *Server) selectRecords(es *entitySet, n node, keys []orderKey) ([]*record, error) {
+func (s *Server) selectRecords(es *entitySet, n node, keys []orderKey) ([]uint32, error) {
 	src, sorted := es.live(), false
 	if len(keys) == 1 && keys[0].f.Name == "Ref_Key" && !keys[0].desc {
 		src, sorted = s.refOrder(es), true
@@ -137,14 +139,14 @@ func (s *Server) selectRecords(es *entitySet, n node, keys []orderKey) ([]*recor
 	if n != nil {
 		out = nil
 		rv := &recordValues{typ: es.typ}
-		for _, r := range src {
-			rv.r = r
+		for _, seq := range src {
+			rv.r = es.rec(seq)
 			ok, err := evalFilter(n, rv)
 			if err != nil {
 				return nil, odataErr(400, "14", "Ошибка в выражении $filter: %v", err)
 			}
 			if ok {
-				out = append(out, r)
+				out = append(out, seq)
 			}
 		}
 	}
@@ -163,7 +165,8 @@ func (s *Server) selectRows(es *entitySet, tab *tabular, n node, keys []orderKey
 	ti := slices.IndexFunc(es.typ.Tabs, func(t tabular) bool { return t.Name == tab.Name })
 	var out []rowItem
 	rv := &rowValues{}
-	for _, r := range es.live() {
+	for _, seq := range es.live() {
+		r := es.rec(seq)
 		rs := r.tab(es.typ, ti)
 		for line := 1; ; line++ {
 			c, ok := rs.next()
@@ -205,8 +208,9 @@ func (s *Server) selectRows(es *entitySet, tab *tabular, n node, keys []orderKey
 // sortRecords orders records by $orderby keys, ties in the given order.
 // References sort by the referenced object's presentation, as 1C does, not
 // by GUID. Caller holds s.mu.
-func (s *Server) sortRecords(es *entitySet, recs []*record, keys []orderKey) {
-	sortStable(recs, keys, func(r *record, k orderKey) any {
+func (s *Server) sortRecords(es *entitySet, recs []uint32, keys []orderKey) {
+	sortStable(recs, keys, func(seq uint32, k orderKey) any {
+		r := es.rec(seq)
 		if k.f.pos == es.typ.refPos {
 			return es.presentation(r)
 		}
@@ -256,60 +260,137 @@ func sortStable[T any](xs []T, keys []orderKey, value func(T, orderKey) any) {
 }
 
 // refOrder returns the set's live records as $orderby=Ref_Key sorts them:
-// by presentation, ties in insertion order. It is computed once per
-// generation of the set. Caller holds s.mu.
-func (s *Server) refOrder(es *entitySet) []*record {
+// by presentation, ties in insertion order. It is sorted once, then
+// patched with the records written since (see entitySet.byRef). Caller
+// holds s.mu.
+func (s *Server) refOrder(es *entitySet) []uint32 {
 	if es.byRef != nil && es.byRefGen == es.gen {
 		return es.byRef
 	}
-	type keyed struct {
-		pres string
-		r    *record
+	if es.byRef != nil {
+		es.patchRefOrder()
+	} else {
+		es.sortRefOrder()
 	}
+	es.byRefGen, es.byRefSeq = es.gen, es.seq
+	return es.byRef
+}
+
+func comparePres(pres string, seq uint32, otherPres string, otherSeq uint32) int {
+	return cmp.Or(strings.Compare(pres, otherPres), cmp.Compare(seq, otherSeq))
+}
+
+func (es *entitySet) sortRefOrder() {
 	live := es.live()
-	ks := make([]keyed, len(live))
-	for i, r := range live {
-		ks[i] = keyed{es.presentation(r), r}
+	ks := make([]refEntry, len(live))
+	for i, seq := range live {
+		ks[i] = refEntry{es.presentation(es.rec(seq)), seq}
 	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		return cmp.Or(strings.Compare(a.pres, b.pres), cmp.Compare(a.r.seq, b.r.seq))
-	})
-	out := make([]*record, len(ks))
+	slices.SortFunc(ks, func(a, b refEntry) int { return comparePres(a.pres, a.seq, b.pres, b.seq) })
+	es.byRef = make([]uint32, len(ks))
 	for i, k := range ks {
-		out[i] = k.r
+		es.byRef[i] = k.seq
 	}
-	es.byRef, es.byRefGen = out, es.gen
-	return out
+}
+
+// patchRefOrder takes the written records out of the order at their old
+// places and merges them back in at their new ones, into a new slice (a
+// cached view may hold the old one): linear in the set, with no sort of it.
+func (es *entitySet) patchRefOrder() {
+	old := es.byRef
+	// The old order is sorted by the presentations it was built with: a
+	// record moved since is compared by its old one.
+	movedPres := make(map[uint32]string, len(es.refOld))
+	for _, e := range es.refOld {
+		movedPres[e.seq] = e.pres
+	}
+	at := func(e refEntry) (int, bool) {
+		return sort.Find(len(old), func(i int) int {
+			r := es.rec(old[i])
+			p, moved := movedPres[r.seq]
+			if !moved {
+				p = es.presentation(r)
+			}
+			return comparePres(e.pres, e.seq, p, r.seq)
+		})
+	}
+	drop := make([]int, 0, len(es.refOld))
+	for _, e := range es.refOld {
+		i, found := at(e)
+		if !found {
+			panic(fmt.Sprintf("onectest: %s: the Ref_Key order lost record %d", es.typ.Name, e.seq))
+		}
+		drop = append(drop, i)
+	}
+	slices.Sort(drop)
+	type placed struct {
+		e  refEntry
+		at int
+	}
+	add := make([]placed, 0, len(es.refNew))
+	for _, seq := range es.refNew {
+		if r := es.rec(seq); !r.dead {
+			e := refEntry{es.presentation(r), seq}
+			i, _ := at(e)
+			add = append(add, placed{e, i})
+		}
+	}
+	for _, seq := range es.refNew {
+		es.rec(seq).moved = false
+	}
+	slices.SortFunc(add, func(a, b placed) int { return comparePres(a.e.pres, a.e.seq, b.e.pres, b.e.seq) })
+	out := make([]uint32, 0, len(old)-len(drop)+len(add))
+	// Copy the runs of the old order between the places where a record
+	// goes or comes.
+	from := 0
+	copyTo := func(i int) {
+		out = append(out, old[from:i]...)
+		from = i
+	}
+	for _, a := range add {
+		for len(drop) > 0 && drop[0] < a.at {
+			copyTo(drop[0])
+			from++
+			drop = drop[1:]
+		}
+		copyTo(a.at)
+		out = append(out, a.e.seq)
+	}
+	for _, d := range drop {
+		copyTo(d)
+		from++
+	}
+	copyTo(len(old))
+	es.byRef, es.refOld, es.refNew = out, es.refOld[:0], es.refNew[:0]
 }
 
 // keyView answers a filter that names its keys: the records with those
 // keys that also pass rest, in insertion order or by keys. Caller holds
 // s.mu.
 func (s *Server) keyView(es *entitySet, ks []string, rest node, keys []orderKey) (*view, error) {
-	seen := make(map[guid]bool, len(ks))
-	var recs []*record
+	var recs []uint32
 	for _, k := range ks {
 		g, ok := parseGUID(k)
-		if !ok || seen[g] {
+		if !ok {
 			continue
 		}
-		seen[g] = true
-		if r, ok := es.byKey[g]; ok {
-			recs = append(recs, r)
+		if seq, ok := es.byKey[g]; ok {
+			recs = append(recs, seq)
 		}
 	}
-	slices.SortFunc(recs, func(a, b *record) int { return cmp.Compare(a.seq, b.seq) })
+	slices.Sort(recs)
+	recs = slices.Compact(recs) // a key named twice is one record
 	if rest != nil {
 		kept := recs[:0]
 		rv := &recordValues{typ: es.typ}
-		for _, r := range recs {
-			rv.r = r
+		for _, seq := range recs {
+			rv.r = es.rec(seq)
 			ok, err := evalFilter(rest, rv)
 			if err != nil {
 				return nil, odataErr(400, "14", "Ошибка в выражении $filter: %v", err)
 			}
 			if ok {
-				kept = append(kept, r)
+				kept = append(kept, seq)
 			}
 		}
 		recs = kept

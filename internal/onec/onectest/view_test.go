@@ -419,11 +419,12 @@ func TestStoredFormRoundTrips(t *testing.T) {
 		if _, err := s.Put(SetPartners, Object{"Ref_Key": key, "Пол": "Мужской"}); err != nil {
 			t.Fatal(err)
 		}
-		before := len(s.sets[SetPartners].byKey[mustGUID(t, key)].data)
+		es := s.sets[SetPartners]
+		r, _ := es.lookup(mustGUID(t, key))
+		before := len(r.data)
 		if _, err := s.Update(SetPartners, key, Object{"Пол": ""}); err != nil {
 			t.Fatal(err)
 		}
-		r := s.sets[SetPartners].byKey[mustGUID(t, key)]
 		if got, _ := s.Get(SetPartners, key); got["Пол"] != "" || len(r.data) >= before {
 			t.Errorf("Пол = %q, record %d bytes (was %d)", got["Пол"], len(r.data), before)
 		}
@@ -508,6 +509,63 @@ func TestLoadDemoStoresDemoSeed(t *testing.T) {
 		o, err := s.Put(SetPartners, Object{"Description": "Новый"})
 		if err != nil || o["Code"] != "00-00000151" {
 			t.Errorf("next Code = %v, %v; want 00-00000151", o["Code"], err)
+		}
+	}
+}
+
+// TestRefOrderFollowsRandomWrites patches the Ref_Key order through rounds
+// of random writes (renames to colliding names, the same record twice,
+// inserts, deletes of old and new records, a deleted key put again, and a
+// round too large to patch) and holds every round to the scan.
+func TestRefOrderFollowsRandomWrites(t *testing.T) {
+	s := New(Options{User: testUser, Password: testPass})
+	if err := s.Load(DemoSeed(300, 0, 0, 11)); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(11, 11))
+	names := []string{"Аа", "Бб", "Вв", "Яя", ""} // few names: many ties, decided by insertion
+	var deleted []Object
+	served(t, s, SetPartners, "", "Ref_Key", 50) // the order to patch
+	for round := range 12 {
+		writes := 1 + r.IntN(12)
+		if round == 6 {
+			writes = 200 // past what a patch takes: sorted again
+		}
+		for range writes {
+			all := s.All(SetPartners)
+			o := all[r.IntN(len(all))]
+			key := o["Ref_Key"].(string)
+			switch r.IntN(5) {
+			case 0, 1:
+				if _, err := s.Update(SetPartners, key, Object{"Description": names[r.IntN(len(names))]}); err != nil {
+					t.Fatal(err)
+				}
+			case 2:
+				if _, err := s.Put(SetPartners, Object{"Description": names[r.IntN(len(names))]}); err != nil {
+					t.Fatal(err)
+				}
+			case 3:
+				if err := s.Delete(SetPartners, key); err != nil {
+					t.Fatal(err)
+				}
+				deleted = append(deleted, o)
+			default:
+				if len(deleted) > 0 {
+					d := deleted[len(deleted)-1]
+					deleted = deleted[:len(deleted)-1]
+					if _, err := s.Put(SetPartners, Object{"Ref_Key": d["Ref_Key"], "Description": d["Description"]}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if patched := s.sets[SetPartners].byRef != nil; patched != (round != 6) {
+			t.Errorf("round %d: after %d writes the order is kept for patching: %v", round, writes, patched)
+		}
+		want := scan(t, s, SetPartners, "", "Ref_Key")
+		got, _ := served(t, s, SetPartners, "", "Ref_Key", 50)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d (%d writes): Ref_Key order differs from the scan", round, writes)
 		}
 	}
 }
