@@ -3,7 +3,9 @@
 //
 //	onec-fake -listen 127.0.0.1:8082 -user U -password P [-seed FILE] [-fault-* ...]
 //
-// Without -seed it serves onectest.DemoSeed. The -fault-* flags arm
+// Without -seed it serves onectest.DemoSeed, loaded straight into the
+// store (a million partners and a million cards take seconds and about a
+// gigabyte, see the README). The -fault-* flags arm
 // onectest.Faults (lost replies on writes, 5xx mid-paging, records
 // changing during a sweep, a publication ignoring $skip, slow replies),
 // drawn from -fault-seed. SIGINT/SIGTERM shut it down gracefully.
@@ -20,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/virtsync/virtsync/internal/onec/onectest"
 )
@@ -73,24 +76,27 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 
 // Run serves until ctx is cancelled.
 func (m *Main) Run(ctx context.Context) error {
-	seed := onectest.DemoSeed(m.Customers, m.Cards, m.Kinds, m.RandSeed)
+	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger(), Faults: m.Faults})
+	start := time.Now()
 	if m.SeedFile != "" {
-		var err error
-		if seed, err = onectest.LoadSeedFile(m.SeedFile); err != nil {
+		seed, err := onectest.LoadSeedFile(m.SeedFile)
+		if err != nil {
 			return err
 		}
-	}
-	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger(), Faults: m.Faults})
-	if err := s.Load(seed); err != nil {
+		if err := s.Load(seed); err != nil {
+			return err
+		}
+	} else if err := s.LoadDemo(m.Customers, m.Cards, m.Kinds, m.RandSeed); err != nil {
 		return err
 	}
+	loaded := time.Since(start)
 	ln, err := net.Listen("tcp", m.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// The password is never logged; the request log has no Authorization.
 	m.logger().Info("1c fake listening", "addr", ln.Addr().String(), "publication", onectest.PublicationPath,
-		"user", m.User, "seed", m.SeedFile, "faults", fmt.Sprintf("%+v", m.Faults))
+		"user", m.User, "seed", m.SeedFile, "loaded_in", loaded.Round(time.Millisecond), "faults", fmt.Sprintf("%+v", m.Faults))
 	if m.Ready != nil {
 		m.Ready <- ln.Addr().String()
 	}
