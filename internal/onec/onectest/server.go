@@ -44,7 +44,9 @@ type Server struct {
 	// gen changes with every write to any set (see entitySet.gen).
 	gen   uint64
 	views map[string]*view // by entity set, $filter and $orderby
-	// demoCells and demoBuf are LoadDemo's scratch space.
+	// encodeBuf, demoCells and demoBuf are scratch space of the writes
+	// and of LoadDemo.
+	encodeBuf []byte
 	demoCells []demoCell
 	demoBuf   []byte
 

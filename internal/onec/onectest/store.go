@@ -347,12 +347,13 @@ func (s *Server) put(es *entitySet, o Object) *record {
 		}
 	}
 	t := es.typ
-	data := encodeFields(nil, t.Fields, o, func(pos int) bool { return pos == t.refPos || pos == t.verPos })
+	data := encodeFields(s.encodeBuf[:0], t.Fields, o, func(pos int) bool { return pos == t.refPos || pos == t.verPos })
 	for ti := range t.Tabs {
 		if rs, _ := o[t.Tabs[ti].Name].([]Object); len(rs) > 0 {
 			data = appendCell(data, len(t.Fields)+ti, encodeRows(&t.Tabs[ti], rs))
 		}
 	}
+	s.encodeBuf = data
 	return s.store(es, key, string(data))
 }
 

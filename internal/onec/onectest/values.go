@@ -29,11 +29,12 @@ func normalize(t edmType, v any) (any, error) {
 	switch t {
 	case tGuid:
 		s, ok := v.(string)
-		if !ok || !isGUID(s) {
+		g, valid := parseGUID(s)
+		if !ok || !valid {
 			return nil, fmt.Errorf("значение %v не является уникальным идентификатором", v)
 		}
-		if l := strings.ToLower(s); l != s {
-			return l, nil
+		if strings.ContainsAny(s, "ABCDEF") {
+			return g.String(), nil
 		}
 		return v, nil // already in stored form: no new copy of the value
 	case tString:

@@ -569,3 +569,11 @@ func TestRefOrderFollowsRandomWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestStartDemoServesTheDemo(t *testing.T) {
+	_, base := StartDemo(t, Options{User: testUser, Password: testPass}, 12, 5, 2, 4)
+	c := decodeCollection(t, call(t, "GET", odataURL(base, SetPartners, "$format", "json", "$inlinecount", "allpages", "$top", "1"), ""))
+	if c.Count != "12" {
+		t.Errorf("odata.count = %q, want 12", c.Count)
+	}
+}
