@@ -220,9 +220,14 @@ func (db *DB) IDEntry(ctx context.Context, kind, ref string) (IDEntry, bool, err
 
 // LookupRef is the reverse of LookupID: the ref mapped to remoteID. If
 // several refs map to it, the most recently updated wins.
+//
+// INDEXED BY: without statistics SQLite searches the primary key by kind
+// alone here, a scan of every id of the kind (0.8 ms a call at 20,000,
+// called once per pushed record); the reverse index answers in
+// microseconds at any size.
 func (db *DB) LookupRef(ctx context.Context, kind, remoteID string) (ref string, ok bool, err error) {
 	err = db.reader.GetContext(ctx, &ref,
-		`SELECT ref FROM idmap WHERE kind = ? AND remote_id = ? ORDER BY updated_at DESC LIMIT 1`, kind, remoteID)
+		`SELECT ref FROM idmap INDEXED BY idmap_remote WHERE kind = ? AND remote_id = ? ORDER BY updated_at DESC LIMIT 1`, kind, remoteID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}

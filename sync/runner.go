@@ -75,6 +75,11 @@ type RunInfo struct {
 	Mode Mode
 	IDs  IDLookup
 	Log  *slog.Logger
+	// Batch numbers the run's batches from 1. While a batch is pushed,
+	// every earlier batch is committed: what a handler must remember of
+	// the run's own records (ids handed out, say) is only this batch's.
+	// Set by the engine before a batch's first Apply.
+	Batch int
 }
 
 // IDLookup resolves references through the committed id map, both ways.
@@ -521,6 +526,7 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 		return fmt.Errorf("record intents: %w", err)
 	}
 
+	b.info.Batch++
 	results := b.apply(ctx, recs)
 	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
 	// Records never sent (dispatch stopped) keep no intent: nothing was

@@ -13,10 +13,15 @@ import (
 // for another is a fault of virtpos (it is not honouring ids), and
 // committing it would map two 1C records to one virtpos record. The run
 // stops instead.
+//
+// Earlier batches of the run are committed, so the id map answers for
+// them; only the current batch's ids are held, and memory stays flat over
+// a run of millions.
 type idGuard struct {
-	mu  sync.Mutex
-	run string            // the run the map below belongs to
-	ids map[string]string // remote id -> ref, handed out in this run
+	mu    sync.Mutex
+	run   string            // the run the map below belongs to
+	batch int               // and its batch
+	ids   map[string]string // remote id -> ref, handed out in this batch
 }
 
 func (g *idGuard) check(ctx context.Context, run *vsync.RunInfo, kind, ref, id string) error {
@@ -29,8 +34,8 @@ func (g *idGuard) check(ctx context.Context, run *vsync.RunInfo, kind, ref, id s
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ids == nil || g.run != run.ID {
-		g.run, g.ids = run.ID, map[string]string{}
+	if g.ids == nil || g.run != run.ID || g.batch != run.Batch {
+		g.run, g.batch, g.ids = run.ID, run.Batch, map[string]string{}
 	}
 	if !ok || other == ref {
 		other, ok = g.ids[id]
