@@ -38,14 +38,18 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 
 	b.logf("building the fake 1C: %s partners, %s cards", thousands(int64(o.n)), thousands(int64(o.n)))
 	start := time.Now()
-	oc, err := startOneC(o.n, b.calls)
+	oc, err := startOneC(ctx, o.n, b.calls, sets)
 	if err != nil {
 		return r, err
 	}
-	defer func() { oc.close() }()
+	defer func() {
+		if oc != nil {
+			oc.close()
+		}
+	}()
 	r.customers, r.cards = oc.customers, oc.cards
-	// The seed is garbage now; give its memory back so that the harness
-	// does not crowd virtsync at a million records.
+	// Loading left garbage; give it back so that the harness does not
+	// crowd virtsync at a million records.
 	debug.FreeOSMemory()
 	b.logf("1C ready in %s: %s client partners (what virtsync syncs), %s cards", secs(time.Since(start)),
 		thousands(int64(r.customers)), thousands(int64(r.cards)))
@@ -88,7 +92,8 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 	if w := writes(r.first.calls) + writes(r.rerun.calls); w > 0 {
 		b.logf("virtsync wrote %d times to 1C: building a fresh 1C for the bare client", w)
 		oc.close()
-		if oc, err = startOneC(o.n, b.calls); err != nil {
+		oc = nil // let the old base go before the new one is built
+		if oc, err = startOneC(ctx, o.n, b.calls, sets); err != nil {
 			return r, err
 		}
 		debug.FreeOSMemory()

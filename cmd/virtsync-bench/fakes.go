@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -121,26 +122,55 @@ type onecFake struct {
 	cards     int
 }
 
-// startOneC builds the demo base of n partners and n cards and serves it.
-// The seed is dropped once loaded: at a million records it is gigabytes,
-// and the fake holds its own copy.
-func startOneC(n int, calls *counter) (*onecFake, error) {
-	seed := onectest.DemoSeed(n, n, 3, 1)
-	f := &onecFake{fake: onectest.New(onectest.Options{User: onecUser, Password: onecPassword}),
-		cards: len(seed[onectest.SetCards])}
-	for _, p := range seed[onectest.SetPartners] {
-		if c, _ := p["Клиент"].(bool); c {
-			f.customers++
-		}
-	}
-	if err := f.fake.Load(seed); err != nil {
+// startOneC builds the demo base of n partners and n cards straight into
+// the fake (a million-record seed is never held as objects) and serves it.
+// What virtsync should sync is then counted from 1C's own answers.
+func startOneC(ctx context.Context, n int, calls *counter, sets synced) (*onecFake, error) {
+	f := &onecFake{fake: onectest.New(onectest.Options{User: onecUser, Password: onecPassword})}
+	if err := f.fake.LoadDemo(n, n, 3, 1); err != nil {
 		return nil, fmt.Errorf("load the 1C demo base of %d partners: %w", n, err)
 	}
 	var err error
 	if f.http, err = serve(calls.wrap(sysOneC, onecEndpoint, f.fake.Handler())); err != nil {
 		return nil, err
 	}
+	if err := f.census(ctx, sets); err != nil {
+		f.close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// census counts the client partners and the cards by reading every
+// partner's Клиент flag, not through the profile's filter: the check after
+// each load then compares the filtered listing against an independent
+// figure.
+func (f *onecFake) census(ctx context.Context, sets synced) error {
+	reader := newBareClient(f.url(), "", 1, sets)
+	err := reader.page(ctx, sets.partners, "", "Ref_Key,Клиент", func(dec *json.Decoder) error {
+		var p struct {
+			Client bool `json:"Клиент"`
+		}
+		if err := dec.Decode(&p); err != nil {
+			return err
+		}
+		if p.Client {
+			f.customers++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("count the 1C partners: %w", err)
+	}
+	err = reader.page(ctx, sets.cards, "", "Ref_Key", func(dec *json.Decoder) error {
+		f.cards++
+		var k keyRow
+		return dec.Decode(&k)
+	})
+	if err != nil {
+		return fmt.Errorf("count the 1C cards: %w", err)
+	}
+	return nil
 }
 
 func (f *onecFake) url() string {
