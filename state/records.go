@@ -218,6 +218,37 @@ func (db *DB) IDEntry(ctx context.Context, kind, ref string) (IDEntry, bool, err
 	return e, true, nil
 }
 
+// LookupIDs returns the remote ids of those refs of kind that the id map
+// holds: one query for a batch instead of one per record.
+func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[string]string, error) {
+	out := make(map[string]string, len(refs))
+	for start := 0; start < len(refs); start += sweepChunk {
+		chunk := refs[start:min(start+sweepChunk, len(refs))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, kind)
+		for _, r := range chunk {
+			args = append(args, r)
+		}
+		rows, err := db.reader.QueryContext(ctx,
+			`SELECT ref, remote_id FROM idmap WHERE kind = ? AND ref IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
+		}
+		for rows.Next() {
+			var ref, id string
+			if err := rows.Scan(&ref, &id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
+			}
+			out[ref] = id
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
+		}
+	}
+	return out, nil
+}
+
 // LookupRef is the reverse of LookupID: the ref mapped to remoteID. If
 // several refs map to it, the most recently updated wins.
 //

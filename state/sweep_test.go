@@ -96,3 +96,35 @@ func TestSweepConcurrentCommitsAndJobs(t *testing.T) {
 		t.Error("a mark of the customers sweep leaked into the cards sweep")
 	}
 }
+
+func TestLookupIDs(t *testing.T) {
+	ctx := context.Background()
+	db, _ := MustOpenDB(t)
+	var refs []string
+	mustUpdate(t, db, func(tx *state.Tx) error {
+		for i := range 1500 { // more than one statement's chunk
+			ref := fmt.Sprintf("r%04d", i)
+			refs = append(refs, ref)
+			if i%3 == 0 {
+				continue
+			}
+			if err := tx.PutID("customer", ref, fmt.Sprint(i), ""); err != nil {
+				return err
+			}
+		}
+		return tx.PutID("card", "r0000", "c0", "")
+	})
+	got, err := db.LookupIDs(ctx, "customer", refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1000 {
+		t.Errorf("LookupIDs found %d ids, want 1000", len(got))
+	}
+	if _, ok := got["r0000"]; ok {
+		t.Error("r0000 has only a card id, yet LookupIDs(customer) found it")
+	}
+	if got["r1499"] != "1499" {
+		t.Errorf("r1499 -> %q, want 1499", got["r1499"])
+	}
+}

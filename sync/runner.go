@@ -409,6 +409,25 @@ func (r *Runner) scan(ctx context.Context, job JobSpec, known Known, queue int,
 	return res.st, res.err
 }
 
+// batchIDs answers a handler's look-ups of its own batch's ids from the
+// batch's one query; everything else (another kind, another key, the
+// reverse look-up) goes to the store. Within a batch nothing is committed,
+// so the answers are what the store would give.
+type batchIDs struct {
+	IDLookup
+	kind  string
+	batch map[string]bool
+	ids   map[string]string
+}
+
+func (b *batchIDs) LookupID(ctx context.Context, kind, ref string) (string, bool, error) {
+	if kind == b.kind && b.batch[ref] {
+		id, ok := b.ids[ref]
+		return id, ok, nil
+	}
+	return b.IDLookup.LookupID(ctx, kind, ref)
+}
+
 // stateKnown is the engine's Known: the state's committed versions through
 // a Sweep, with a resync or a replay forcing keys through.
 type stateKnown struct {
@@ -504,20 +523,26 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 	b.pending = nil
 	r, job := b.r, b.job
 
+	// The batch's ids in one query: the intents below need them, and so
+	// does every handler (through RunInfo.IDs).
+	keys := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		keys = append(keys, rec.Key)
+	}
+	ids, err := r.DB.LookupIDs(ctx, job.Kind, keys)
+	if err != nil {
+		return fmt.Errorf("read the batch's ids: %w", err)
+	}
 	// Intent before the remote call: a crash after the call but before the
 	// commit leaves the intent, and the next run reconciles by looking the
 	// record up remotely before it creates anything.
-	err := r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
+	err = r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
 		for _, rec := range recs {
-			if rec.Deleted {
+			if _, known := ids[rec.Key]; rec.Deleted || known {
 				continue
 			}
-			if _, known, err := r.DB.LookupID(ctx, job.Kind, rec.Key); err != nil {
+			if err := tx.PutIntent(job.Name, rec.Key, "create", nil); err != nil {
 				return err
-			} else if !known {
-				if err := tx.PutIntent(job.Name, rec.Key, "create", nil); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
@@ -526,6 +551,11 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 		return fmt.Errorf("record intents: %w", err)
 	}
 
+	inBatch := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		inBatch[k] = true
+	}
+	b.info.IDs = &batchIDs{IDLookup: r.DB, kind: job.Kind, batch: inBatch, ids: ids}
 	b.info.Batch++
 	results := b.apply(ctx, recs)
 	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
