@@ -137,8 +137,7 @@ type stage struct {
 
 func (sg *stage) has(id int) bool {
 	_, staged := sg.recs[id]
-	_, stored := sg.tab.get(id)
-	return staged || stored
+	return staged || sg.tab.has(id)
 }
 
 func (sg *stage) hasText(v string) bool {

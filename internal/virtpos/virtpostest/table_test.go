@@ -1,10 +1,12 @@
 package virtpostest
 
 import (
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -212,6 +214,29 @@ func TestMatchCustomersMatchesAScan(t *testing.T) {
 				t.Errorf("filter %v skip %d size %d: ids %v total %d; want %v total %d",
 					f.Encode(), skip, pg.size, ids, total, w, len(want))
 			}
+		}
+	}
+}
+
+func TestEncodedRecordsRoundTrip(t *testing.T) {
+	long := strings.Repeat("ж", 300) // a length over 127: a two-byte uvarint
+	cases := []map[string]string{
+		{},
+		{"id": "1"},
+		{"id": "7", "fname": "Иван", "email": "", "note": "a\x00b=c&d", "z": long, "": "empty name"},
+	}
+	for _, rec := range cases {
+		enc := encodeRecord(rec)
+		if got := decodeRecord(enc); !maps.Equal(got, rec) {
+			t.Errorf("round trip of %q gave %q", rec, got)
+		}
+		for k, v := range rec {
+			if got := recordField(enc, k); got != v {
+				t.Errorf("field %q of %q = %q, want %q", k, rec, got, v)
+			}
+		}
+		if got := recordField(enc, "absent"); got != "" {
+			t.Errorf("absent field = %q", got)
 		}
 	}
 }
