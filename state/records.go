@@ -249,6 +249,37 @@ func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[st
 	return out, nil
 }
 
+// LookupRefs is LookupRef for a batch: remote id -> the refs of kind
+// mapped to it, for those of ids the id map holds.
+func (db *DB) LookupRefs(ctx context.Context, kind string, ids []string) (map[string][]string, error) {
+	out := make(map[string][]string, len(ids))
+	for start := 0; start < len(ids); start += sweepChunk {
+		chunk := ids[start:min(start+sweepChunk, len(ids))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, kind)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := db.reader.QueryContext(ctx, `SELECT remote_id, ref FROM idmap INDEXED BY idmap_remote
+			WHERE kind = ? AND remote_id IN (`+placeholders(len(chunk))+`) ORDER BY remote_id, updated_at DESC`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
+		}
+		for rows.Next() {
+			var id, ref string
+			if err := rows.Scan(&id, &ref); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
+			}
+			out[id] = append(out[id], ref)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
+		}
+	}
+	return out, nil
+}
+
 // LookupRef is the reverse of LookupID: the ref mapped to remoteID. If
 // several refs map to it, the most recently updated wins.
 //

@@ -559,6 +559,9 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 	b.info.Batch++
 	results := b.apply(ctx, recs)
 	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
+	if err := b.checkIDs(ctx, results); err != nil {
+		return err
+	}
 	// Records never sent (dispatch stopped) keep no intent: nothing was
 	// attempted, and a stale intent would make the next run report a
 	// record it finds in virtpos as created by virtsync.
@@ -664,6 +667,7 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 		reason = sameReason(b.streak[0])
 	}
 	limit := r.MaxIdenticalRejections
+	handed := make(map[string]string, len(recs)) // remote id -> key, this batch
 
 	work := make(chan int)
 	var wg gosync.WaitGroup
@@ -677,6 +681,13 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 				out, err := job.Handler.Apply(rctx, b.info, recs[i])
 				cancel()
 				mu.Lock()
+				if err == nil && out.RemoteID != "" && !out.ForgetID {
+					if other, dup := handed[out.RemoteID]; dup && other != recs[i].Key {
+						err = &IDConflictError{Kind: job.Kind, ID: out.RemoteID, Ref: recs[i].Key, Other: other}
+					} else {
+						handed[out.RemoteID] = recs[i].Key
+					}
+				}
 				seq++
 				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
 				switch classify(err) {
@@ -788,6 +799,50 @@ func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit
 		b.streak = cur
 	}
 	return commit, dropped, fault
+}
+
+// IDConflictError stops a run whose remote side handed one id to two
+// records: committing it would map two source records to one remote
+// record. It is a fault of the remote system (it is not honouring ids),
+// not of the record.
+type IDConflictError struct {
+	Kind, ID, Ref, Other string
+}
+
+func (e *IDConflictError) Error() string {
+	return fmt.Sprintf("the other side returned %s id %s for %s, already mapped to %s: it is not honouring ids",
+		e.Kind, e.ID, e.Ref, e.Other)
+}
+
+// checkIDs turns every successful outcome whose remote id the id map
+// already holds for another key into an *IDConflictError: one query per
+// batch. (Two records of one batch with one id are caught as they finish.)
+func (b *batcher) checkIDs(ctx context.Context, results []result) error {
+	var ids []string
+	for _, res := range results {
+		if res.err == nil && res.out.RemoteID != "" && !res.out.ForgetID {
+			ids = append(ids, res.out.RemoteID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	refs, err := b.r.DB.LookupRefs(context.WithoutCancel(ctx), b.job.Kind, ids)
+	if err != nil {
+		return fmt.Errorf("check the batch's ids: %w", err)
+	}
+	for i, res := range results {
+		if res.err != nil || res.out.RemoteID == "" || res.out.ForgetID {
+			continue
+		}
+		for _, other := range refs[res.out.RemoteID] {
+			if other != res.rec.Key {
+				results[i].err = &IDConflictError{Kind: b.job.Kind, ID: res.out.RemoteID, Ref: res.rec.Key, Other: other}
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // clearIntent drops rec's create intent unless the hold says the handler

@@ -21,18 +21,16 @@ type Cards struct {
 	// BLOCKED, the card stays in virtpos's history).
 	OnDelete string
 
-	ids idGuard
 }
 
 // Prepare implements sync.Handler.
 func (h *Cards) Prepare(ctx context.Context, _ *vsync.RunInfo) error { return h.Mapper.Prepare(ctx) }
 
 // Apply implements sync.Handler.
+// An id virtpos hands to two cards is caught by the engine before it
+// commits (sync.IDConflictError).
 func (h *Cards) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
 	out, err := h.apply(ctx, run, rec)
-	if err == nil && !out.ForgetID {
-		err = h.ids.check(ctx, run, "card", rec.Key, out.RemoteID)
-	}
 	if err != nil {
 		return vsync.Outcome{}, err
 	}

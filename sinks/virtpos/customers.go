@@ -55,7 +55,6 @@ type Customers struct {
 	// rounded up. Negative never lists.
 	BulkAdoptAfter int
 
-	ids  idGuard
 	bulk bulk
 }
 
@@ -70,10 +69,9 @@ func (h *Customers) Prepare(ctx context.Context, run *vsync.RunInfo) error {
 
 // Apply implements sync.Handler.
 func (h *Customers) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record) (vsync.Outcome, error) {
+	// An id virtpos hands to two customers is caught by the engine before
+	// it commits (sync.IDConflictError).
 	out, err := h.apply(ctx, run, rec)
-	if err == nil {
-		err = h.ids.check(ctx, run, "customer", rec.Key, out.RemoteID)
-	}
 	h.listIfDue(run)
 	if err != nil {
 		return vsync.Outcome{}, err

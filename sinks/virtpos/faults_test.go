@@ -394,7 +394,7 @@ func TestOneIDForTwoRecordsStopsTheRun(t *testing.T) {
 		e.runner.Concurrency = 1
 		src := newPartners(5)
 		sum, err := e.run(t, src)
-		want := fmt.Sprintf("virtpos returned customer id 17 for %s, already mapped to %s: virtpos is not honouring ids", src.recs[1].Key, src.recs[0].Key)
+		want := fmt.Sprintf("returned customer id 17 for %s, already mapped to %s: it is not honouring ids", src.recs[1].Key, src.recs[0].Key)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("run error %v, want %q", err, want)
 		}
@@ -410,20 +410,25 @@ func TestOneIDForTwoRecordsStopsTheRun(t *testing.T) {
 		}
 	})
 	t.Run("cards", func(t *testing.T) {
-		e := newEnv(t)
+		e := newRunEnv(t, "json", "GET", nil)
 		c, err := virtpos.New(virtpos.Config{BaseURL: sameIDServer(t), APIKey: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if err := e.db.Update(context.Background(), func(tx *state.Tx) error { return tx.PutID("card", "other-card", "9", "") }); err != nil {
+			t.Fatal(err)
+		}
 		h := &sink.Cards{Client: c, Mapper: &mapper{fn: cardMap}}
-		e.putID(t, "card", "other-card", "9")
-		_, err = h.Apply(context.Background(), e.run, cardRec("Действует"))
-		if err == nil || !strings.Contains(err.Error(), "virtpos returned card id 9 for "+cardKey+", already mapped to other-card") {
+		src := &fixed{recs: []vsync.Record{cardRec("Действует")}}
+		sum, err := e.runner.Run(context.Background(), vsync.JobSpec{Name: "cards", Kind: "card", Source: src, Handler: h}, vsync.ModeOnce, nil)
+		if err == nil || !strings.Contains(err.Error(), "returned card id 9 for "+cardKey+", already mapped to other-card") {
 			t.Fatalf("err = %v", err)
 		}
-		var re *vsync.RejectedError
-		if errors.As(err, &re) {
-			t.Fatalf("a fault of virtpos became the card's dead letter: %v", err)
+		if sum.Counts[vsync.Failed] != 0 {
+			t.Fatalf("a fault of virtpos became the card's dead letter: %v", sum.Counts)
+		}
+		if ref, _, _ := e.db.LookupRef(context.Background(), "card", "9"); ref != "other-card" {
+			t.Fatalf("id 9 maps to %q, want other-card", ref)
 		}
 	})
 	t.Run("an update by id answered with another id", func(t *testing.T) {
@@ -562,4 +567,16 @@ func TestPersonalDataStaysOutOfState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixed is a source of a few records, all new.
+type fixed struct{ recs []vsync.Record }
+
+func (f *fixed) Scan(ctx context.Context, _ vsync.Known, emit func(vsync.Record) error) (vsync.ScanStats, error) {
+	for _, r := range f.recs {
+		if err := emit(r); err != nil {
+			return vsync.ScanStats{}, err
+		}
+	}
+	return vsync.ScanStats{Seen: len(f.recs)}, nil
 }
