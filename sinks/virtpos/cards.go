@@ -20,7 +20,6 @@ type Cards struct {
 	// OnDelete is "delete" (default: deleteCard) or "block" (status
 	// BLOCKED, the card stays in virtpos's history).
 	OnDelete string
-
 }
 
 // Prepare implements sync.Handler.
