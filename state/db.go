@@ -63,6 +63,9 @@ type DB struct {
 	path   string
 	writer *sqlx.DB
 	reader *sqlx.DB
+	// idEntry is prepared once: a run looks ids up once per record (a
+	// card's owner), and preparing costs more than the look-up.
+	idEntry *sqlx.Stmt
 	// scratch serves sweeps: each holds one connection for its TEMP
 	// table (see Sweep) and writes nothing else.
 	scratch *sqlx.DB
@@ -147,6 +150,10 @@ func Open(path string, opts ...Option) (*DB, error) {
 	reader.SetMaxOpenConns(o.readers)
 	reader.SetMaxIdleConns(o.readers)
 	db.reader = reader
+	if db.idEntry, err = reader.Preparex(`SELECT kind, ref, remote_id, extra, updated_at FROM idmap WHERE kind = ? AND ref = ?`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	scratch, err := sqlx.Open("sqlite3", base)
 	if err != nil {
 		db.Close()
@@ -177,6 +184,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.idEntry != nil {
+		errs = append(errs, db.idEntry.Close())
+	}
 	if db.scratch != nil {
 		errs = append(errs, db.scratch.Close())
 	}

@@ -206,8 +206,7 @@ func (db *DB) LookupID(ctx context.Context, kind, ref string) (remoteID string, 
 // IDEntry returns the whole id map row of (kind, ref), Extra included.
 func (db *DB) IDEntry(ctx context.Context, kind, ref string) (IDEntry, bool, error) {
 	var e IDEntry
-	err := db.reader.QueryRowxContext(ctx,
-		`SELECT kind, ref, remote_id, extra, updated_at FROM idmap WHERE kind = ? AND ref = ?`, kind, ref).
+	err := db.idEntry.QueryRowxContext(ctx, kind, ref).
 		Scan(&e.Kind, &e.Ref, &e.RemoteID, &e.Extra, (*stamp)(&e.UpdatedAt))
 	if errors.Is(err, sql.ErrNoRows) {
 		return IDEntry{}, false, nil
