@@ -13,10 +13,11 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 # The race detector slows decoding tenfold and inflates the heap, so the
-# 1,000,000-order heap check runs in a second, plain pass.
+# 1,000,000-order heap checks (the decoder, the orders source) run in a
+# second, plain pass.
 test:
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run 'HeapBound' ./internal/virtpos/
+	$(GO) test -count=1 -run 'HeapBound' ./internal/virtpos/ ./sources/virtpos/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=3x $(PKGS)
