@@ -63,7 +63,7 @@ SCALE_N ?= 100000
 SCALE_LATENCY ?= 0
 SCALE_CONCURRENCY ?=
 bench-scale: build
-	$(BIN)/virtsync-bench -bin $(BIN)/virtsync -n $(SCALE_N) -latency $(SCALE_LATENCY) $(if $(SCALE_CONCURRENCY),-concurrency $(SCALE_CONCURRENCY))
+	$(BIN)/virtsync-bench -bin $(BIN)/virtsync -n $(SCALE_N) -latency $(SCALE_LATENCY) $(if $(SCALE_CONCURRENCY),-concurrency $(SCALE_CONCURRENCY)) $(if $(SCALE_NATS),-nats $(SCALE_NATS))
 
 clean:
 	rm -rf $(BIN) demo-data

@@ -30,7 +30,7 @@ func (b *bench) logf(format string, args ...any) {
 // the same base. Every load is checked for lost and duplicated records.
 func (b *bench) measure(ctx context.Context) (result, error) {
 	o := b.opts
-	r := result{n: o.n, latency: o.latency, concurrency: o.concurrency}
+	r := result{n: o.n, latency: o.latency, concurrency: o.concurrency, nats: o.nats}
 	sets, err := syncedSets()
 	if err != nil {
 		return r, err
@@ -68,7 +68,7 @@ func (b *bench) measure(ctx context.Context) (result, error) {
 		return r, err
 	}
 	cfg := filepath.Join(b.dir, "virtsync.yaml")
-	if err := writeConfig(cfg, stateDir, vp.url(), oc.url(), o.concurrency); err != nil {
+	if err := writeConfig(cfg, stateDir, vp.url(), oc.url(), o.nats, o.concurrency); err != nil {
 		return r, err
 	}
 

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,15 +22,16 @@ import (
 // УТ 11 base.
 const profile = mapping.ProfileUT11
 
-// writeConfig writes what a new user would run at scale: embedded NATS
-// beside the state, no rate limit (the fake has none), the bench's
+// writeConfig writes what a new user would run at scale: NATS at natsURL
+// ("" starts the embedded server beside the state, whose memory is then
+// virtsync's too), no rate limit (the fake has none), the bench's
 // concurrency, the customers and cards jobs. The orders job stays off: the
 // virtpos fake has no orders, so it would only add a constant. virtsync
 // must accept the file, or the bench stops before measuring anything.
-func writeConfig(path, stateDir, virtposURL, onecURL string, concurrency int) error {
+func writeConfig(path, stateDir, virtposURL, onecURL, natsURL string, concurrency int) error {
 	cfg := fmt.Sprintf(`# Written by virtsync-bench; rewritten on every run.
 state: {path: %q}
-nats: {url: ""}
+nats: {url: %q}
 http: {listen: ""}
 log: {level: warn}
 virtpos:
@@ -45,7 +48,7 @@ jobs:
   customers: {schedule: "@every 10m"}
   cards: {schedule: "@every 10m"}
   orders: {enabled: false}
-`, filepath.Join(stateDir, "virtsync.db"), virtposURL, virtposKey, concurrency, onecURL, onecUser, onecPassword, profile)
+`, filepath.Join(stateDir, "virtsync.db"), natsURL, virtposURL, virtposKey, concurrency, onecURL, onecUser, onecPassword, profile)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("write the config: %w", err)
 	}
@@ -65,23 +68,35 @@ func runOnce(ctx context.Context, bin, cfg, logPath string) (time.Duration, int6
 		return 0, 0, fmt.Errorf("create the run's log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, bin, "-config", cfg, "-once")
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, fmt.Errorf("find this binary to launch virtsync through: %w", err)
+	}
+	rssFile := logPath + ".rss"
+	// Through the launcher: see launchFlag for why.
+	cmd := exec.CommandContext(ctx, self, launchFlag, rssFile, bin, "-config", cfg, "-once")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = config.WithoutOwnVariables(os.Environ())
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// SIGTERM reaches the launcher's group: virtsync commits and exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	start := time.Now()
 	runErr := cmd.Run()
 	wall := time.Since(start)
 	var rss int64
-	if cmd.ProcessState != nil {
-		rss = maxRSS(cmd.ProcessState)
+	if b, err := os.ReadFile(rssFile); err == nil {
+		kib, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		rss = kib << 10
 	}
 	if runErr != nil {
 		if ctx.Err() != nil {
 			return wall, rss, fmt.Errorf("virtsync -once was stopped after %s: %w", secs(wall), ctx.Err())
 		}
 		return wall, rss, fmt.Errorf("virtsync -once: %w (log %s ends:\n%s)", runErr, logPath, tail(logPath, 20))
+	}
+	if rss == 0 {
+		return wall, rss, fmt.Errorf("virtsync -once: the launcher left no peak RSS in %s", rssFile)
 	}
 	return wall, rss, nil
 }

@@ -35,9 +35,13 @@ type options struct {
 	dir         string
 	keep        bool
 	timeout     time.Duration
+	nats        string // "" : virtsync's embedded server
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == launchFlag {
+		os.Exit(launch(os.Args[2:]))
+	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/virtsync", "virtsync binary to measure (make build puts it there)")
 	flag.IntVar(&o.n, "n", 100000, "1C partners, and as many loyalty cards")
@@ -45,6 +49,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 0, "virtpos concurrency of virtsync and of the bare client (0: 4, or 8 with -latency)")
 	flag.StringVar(&o.dir, "dir", "", "directory for the config, state and logs (default: a new temporary one, removed after a successful run unless -keep)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&o.nats, "nats", "", "NATS URL for virtsync's events (default: its embedded server, whose memory counts in virtsync's RSS)")
 	flag.DurationVar(&o.timeout, "timeout", 4*time.Hour, "give up (and stop virtsync) after this long")
 	flag.Parse()
 	if flag.NArg() > 0 || o.n < 1 || o.latency < 0 || o.concurrency < 0 {

@@ -36,6 +36,7 @@ type result struct {
 	bare         time.Duration
 	bareCalls    int64 // virtpos calls the bare client made
 	barePaging   time.Duration
+	nats         string // virtsync's NATS URL; "" for its embedded server
 }
 
 // records is what a first load pushes: one call per customer and per card
@@ -136,8 +137,12 @@ func writeReport(w io.Writer, r result, m machine) {
 		secs(r.rerun.wall), secs(r.barePaging), ratio(r.barePaging, r.rerun.wall),
 		perRecord(r.first.calls.virtpos(), r.records()), perRecord(r.rerun.calls.virtpos(), r.records()),
 		mibs(r.first.maxRSS), mibs(r.rerun.maxRSS))
-	fmt.Fprintf(w, "\n%s partners of which %s are clients (synced), %s cards; machine: %s; %s.\n",
-		thousands(int64(r.n)), thousands(int64(r.customers)), thousands(int64(r.cards)), m, m.date)
+	events := "embedded NATS (its memory is in virtsync's RSS)"
+	if r.nats != "" {
+		events = "NATS at " + r.nats
+	}
+	fmt.Fprintf(w, "\n%s partners of which %s are clients (synced), %s cards; events: %s; machine: %s; %s.\n",
+		thousands(int64(r.n)), thousands(int64(r.customers)), thousands(int64(r.cards)), events, m, m.date)
 	fmt.Fprintln(w)
 	for _, g := range goals(r) {
 		mark := "MISS"
