@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtsync/virtsync/internal/onec"
 	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/state"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -230,24 +231,6 @@ func (h *Customers) listPageSize() int {
 }
 
 // refShaped reports whether s looks like a 1C reference (a GUID, as
-// Ref_Key is written: 8-4-4-4-12 hex digits). Only such external_ids are
-// listed, so only such keys may be answered from a listing.
-func refShaped(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// Ref_Key is written). Only such external_ids are listed, so only such
+// keys may be answered from a listing.
+func refShaped(s string) bool { return onec.IsGUID(s) }
