@@ -214,19 +214,48 @@ func pages[T any](ctx context.Context, c *Client, sp pageSpec, keys KeySet,
 	if sp.expect > 0 {
 		total = sp.expect
 	}
-	var (
-		rows     []T
-		rowKeys  []string
-		marked   []string // the page's keys, for the key set
-		distinct int      // keys passed on so far
-	)
+	// The page just read is remembered and delivered on a goroutine of
+	// its own while the next one is fetched and decoded: the key set and
+	// the caller (a state store, a diff) work while 1C answers, instead of
+	// after. One page waits at most; an error there stops the paging.
+	type page struct {
+		rows       []T
+		keys       []string
+		skip, size int
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	work := make(chan page, 1)
+	var workErr error
+	worked := make(chan struct{})
+	go func() {
+		defer close(worked)
+		for pg := range work {
+			if workErr != nil {
+				continue // drain
+			}
+			if workErr = deliverPage(pctx, op, entity, keys, pg.rows, pg.keys, pg.skip, pg.size, deliver); workErr != nil {
+				stop()
+			}
+		}
+	}()
+	finish := func(err error) error {
+		close(work)
+		<-worked
+		if workErr != nil {
+			return workErr
+		}
+		return err
+	}
+	var rows []T
+	var rowKeys []string
 	skip, fails, pageNo := 0, 0, 0
 	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("onec: %s %s: %w", op, entity, err)
+		if err := pctx.Err(); err != nil {
+			return finish(fmt.Errorf("onec: %s %s: %w", op, entity, err))
 		}
-		rows, rowKeys = rows[:0], rowKeys[:0]
-		resp, err := c.do(ctx, request{op: op, entity: entity, method: http.MethodGet,
+		rows, rowKeys = nil, nil
+		resp, err := c.do(pctx, request{op: op, entity: entity, method: http.MethodGet,
 			url: sp.url(size, skip, total < 0), want: []int{http.StatusOK}, mode: retryPage})
 		var pi pageInfo
 		if err == nil {
@@ -250,14 +279,14 @@ func pages[T any](ctx context.Context, c *Client, sp pageSpec, keys KeySet,
 		}
 		if err != nil {
 			if !c.pageRetryable(err) || fails+1 >= c.cfg.Retry.MaxAttempts {
-				return err
+				return finish(err)
 			}
 			fails++
 			next := max(size/2, floor)
 			c.log.WarnContext(ctx, "onec: page failed, retrying smaller", "op", op, "entity", entity,
 				"skip", skip, "page_size", size, "next_page_size", next, "err", err)
-			if err := retry.Sleep(ctx, c.backoff(fails, 0)); err != nil {
-				return fmt.Errorf("onec: %s %s: %w", op, entity, err)
+			if err := retry.Sleep(pctx, c.backoff(fails, 0)); err != nil {
+				return finish(fmt.Errorf("onec: %s %s: %w", op, entity, err))
 			}
 			size = next
 			continue
@@ -268,78 +297,89 @@ func pages[T any](ctx context.Context, c *Client, sp pageSpec, keys KeySet,
 		if total < 0 && pi.count >= 0 {
 			total = pi.count
 		}
-		marked = marked[:0]
-		for _, k := range rowKeys {
-			if k != "" {
-				marked = append(marked, k)
-			}
-		}
-		fresh, err := keys.Mark(ctx, marked)
-		if err != nil {
-			return fmt.Errorf("onec: %s %s: remember keys: %w", op, entity, err)
-		}
-		newKeys := 0
-		for _, f := range fresh {
-			if f {
-				newKeys++
-			}
-		}
-		distinct += newKeys
 		if d := pageDigest(rowKeys, n); d != "" {
 			if at, ok := digests[d]; ok {
-				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
-					"1C returned the same %d keys at $skip=%d as at $skip=%d: the publication seems to ignore $skip", n, skip, at)}
+				return finish(&PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+					"1C returned the same %d keys at $skip=%d as at $skip=%d: the publication seems to ignore $skip", n, skip, at)})
 			}
 			digests[d] = skip
-			if n >= size && newKeys == 0 {
-				return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
-					"the page at $skip=%d has %d keys and every one was on an earlier page: paging does not progress", skip, n)}
-			}
 		}
-		if newKeys < len(marked) {
-			// Drop rows already passed on, keeping rows without a key.
-			kept, f := rows[:0], 0
-			for i, row := range rows {
-				if rowKeys[i] != "" {
-					ok := fresh[f]
-					f++
-					if !ok {
-						continue
-					}
-				}
-				kept = append(kept, row)
-			}
-			rows = kept
-		}
-		if len(rows) > 0 {
-			if err := deliver(rows); err != nil {
-				return err
-			}
+		select {
+		case work <- page{rows: rows, keys: rowKeys, skip: skip, size: size}:
+		case <-pctx.Done():
+			return finish(fmt.Errorf("onec: %s %s: %w", op, entity, pctx.Err()))
 		}
 		skip += n
 		if pageNo%pagingLogEvery == 0 {
 			c.log.DebugContext(ctx, "onec: paging", "op", op, "entity", entity, "pages", pageNo,
-				"rows", skip, "keys", distinct, "counted", total)
+				"rows", skip, "counted", total)
 		}
 		if n < size {
-			return nil
+			return finish(nil)
 		}
 		if total < 0 && sp.count != nil {
 			// No odata.count on the page (an older platform, a proxy):
 			// ask once, the listing goes on.
-			if total, err = sp.count(ctx); err != nil {
-				return fmt.Errorf("onec: %s %s: count the collection to bound paging: %w", op, entity, err)
+			if total, err = sp.count(pctx); err != nil {
+				return finish(fmt.Errorf("onec: %s %s: count the collection to bound paging: %w", op, entity, err))
 			}
 		}
 		// Rows inserted during the read legitimately push it past the
 		// count; twice the count plus two pages does not happen without a
 		// broken publication, and bounds requests.
 		if limit := 2*max(total, 0) + 2*first; total >= 0 && skip > limit {
-			return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
-				"1C sent %d rows (%d distinct keys) by $skip=%d, but counted %d: over twice the count plus two pages; "+
-					"the publication's paging seems broken", skip, distinct, skip, total)}
+			return finish(&PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+				"1C sent %d rows by $skip=%d, but counted %d: over twice the count plus two pages; "+
+					"the publication's paging seems broken", skip, skip, total)})
 		}
 	}
+}
+
+// deliverPage remembers a page's keys in keys and delivers the rows not
+// passed on before (and every row without a key). A full page of keys
+// all passed on before means paging does not progress.
+func deliverPage[T any](ctx context.Context, op, entity string, keys KeySet, rows []T, rowKeys []string,
+	skip, size int, deliver func([]T) error) error {
+	marked := make([]string, 0, len(rowKeys))
+	for _, k := range rowKeys {
+		if k != "" {
+			marked = append(marked, k)
+		}
+	}
+	fresh, err := keys.Mark(ctx, marked)
+	if err != nil {
+		return fmt.Errorf("onec: %s %s: remember keys: %w", op, entity, err)
+	}
+	newKeys := 0
+	for _, f := range fresh {
+		if f {
+			newKeys++
+		}
+	}
+	n := len(rows)
+	if n >= size && len(marked) == n && newKeys == 0 {
+		return &PagingError{Op: op, Entity: entity, Skip: skip, Reason: fmt.Sprintf(
+			"the page at $skip=%d has %d keys and every one was on an earlier page: paging does not progress", skip, n)}
+	}
+	if newKeys < len(marked) {
+		// Drop rows already passed on, keeping rows without a key.
+		kept, f := rows[:0], 0
+		for i, row := range rows {
+			if rowKeys[i] != "" {
+				ok := fresh[f]
+				f++
+				if !ok {
+					continue
+				}
+			}
+			kept = append(kept, row)
+		}
+		rows = kept
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return deliver(rows)
 }
 
 func byteSize(n int64) string {

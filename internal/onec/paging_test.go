@@ -76,13 +76,15 @@ func TestPagingIsBounded(t *testing.T) {
 				}
 				return []Entity{testRow(2, "v1"), testRow(0, "v1"), testRow(1, "v1")} // page 1 shuffled
 			}},
-			wantErr:     "the page at $skip=3 has 3 keys and every one was on an earlier page",
-			maxRequests: 2,
+			wantErr: "the page at $skip=3 has 3 keys and every one was on an earlier page",
+			// A page's keys are remembered while the next page is fetched,
+			// so the stop comes at most one request later.
+			maxRequests: 3,
 		},
 		{
 			name:        "endless full pages of new keys stop past twice the count plus two pages",
 			srv:         &pageServer{count: 5, page: func(skip, top int) []Entity { return rows(skip, top) }},
-			wantErr:     "1C sent 18 rows (18 distinct keys) by $skip=18, but counted 5",
+			wantErr:     "1C sent 18 rows by $skip=18, but counted 5",
 			maxRequests: 6,
 		},
 		{
@@ -285,7 +287,7 @@ func TestLongSweepIsVisible(t *testing.T) {
 	if n := strings.Count(logs.String(), `msg="onec: paging"`); n != 2 {
 		t.Fatalf("%d paging lines, want 2:\n%s", n, logs.String())
 	}
-	if !strings.Contains(logs.String(), "rows=40 keys=40 counted=50") {
+	if !strings.Contains(logs.String(), "rows=40 counted=50") {
 		t.Fatalf("paging line does not say how far it got:\n%s", logs.String())
 	}
 }
