@@ -21,6 +21,7 @@ type Sweep struct {
 	mu   gosync.Mutex
 	conn *sqlx.Conn
 	job  string
+	gen  int64 // Mark calls so far
 }
 
 // sweepChunk bounds the keys bound into one statement (SQLite allows
@@ -41,7 +42,9 @@ func (db *DB) OpenSweep(ctx context.Context, job string) (*Sweep, error) {
 		// rest pages to the temp file.
 		`PRAGMA temp.cache_size = -8192`,
 		`DROP TABLE IF EXISTS temp.swept`,
-		`CREATE TEMP TABLE swept (key TEXT PRIMARY KEY) WITHOUT ROWID`,
+		// gen is the Mark call that added the key: telling which keys a
+		// call added costs a look-up only when some were there before.
+		`CREATE TEMP TABLE swept (key TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID`,
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			conn.Close()
@@ -113,41 +116,91 @@ func (s *Sweep) Versions(ctx context.Context, keys []string) (map[string]string,
 	return out, nil
 }
 
+// Changed returns those of keys whose committed version is not the one
+// given beside it, with whether a version was committed at all. The
+// comparison runs inside SQLite: unchanged keys cost no row.
+func (s *Sweep) Changed(ctx context.Context, keys, versions []string) ([]string, []bool, error) {
+	if len(keys) != len(versions) {
+		return nil, nil, fmt.Errorf("changed versions %s: %d keys, %d versions", s.job, len(keys), len(versions))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changed []string
+	var stored []bool
+	for start := 0; start < len(keys); start += sweepChunk {
+		end := min(start+sweepChunk, len(keys))
+		args := make([]any, 0, 2*(end-start)+1)
+		for i := start; i < end; i++ {
+			args = append(args, keys[i], versions[i])
+		}
+		args = append(args, s.job)
+		rows, err := s.conn.QueryContext(ctx, `SELECT p.column1, r.version IS NOT NULL
+			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?,?),", end-start), ",")+`) AS p
+			LEFT JOIN main.records r ON r.job = ? AND r.key = p.column1
+			WHERE r.version IS NULL OR r.version <> p.column2`, args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("changed versions %s: %w", s.job, err)
+		}
+		for rows.Next() {
+			var k string
+			var ok bool
+			if err := rows.Scan(&k, &ok); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("changed versions %s: %w", s.job, err)
+			}
+			changed, stored = append(changed, k), append(stored, ok)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, nil, fmt.Errorf("changed versions %s: %w", s.job, err)
+		}
+	}
+	return changed, stored, nil
+}
+
 // Mark adds keys to the run's set and reports for each whether it was not
 // in it before. A key twice in keys is fresh only the first time.
 func (s *Sweep) Mark(ctx context.Context, keys []string) ([]bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fresh := make([]bool, len(keys))
-	added := make(map[string]bool, min(len(keys), sweepChunk))
 	for start := 0; start < len(keys); start += sweepChunk {
 		chunk := keys[start:min(start+sweepChunk, len(keys))]
-		args := make([]any, len(chunk))
-		for i, k := range chunk {
-			args[i] = k
+		s.gen++
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, s.gen)
+		for _, k := range chunk {
+			args = append(args, k)
 		}
-		rows, err := s.conn.QueryContext(ctx, `INSERT INTO temp.swept (key) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?),", len(chunk)), ",")+
-			` ON CONFLICT (key) DO NOTHING RETURNING key`, args...)
+		res, err := s.conn.ExecContext(ctx, `INSERT INTO temp.swept (key, gen) SELECT column1, ? FROM (VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?),", len(chunk)), ",")+`) WHERE true ON CONFLICT (key) DO NOTHING`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
 		}
-		clear(added)
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
-			}
-			added[k] = true
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
 		}
-		for i, k := range chunk {
-			if added[k] {
+		if int(n) == len(chunk) {
+			for i := range chunk {
 				fresh[start+i] = true
-				delete(added, k) // a second copy in keys is not fresh
+			}
+			continue
+		}
+		// Some were there before (or twice in keys): ask which this call added.
+		var added []string
+		err = s.conn.SelectContext(ctx, &added, `SELECT key FROM temp.swept WHERE gen = ? AND key IN (`+
+			placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
+		}
+		isNew := make(map[string]bool, len(added))
+		for _, k := range added {
+			isNew[k] = true
+		}
+		for i, k := range chunk {
+			if isNew[k] {
+				fresh[start+i] = true
+				delete(isNew, k) // a second copy in keys is not fresh
 			}
 		}
 	}

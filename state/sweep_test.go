@@ -128,3 +128,35 @@ func TestLookupIDs(t *testing.T) {
 		t.Errorf("r1499 -> %q, want 1499", got["r1499"])
 	}
 }
+
+func TestSweepChanged(t *testing.T) {
+	ctx := context.Background()
+	db, _ := MustOpenDB(t)
+	mustUpdate(t, db, func(tx *state.Tx) error {
+		for _, k := range []string{"a", "b", "c"} {
+			if err := tx.SetVersion("customers", k, "v1"); err != nil {
+				return err
+			}
+		}
+		return tx.SetVersion("cards", "new", "v1")
+	})
+	sw, err := db.OpenSweep(ctx, "customers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	changed, stored, err := sw.Changed(ctx, []string{"a", "b", "new", "c"}, []string{"v1", "v2", "v1", "v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for i, k := range changed {
+		got[k] = stored[i]
+	}
+	if len(got) != 2 || got["b"] != true || got["new"] != false {
+		t.Errorf("Changed = %v %v; want b (stored) and new (not stored: its version is the cards job's)", changed, stored)
+	}
+	if _, _, err := sw.Changed(ctx, []string{"a"}, nil); err == nil {
+		t.Error("Changed with fewer versions than keys did not fail")
+	}
+}

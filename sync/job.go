@@ -62,6 +62,12 @@ type Known interface {
 	// the result was never committed; a key mapped to "" must be treated
 	// as changed (a resync or a replay forcing it through).
 	Versions(ctx context.Context, keys []string) (map[string]string, error)
+	// Changed returns those of keys whose committed version differs from
+	// the one given beside it (versions[i] for keys[i]): never committed,
+	// forced through, or another version; stored[i] says whether a version
+	// was committed. Only changed keys come back, so a page of unchanged
+	// records costs one query and no rows.
+	Changed(ctx context.Context, keys, versions []string) (changed []string, stored []bool, err error)
 	// Mark records keys as seen by this run and reports for each whether
 	// the run had not seen it before: a key that paging repeats (an insert
 	// shifts a later page) is emitted once.

@@ -49,6 +49,22 @@ func (k *KnownMap) Versions(_ context.Context, keys []string) (map[string]string
 	return out, nil
 }
 
+// Changed implements Known.
+func (k *KnownMap) Changed(_ context.Context, keys, versions []string) ([]string, []bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var changed []string
+	var stored []bool
+	for i, key := range keys {
+		v, ok := k.versions[key]
+		if ok && !k.forced && v != "" && v == versions[i] {
+			continue
+		}
+		changed, stored = append(changed, key), append(stored, ok)
+	}
+	return changed, stored, nil
+}
+
 // Mark implements Known.
 func (k *KnownMap) Mark(_ context.Context, keys []string) ([]bool, error) {
 	k.mu.Lock()

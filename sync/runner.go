@@ -454,6 +454,47 @@ func (k *stateKnown) Versions(ctx context.Context, keys []string) (map[string]st
 	return v, nil
 }
 
+func (k *stateKnown) Changed(ctx context.Context, keys, versions []string) ([]string, []bool, error) {
+	if k.forced {
+		// Everything is changed; only whether it was stored is asked.
+		v, err := k.sw.Versions(ctx, keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		stored := make([]bool, len(keys))
+		for i, key := range keys {
+			_, stored[i] = v[key]
+		}
+		return keys, stored, nil
+	}
+	changed, stored, err := k.sw.Changed(ctx, keys, versions)
+	if err != nil || len(k.force) == 0 {
+		return changed, stored, err
+	}
+	// A replay forces its few keys through even when unchanged.
+	in := make(map[string]bool, len(changed))
+	for _, key := range changed {
+		in[key] = true
+	}
+	var forced []string
+	for _, key := range keys {
+		if k.force[key] && !in[key] {
+			forced = append(forced, key)
+		}
+	}
+	if len(forced) > 0 {
+		v, err := k.sw.Versions(ctx, forced)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, key := range forced {
+			_, ok := v[key]
+			changed, stored = append(changed, key), append(stored, ok)
+		}
+	}
+	return changed, stored, nil
+}
+
 func (k *stateKnown) Mark(ctx context.Context, keys []string) ([]bool, error) {
 	return k.sw.Mark(ctx, keys)
 }

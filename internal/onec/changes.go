@@ -98,6 +98,9 @@ type Known interface {
 	// Versions returns the stored versions of keys ("" forces a key
 	// through; absent: never stored).
 	Versions(ctx context.Context, keys []string) (map[string]string, error)
+	// Changed returns those of keys whose stored version is not the one
+	// given beside it, with whether one was stored.
+	Changed(ctx context.Context, keys, versions []string) (changed []string, stored []bool, err error)
 	// Unmarked calls fn with the stored keys not marked yet, in chunks of
 	// at most n.
 	Unmarked(ctx context.Context, n int, fn func(keys []string) error) error
@@ -163,6 +166,18 @@ func (m *memKnown) Versions(_ context.Context, keys []string) (map[string]string
 		}
 	}
 	return out, nil
+}
+func (m *memKnown) Changed(_ context.Context, keys, versions []string) ([]string, []bool, error) {
+	var changed []string
+	var stored []bool
+	for i, k := range keys {
+		v, ok := m.versions[k]
+		if ok && v != "" && v == versions[i] {
+			continue
+		}
+		changed, stored = append(changed, k), append(stored, ok)
+	}
+	return changed, stored, nil
 }
 func (m *memKnown) Unmarked(_ context.Context, n int, fn func([]string) error) error {
 	var left []string
@@ -276,22 +291,22 @@ func (d *detector) page(rows []Version) error {
 }
 
 func (d *detector) diff(ctx context.Context, rows []Version, keys []string) error {
-	vers, err := d.known.Versions(ctx, keys)
+	versions := make([]string, len(rows))
+	for i, r := range rows {
+		versions[i] = r.DataVersion
+	}
+	changed, stored, err := d.known.Changed(ctx, keys, versions)
 	if err != nil {
 		return fmt.Errorf("onec: changes %s: %w", d.q.Entity, err)
 	}
-	for _, r := range rows {
-		d.st.Seen++
-		old, ok := vers[r.Key]
-		if ok && old != "" && old == r.DataVersion {
-			d.st.Unchanged++
-			continue
-		}
-		if d.stored == nil {
-			d.stored = map[string]bool{}
-		}
-		d.pending = append(d.pending, r.Key)
-		d.stored[r.Key] = ok
+	d.st.Seen += len(rows)
+	d.st.Unchanged += len(rows) - len(changed)
+	if d.stored == nil {
+		d.stored = map[string]bool{}
+	}
+	for i, k := range changed {
+		d.pending = append(d.pending, k)
+		d.stored[k] = stored[i]
 		if len(d.pending) >= d.c.cfg.BatchSize {
 			if err := d.fetch(ctx); err != nil {
 				return err

@@ -118,6 +118,20 @@ func guidIndex(key string) (int, bool) {
 	return i, err == nil
 }
 
+// Changed is Versions compared: the orders source does not call it.
+func (k *ruleKnown) Changed(ctx context.Context, keys, versions []string) ([]string, []bool, error) {
+	v, _ := k.Versions(ctx, keys)
+	var changed []string
+	var stored []bool
+	for i, key := range keys {
+		old, ok := v[key]
+		if !ok || old == "" || old != versions[i] {
+			changed, stored = append(changed, key), append(stored, ok)
+		}
+	}
+	return changed, stored, nil
+}
+
 func (k *ruleKnown) Mark(_ context.Context, keys []string) ([]bool, error) {
 	fresh := make([]bool, len(keys))
 	for j, key := range keys {
