@@ -98,8 +98,8 @@ func goals(r result) []goal {
 		out = append(out, goal{
 			met:  r.first.wall <= limit,
 			what: fmt.Sprintf("first load >= %.1fx of calls × latency / concurrency", goalLatencyShare),
-			detail: fmt.Sprintf("%d bare calls × %s / %d = %s; first load %s, at most %s allowed (%.2f)",
-				r.bareCalls, r.latency, r.concurrency, secs(floor), secs(r.first.wall), secs(limit),
+			detail: fmt.Sprintf("%s bare calls × %s / %d = %s; first load %s, at most %s allowed (%.2f)",
+				thousands(r.bareCalls), r.latency, r.concurrency, secs(floor), secs(r.first.wall), secs(limit),
 				ratio(floor, r.first.wall)),
 		})
 	}
@@ -167,7 +167,11 @@ func perSecond(n int, d time.Duration) float64 {
 func mibs(b int64) string { return strconv.FormatInt((b+(1<<19))>>20, 10) + " MiB" }
 
 // secs renders a duration as seconds with two decimals, the table's unit.
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
+func secs(d time.Duration) string {
+	whole, frac, _ := strings.Cut(strconv.FormatFloat(d.Seconds(), 'f', 2, 64), ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	return thousands(n) + "." + frac + " s"
+}
 
 // thousands renders n with commas, as the table does.
 func thousands(n int64) string {

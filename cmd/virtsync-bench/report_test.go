@@ -128,6 +128,15 @@ func TestReportTable(t *testing.T) {
 	}
 }
 
+func TestSecs(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0.00 s", 1234 * time.Millisecond: "1.23 s",
+		1072990 * time.Millisecond: "1,072.99 s"} {
+		if got := secs(d); got != want {
+			t.Errorf("secs(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestThousands(t *testing.T) {
 	for n, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1000000: "1,000,000", -12345: "-12,345"} {
 		if got := thousands(n); got != want {
