@@ -221,29 +221,10 @@ func (db *DB) IDEntry(ctx context.Context, kind, ref string) (IDEntry, bool, err
 // holds: one query for a batch instead of one per record.
 func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[string]string, error) {
 	out := make(map[string]string, len(refs))
-	for start := 0; start < len(refs); start += sweepChunk {
-		chunk := refs[start:min(start+sweepChunk, len(refs))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, kind)
-		for _, r := range chunk {
-			args = append(args, r)
-		}
-		rows, err := db.reader.QueryContext(ctx,
-			`SELECT ref, remote_id FROM idmap WHERE kind = ? AND ref IN (`+placeholders(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
-		}
-		for rows.Next() {
-			var ref, id string
-			if err := rows.Scan(&ref, &id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
-			}
-			out[ref] = id
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
-		}
+	err := pairsIn(ctx, db.reader, `SELECT ref, remote_id FROM idmap WHERE kind = ? AND ref IN (%s)`, kind, refs,
+		func(ref, id string) { out[ref] = id })
+	if err != nil {
+		return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
 	}
 	return out, nil
 }
@@ -252,31 +233,48 @@ func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[st
 // mapped to it, for those of ids the id map holds.
 func (db *DB) LookupRefs(ctx context.Context, kind string, ids []string) (map[string][]string, error) {
 	out := make(map[string][]string, len(ids))
-	for start := 0; start < len(ids); start += sweepChunk {
-		chunk := ids[start:min(start+sweepChunk, len(ids))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, kind)
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		rows, err := db.reader.QueryContext(ctx, `SELECT remote_id, ref FROM idmap INDEXED BY idmap_remote
-			WHERE kind = ? AND remote_id IN (`+placeholders(len(chunk))+`) ORDER BY remote_id, updated_at DESC`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
-		}
-		for rows.Next() {
-			var id, ref string
-			if err := rows.Scan(&id, &ref); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
-			}
-			out[id] = append(out[id], ref)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
-		}
+	err := pairsIn(ctx, db.reader, `SELECT remote_id, ref FROM idmap INDEXED BY idmap_remote
+		WHERE kind = ? AND remote_id IN (%s) ORDER BY remote_id, updated_at DESC`, kind, ids,
+		func(id, ref string) { out[id] = append(out[id], ref) })
+	if err != nil {
+		return nil, fmt.Errorf("lookup refs %s: %w", kind, err)
 	}
 	return out, nil
+}
+
+// queryer is a pool or a connection.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// pairsIn runs a two-column text query whose %s is an IN list over keys,
+// a statement per sweepChunk keys, first bound before them, and calls fn
+// for every row.
+func pairsIn(ctx context.Context, q queryer, query string, first any, keys []string, fn func(a, b string)) error {
+	for start := 0; start < len(keys); start += sweepChunk {
+		chunk := keys[start:min(start+sweepChunk, len(keys))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, first)
+		for _, k := range chunk {
+			args = append(args, k)
+		}
+		rows, err := q.QueryContext(ctx, fmt.Sprintf(query, placeholders(len(chunk))), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			fn(a, b)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LookupRef is the reverse of LookupID: the ref mapped to remoteID. If

@@ -91,29 +91,10 @@ func (s *Sweep) Versions(ctx context.Context, keys []string) (map[string]string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make(map[string]string, len(keys))
-	for start := 0; start < len(keys); start += sweepChunk {
-		chunk := keys[start:min(start+sweepChunk, len(keys))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, s.job)
-		for _, k := range chunk {
-			args = append(args, k)
-		}
-		rows, err := s.conn.QueryContext(ctx,
-			`SELECT key, version FROM main.records WHERE job = ? AND key IN (`+placeholders(len(chunk))+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read versions %s: %w", s.job, err)
-		}
-		for rows.Next() {
-			var k, v string
-			if err := rows.Scan(&k, &v); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read versions %s: %w", s.job, err)
-			}
-			out[k] = v
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return nil, fmt.Errorf("read versions %s: %w", s.job, err)
-		}
+	err := pairsIn(ctx, s.conn, `SELECT key, version FROM main.records WHERE job = ? AND key IN (%s)`, s.job, keys,
+		func(k, v string) { out[k] = v })
+	if err != nil {
+		return nil, fmt.Errorf("read versions %s: %w", s.job, err)
 	}
 	return out, nil
 }
