@@ -652,10 +652,20 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 		t.Fatalf("/readyz with NATS up = %d: %s", code, body)
 	}
 
+	if up, ok := metricTotal(scrape(addr), "virtsync_nats_up"); !ok || up != 1 {
+		t.Errorf("virtsync_nats_up = %v (reported %v) with NATS up, want 1", up, ok)
+	}
+
+	// NATS down is a degraded dependency, not "not ready": syncing goes
+	// on through the outbox, so /readyz stays 200 and says so.
 	emb.Shutdown()
-	waitFor(t, d, 20*time.Second, "/readyz 503 with NATS down", func() bool {
-		code, _ := get(addr, "/readyz")
-		return code == 503
+	waitFor(t, d, 20*time.Second, "/readyz degraded with NATS down", func() bool {
+		code, body := get(addr, "/readyz")
+		return code == 200 && strings.HasPrefix(body, "degraded") && strings.Contains(body, "nats")
+	})
+	waitFor(t, d, 10*time.Second, "virtsync_nats_up 0", func() bool {
+		up, ok := metricTotal(scrape(addr), "virtsync_nats_up")
+		return ok && up == 0
 	})
 	before := w.vp.Counts().CustomersUpdated
 	changed := map[string]bool{}
@@ -676,15 +686,18 @@ func TestEventsNATSDownThenBack(t *testing.T) {
 	if st := w.mustRun(0, "status"); !strings.Contains(st.stdout, "waiting for NATS") {
 		t.Errorf("status does not show the backlog:\n%s", st.stdout)
 	}
-	if code, _ := get(addr, "/readyz"); code != 503 {
-		t.Errorf("/readyz = %d with NATS down, want 503", code)
+	if code, body := get(addr, "/readyz"); code != 200 || !strings.HasPrefix(body, "degraded") {
+		t.Errorf("/readyz = %d %q with NATS down, want 200 degraded", code, body)
 	}
 
 	start()
-	waitFor(t, d, 30*time.Second, "/readyz 200 after NATS is back", func() bool {
-		code, _ := get(addr, "/readyz")
-		return code == 200
+	waitFor(t, d, 30*time.Second, "/readyz ok after NATS is back", func() bool {
+		code, body := get(addr, "/readyz")
+		return code == 200 && strings.TrimSpace(body) == "ok"
 	})
+	if up, ok := metricTotal(scrape(addr), "virtsync_nats_up"); !ok || up != 1 {
+		t.Errorf("virtsync_nats_up = %v (reported %v) after NATS is back, want 1", up, ok)
+	}
 	waitFor(t, d, 30*time.Second, "the backlog drained", func() bool {
 		n, ok := backlog()
 		return ok && n == 0

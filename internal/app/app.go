@@ -416,20 +416,21 @@ func httpServer(p *parts, ep *eventsPipe) *http.Server {
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		var problems []string
+		// Without the state nothing syncs: not ready. Without NATS
+		// syncing goes on and events wait in the outbox: ready, degraded
+		// (virtsync_nats_up says so too).
 		if err := p.db.Ping(ctx); err != nil {
-			problems = append(problems, "state: "+err.Error())
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "state: "+err.Error())
+			return
 		}
 		if err := ep.ready(ctx); err != nil {
-			problems = append(problems, "nats: "+err.Error())
-		}
-		if len(problems) > 0 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, strings.Join(problems, "\n"))
+			fmt.Fprintf(w, "degraded\nnats: %v: syncing goes on; events wait in the outbox until NATS takes them\n", err)
 			return
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	p.metrics.WatchNATS(ep.ready)
 	mux.Handle("/metrics", p.metrics.Handler())
 	return &http.Server{Addr: p.cfg.HTTP.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 // result, system, endpoint, status code; never a record key or a person.
 type Metrics struct {
 	reg         *prometheus.Registry
+	state       *stateCollector
 	records     *prometheus.CounterVec
 	requests    *prometheus.HistogramVec
 	runs        *prometheus.HistogramVec
@@ -52,11 +54,14 @@ func NewMetrics(backlog BacklogFunc, dead DeadLettersFunc) *Metrics {
 	}, []string{"job"})
 	m.reg.MustRegister(m.records, m.requests, m.runs, m.lastSuccess,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.reg.MustRegister(&stateCollector{backlog: backlog, dead: dead,
+	m.state = &stateCollector{backlog: backlog, dead: dead,
 		backlogDesc: prometheus.NewDesc("virtsync_outbox_backlog", "Events in the outbox not yet acknowledged by NATS.", nil, nil),
 		ageDesc:     prometheus.NewDesc("virtsync_outbox_oldest_age_seconds", "Age of the oldest event waiting in the outbox (0 when empty).", nil, nil),
 		deadDesc:    prometheus.NewDesc("virtsync_dead_letters", "Open dead letters, by job.", []string{"job"}, nil),
-	})
+		natsDesc: prometheus.NewDesc("virtsync_nats_up", "1 when NATS takes events, 0 while it does not "+
+			"(syncing goes on; events wait in the outbox).", nil, nil),
+	}
+	m.reg.MustRegister(m.state)
 	return m
 }
 
@@ -64,6 +69,10 @@ func NewMetrics(backlog BacklogFunc, dead DeadLettersFunc) *Metrics {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// WatchNATS makes /metrics report virtsync_nats_up from ready, checked at
+// scrape time.
+func (m *Metrics) WatchNATS(ready func(context.Context) error) { m.state.nats.Store(&ready) }
 
 // Record counts one outcome.
 func (m *Metrics) Record(job string, r vsync.Result) { m.records.WithLabelValues(job, string(r)).Inc() }
@@ -91,15 +100,17 @@ func (m *Metrics) Run(s vsync.Summary) {
 // stateCollector reads the state store at scrape time, so the figures are
 // never stale and nothing polls when nobody scrapes.
 type stateCollector struct {
-	backlog                        BacklogFunc
-	dead                           DeadLettersFunc
-	backlogDesc, ageDesc, deadDesc *prometheus.Desc
+	backlog                                  BacklogFunc
+	dead                                     DeadLettersFunc
+	nats                                     atomic.Pointer[func(context.Context) error]
+	backlogDesc, ageDesc, deadDesc, natsDesc *prometheus.Desc
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.backlogDesc
 	ch <- c.ageDesc
 	ch <- c.deadDesc
+	ch <- c.natsDesc
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -110,6 +121,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.backlogDesc, prometheus.GaugeValue, float64(n))
 			ch <- prometheus.MustNewConstMetric(c.ageDesc, prometheus.GaugeValue, age.Seconds())
 		}
+	}
+	if ready := c.nats.Load(); ready != nil {
+		up := 1.0
+		if (*ready)(ctx) != nil {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(c.natsDesc, prometheus.GaugeValue, up)
 	}
 	if c.dead != nil {
 		if m, err := c.dead(ctx); err == nil {
