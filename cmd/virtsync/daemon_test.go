@@ -836,24 +836,27 @@ func TestReadyzNATSAbsentAtStart(t *testing.T) {
 	w, addr := daemonWorld(t, onectest.DemoSeed(8, 4, 1, 27), fmt.Sprintf(`nats: {url: %q}`, natsURL))
 	d := startDaemon(t, w)
 	clients := w.clients()
-	// Syncing does not wait for NATS; /livez is fine, /readyz is not.
+	// Syncing does not wait for NATS; /livez is fine, /readyz says degraded.
 	waitFor(t, d, 30*time.Second, "the initial load without NATS", func() bool {
 		return len(w.vp.Customers()) == len(clients) && len(w.vp.Cards()) == 4
 	})
 	if code, _ := get(addr, "/livez"); code != 200 {
 		t.Errorf("/livez = %d without NATS, want 200", code)
 	}
-	if code, body := get(addr, "/readyz"); code != 503 || !strings.Contains(body, "nats") {
-		t.Errorf("/readyz without NATS = %d %q, want 503 naming nats", code, body)
+	if code, body := get(addr, "/readyz"); code != 200 || !strings.HasPrefix(body, "degraded") || !strings.Contains(body, "nats") {
+		t.Errorf("/readyz without NATS = %d %q, want 200 degraded naming nats", code, body)
+	}
+	if up, ok := metricTotal(scrape(addr), "virtsync_nats_up"); !ok || up != 0 {
+		t.Errorf("virtsync_nats_up = %v (reported %v) without NATS, want 0", up, ok)
 	}
 	if n, _ := metricTotal(scrape(addr), "virtsync_outbox_backlog"); n < float64(len(clients)+4) {
 		t.Errorf("outbox backlog %v without NATS, want >= %d", n, len(clients)+4)
 	}
 
 	startListeningNATS(t, store, fmt.Sprintf("127.0.0.1:%d", port))
-	waitFor(t, d, 30*time.Second, "/readyz 200 once NATS is up", func() bool {
-		code, _ := get(addr, "/readyz")
-		return code == 200
+	waitFor(t, d, 30*time.Second, "/readyz ok once NATS is up", func() bool {
+		code, body := get(addr, "/readyz")
+		return code == 200 && strings.TrimSpace(body) == "ok"
 	})
 	waitFor(t, d, 30*time.Second, "the backlog drained", func() bool {
 		n, ok := metricTotal(scrape(addr), "virtsync_outbox_backlog")
