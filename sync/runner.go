@@ -75,11 +75,6 @@ type RunInfo struct {
 	Mode Mode
 	IDs  IDLookup
 	Log  *slog.Logger
-	// Batch numbers the run's batches from 1. While a batch is pushed,
-	// every earlier batch is committed: what a handler must remember of
-	// the run's own records (ids handed out, say) is only this batch's.
-	// Set by the engine before a batch's first Apply.
-	Batch int
 }
 
 // IDLookup resolves references through the committed id map, both ways.
@@ -597,7 +592,6 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 		inBatch[k] = true
 	}
 	b.info.IDs = &batchIDs{IDLookup: r.DB, kind: job.Kind, batch: inBatch, ids: ids}
-	b.info.Batch++
 	results := b.apply(ctx, recs)
 	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
 	if err := b.checkIDs(ctx, results); err != nil {
