@@ -118,7 +118,7 @@ func (s *Sweep) Changed(ctx context.Context, keys, versions []string) ([]string,
 		}
 		args = append(args, s.job)
 		rows, err := s.conn.QueryContext(ctx, `SELECT p.column1, r.version IS NOT NULL
-			FROM (VALUES `+strings.TrimSuffix(strings.Repeat("(?,?),", end-start), ",")+`) AS p
+			FROM (VALUES `+repeatList("(?,?)", end-start)+`) AS p
 			LEFT JOIN main.records r ON r.job = ? AND r.key = p.column1
 			WHERE r.version IS NULL OR r.version <> p.column2`, args...)
 		if err != nil {
@@ -155,7 +155,7 @@ func (s *Sweep) Mark(ctx context.Context, keys []string) ([]bool, error) {
 			args = append(args, k)
 		}
 		res, err := s.conn.ExecContext(ctx, `INSERT INTO temp.swept (key, gen) SELECT column1, ? FROM (VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?),", len(chunk)), ",")+`) WHERE true ON CONFLICT (key) DO NOTHING`, args...)
+			repeatList("(?)", len(chunk))+`) WHERE true ON CONFLICT (key) DO NOTHING`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
 		}
@@ -228,6 +228,10 @@ func (s *Sweep) unmarked(ctx context.Context, after string, n int) ([]string, er
 	return keys, nil
 }
 
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+func placeholders(n int) string { return repeatList("?", n) }
+
+// repeatList is n copies of s, comma-separated: the placeholders of an IN
+// list or of VALUES rows.
+func repeatList(s string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(s+",", n), ",")
 }
