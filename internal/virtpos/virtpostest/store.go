@@ -62,57 +62,6 @@ func nameID(names map[int]string, st *store, entity, name string) (int, bool) {
 	return id, true
 }
 
-// fieldName returns the fake's own copy of a field name the API knows:
-// stored records share it instead of each holding the name as its request
-// spelled it (a million customers hold a dozen names each).
-func fieldName(k string) string {
-	switch k {
-	case "id":
-		return "id"
-	case "external_id":
-		return "external_id"
-	case "fname":
-		return "fname"
-	case "lname":
-		return "lname"
-	case "mname":
-		return "mname"
-	case "email":
-		return "email"
-	case "phone":
-		return "phone"
-	case "gender":
-		return "gender"
-	case "birth_day":
-		return "birth_day"
-	case "birth_month":
-		return "birth_month"
-	case "birth_year":
-		return "birth_year"
-	case "group_id":
-		return "group_id"
-	case "group_name":
-		return "group_name"
-	case "uid":
-		return "uid"
-	case "uid_ean13":
-		return "uid_ean13"
-	case "barcode":
-		return "barcode"
-	case "medium":
-		return "medium"
-	case "status":
-		return "status"
-	case "type_id":
-		return "type_id"
-	case "type_name":
-		return "type_name"
-	case "customer_id":
-		return "customer_id"
-	}
-	return k
-}
-
 // Params the customer call consumes itself instead of storing.
 var customerControl = map[string]bool{"apikey": true, "format": true, "create_if_not_exist": true,
 	"id": true, "group_name": true, "group_id": true}
@@ -138,14 +87,14 @@ func (s *Server) customerUpdate(rep *reply, p url.Values, reject func(string, ur
 	if !found && p.Get("create_if_not_exist") != "1" {
 		return errors.New("customer not found")
 	}
-	old, _ := st.customers.get(id)
-	rec := make(map[string]string, len(old)+len(p))
-	for k, v := range old {
-		rec[k] = v
+	// get decodes a fresh map, the caller's to change.
+	rec, ok := st.customers.get(id)
+	if !ok {
+		rec = make(map[string]string, len(p))
 	}
 	for k, vs := range p {
 		if !customerControl[k] {
-			rec[fieldName(k)] = vs[len(vs)-1]
+			rec[k] = vs[len(vs)-1]
 		}
 	}
 	newGroup := false
@@ -285,17 +234,16 @@ func (s *Server) cardWrite(rep *reply, p url.Values, reject func(string, url.Val
 			return errors.New("card not found")
 		}
 	}
-	var old map[string]string
+	var rec map[string]string
 	if found {
-		old, _ = st.cards.get(id)
+		rec, _ = st.cards.get(id)
 	}
-	rec := make(map[string]string, len(old)+len(p))
-	for k, v := range old {
-		rec[k] = v
+	if rec == nil {
+		rec = make(map[string]string, len(p))
 	}
 	for k, vs := range p {
 		if !cardControl[k] {
-			rec[fieldName(k)] = vs[len(vs)-1]
+			rec[k] = vs[len(vs)-1]
 		}
 	}
 	if rec["uid"] == "" {
