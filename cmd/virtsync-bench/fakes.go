@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -50,11 +51,7 @@ func (c *counter) take() callCounts {
 func (c *counter) peek() callCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(callCounts, len(c.n))
-	for k, v := range c.n {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.n)
 }
 
 // wrap counts every request h gets under system, method and the endpoint
@@ -208,11 +205,5 @@ func (f *virtposFake) close() {
 // writes is how many of calls changed 1C (anything but a GET): a phase
 // that wrote to 1C leaves a base the next phase must not reuse.
 func writes(calls callCounts) int64 {
-	var n int64
-	for k, v := range calls {
-		if strings.HasPrefix(k, sysOneC+" ") && !strings.HasPrefix(k, sysOneC+" GET ") {
-			n += v
-		}
-	}
-	return n
+	return calls.system(sysOneC) - calls.system(sysOneC+" GET")
 }
