@@ -66,6 +66,8 @@ type DB struct {
 	// idEntry is prepared once: a run looks ids up once per record (a
 	// card's owner), and preparing costs more than the look-up.
 	idEntry *sqlx.Stmt
+	// listed is prepared once too: a run with a listing asks it per record.
+	listed *sqlx.Stmt
 	// scratch serves sweeps: each holds one connection for its TEMP
 	// table (see Sweep) and writes nothing else.
 	scratch *sqlx.DB
@@ -154,6 +156,10 @@ func Open(path string, opts ...Option) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	if db.listed, err = reader.Preparex(`SELECT remote_id FROM listed WHERE kind = ? AND ref = ? AND run_id = ?`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
 	scratch, err := sqlx.Open("sqlite3", base)
 	if err != nil {
 		db.Close()
@@ -184,8 +190,10 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both connection pools.
 func (db *DB) Close() error {
 	var errs []error
-	if db.idEntry != nil {
-		errs = append(errs, db.idEntry.Close())
+	for _, st := range []*sqlx.Stmt{db.idEntry, db.listed} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	if db.scratch != nil {
 		errs = append(errs, db.scratch.Close())

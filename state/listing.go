@@ -70,8 +70,7 @@ func (db *DB) addListed(ctx context.Context, kind, runID string, rows []ListedRo
 // ref. ok is false when the listing has no such ref, or when the row was
 // left by another run's listing.
 func (db *DB) Listed(ctx context.Context, kind, runID, ref string) (remoteID string, ok bool, err error) {
-	err = db.reader.GetContext(ctx, &remoteID,
-		`SELECT remote_id FROM listed WHERE kind = ? AND ref = ? AND run_id = ?`, kind, ref, runID)
+	err = db.listed.GetContext(ctx, &remoteID, kind, ref, runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
