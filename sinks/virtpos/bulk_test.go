@@ -355,6 +355,10 @@ func TestBrokenListingIsNotUsed(t *testing.T) {
 			if _, err := h.Apply(context.Background(), e.run, partnerRec(0)); err != nil {
 				t.Fatal(err)
 			}
+			// The listing was tried: a count, partner 0's look-up, page 1.
+			if got := e.lookups(); got != 3 {
+				t.Fatalf("%d GET /customer, want 3 (count, look-up, the listing's first page)", got)
+			}
 			if _, ok, err := e.db.Listed(context.Background(), "customer", e.run.ID, partnerRec(0).Key); ok || err != nil {
 				t.Fatalf("a broken listing left rows (%v, %v)", ok, err)
 			}
