@@ -1,14 +1,6 @@
 package mapping
 
-import (
-	"errors"
-	"fmt"
-)
-
-// ErrProfileNotSupported is returned by Profile for a known 1C configuration
-// whose preset is not built yet; the user can still configure every entity and
-// field by hand.
-var ErrProfileNotSupported = errors.New("profile not supported yet")
+import "fmt"
 
 // SpecError reports a field spec that cannot be compiled. Param is the virtpos
 // parameter the spec belongs to (empty when the spec was parsed on its own).

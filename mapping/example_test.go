@@ -20,7 +20,7 @@ func (m idMap) Resolve(kind, ref string) (string, bool, error) {
 // Build the ut11 customer map with one user override and apply it to a
 // partner as the OData reader decodes it.
 func Example() {
-	p, err := mapping.Profile("ut11")
+	p, err := mapping.LoadProfile("ut11")
 	if err != nil {
 		panic(err)
 	}

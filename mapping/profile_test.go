@@ -41,9 +41,9 @@ func kindsLookup(t *testing.T) fakeLookup {
 	return l
 }
 
-func mustProfile(t *testing.T) *ProfileDefaults {
+func mustProfile(t *testing.T) *Profile {
 	t.Helper()
-	p, err := Profile("")
+	p, err := LoadProfile("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func mustProfile(t *testing.T) *ProfileDefaults {
 
 func TestUT11Customers(t *testing.T) {
 	p := mustProfile(t)
-	if p.Customers.Entity != "Catalog_Партнеры" || p.Customers.Filter != "Клиент eq true" {
+	if p.Customers.Entity != "Catalog_Партнеры" || p.Customers.Buyers != BuyersFilter || p.Customers.Filter != "Клиент eq true" {
 		t.Fatalf("customers entity/filter = %q/%q", p.Customers.Entity, p.Customers.Filter)
 	}
 	m, err := Compile(p.Customers.Fields)
@@ -98,10 +98,11 @@ func TestUT11Cards(t *testing.T) {
 	if p.Cards.Entity != "Catalog_КартыЛояльности" {
 		t.Fatalf("cards entity = %q", p.Cards.Entity)
 	}
-	m, err := Compile(p.Cards.Fields)
+	c, err := p.Compile()
 	if err != nil {
-		t.Fatalf("compile ut11 cards: %v", err)
+		t.Fatalf("compile ut11: %v", err)
 	}
+	m := c.Cards
 	if got, want := m.Lookups(), []LookupField{{"Catalog_ВидыКартЛояльности", "Description"}, {"Catalog_ВидыКартЛояльности", "ТипКарты"}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("Lookups = %v, want %v", got, want)
 	}
@@ -136,41 +137,29 @@ func TestUT11Cards(t *testing.T) {
 	}
 }
 
-func TestUT11Orders(t *testing.T) {
-	o := mustProfile(t).Orders
-	if o.Entity != "Document_ЗаказКлиента" || o.KeyField != "НомерПоДаннымКлиента" || o.Items != "Товары" ||
-		o.ItemEntity != "Catalog_Номенклатура" || o.ItemMatch != "Code" || o.ContractorOf != "Catalog_Контрагенты" ||
-		o.ContractorBy != "Партнер_Key" {
-		t.Fatalf("order defaults = %+v", o)
-	}
-}
-
 func TestProfileNames(t *testing.T) {
 	cases := []struct {
+		ref     string
 		name    string
-		wantErr error
 		errText string
 	}{
-		{name: "ut11"},
-		{name: ""},
-		{name: "roznica", wantErr: ErrProfileNotSupported},
-		{name: "unf", wantErr: ErrProfileNotSupported},
-		{name: "ut10", errText: `unknown profile "ut10"`},
+		{ref: "ut11", name: ProfileUT11},
+		{ref: "", name: ProfileUT11},
+		{ref: "roznica", name: ProfileRoznica},
+		{ref: "unf", name: ProfileUNF},
+		{ref: "ut10", errText: `no shipped profile "ut10" (shipped: roznica, unf, ut11)`},
+		{ref: "./testdata/no-such-profile.yaml", errText: "no such file"},
 	}
 	for _, tc := range cases {
-		t.Run("profile "+tc.name, func(t *testing.T) {
-			p, err := Profile(tc.name)
+		t.Run("profile "+tc.ref, func(t *testing.T) {
+			p, err := LoadProfile(tc.ref)
 			switch {
-			case tc.wantErr != nil:
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tc.wantErr)
-				}
 			case tc.errText != "":
 				if err == nil || !strings.Contains(err.Error(), tc.errText) {
 					t.Fatalf("err = %v, want %q", err, tc.errText)
 				}
-			case err != nil || p.Name != ProfileUT11:
-				t.Fatalf("Profile(%q) = %v, %v", tc.name, p, err)
+			case err != nil || p.Name != tc.name:
+				t.Fatalf("LoadProfile(%q) = %v, %v", tc.ref, p, err)
 			}
 		})
 	}

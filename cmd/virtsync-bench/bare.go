@@ -38,7 +38,7 @@ type synced struct {
 }
 
 func syncedSets() (synced, error) {
-	p, err := mapping.Profile(profile)
+	p, err := mapping.LoadProfile(profile)
 	if err != nil {
 		return synced{}, fmt.Errorf("profile %s: %w", profile, err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/state"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -129,13 +130,14 @@ var Version = "dev"
 func checkMetadata(ctx context.Context, p *parts, stderr io.Writer) (int, bool) {
 	cctx, cancel := context.WithTimeout(ctx, p.cfg.OneC.Timeout.D())
 	defer cancel()
-	err := p.onec.CheckMetadata(cctx, p.metaWant)
+	m, err := p.onec.CheckMetadata(cctx, p.profile.Needs())
 	if err == nil {
 		return 0, true
 	}
 	var me *onec.MetadataError
 	if errors.As(err, &me) {
-		fmt.Fprintf(stderr, "virtsync: 1C: %v\n", err)
+		mapping.Hint(me, m.HasEntity, p.profile.Profile)
+		fmt.Fprintf(stderr, "virtsync: 1C (profile %s): %v\n", p.profile.Source, err)
 		return ExitUsage, false
 	}
 	p.log.Warn("could not check the 1C $metadata; going on", "err", err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,9 +29,8 @@ type parts struct {
 	onec    *onec.Client
 	metrics *Metrics
 	jobs    map[string]vsync.JobSpec
-	// metaWant is every 1C entity and field the jobs read or write, for
-	// the $metadata check at start.
-	metaWant map[string][]string
+	// profile is the 1C profile with the config's overrides.
+	profile *mapping.Compiled
 }
 
 // newLogger builds the process logger from log.level and log.format.
@@ -48,10 +48,16 @@ func newLogger(cfg config.LogConfig, w interface{ Write([]byte) (int, error) }) 
 // error (exit 2) when a field map does not compile.
 func buildJobs(p *parts) error {
 	cfg := p.cfg
-	prof, err := mapping.Profile(cfg.OneC.Profile)
+	prof, err := mapping.LoadProfile(cfg.OneC.Profile)
 	if err != nil {
 		return &configError{fmt.Errorf("onec.profile: %w", err)}
 	}
+	overrideProfile(prof, cfg.OneC)
+	comp, err := prof.Compile()
+	if err != nil {
+		return &configError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
+	}
+	p.profile = comp
 	vp, err := virtpos.New(virtpos.Config{
 		BaseURL: cfg.Virtpos.BaseURL, APIKey: cfg.Virtpos.APIKey, Format: cfg.Virtpos.Format,
 		Method: cfg.Virtpos.Method, Timeout: cfg.Virtpos.Timeout.D(), Concurrency: cfg.Virtpos.Concurrency,
@@ -86,78 +92,45 @@ func buildJobs(p *parts) error {
 	}
 	p.onec = oc
 
-	pick := func(v, def string) string {
-		if v != "" {
-			return v
-		}
-		return def
-	}
-	want := map[string][]string{}
-	addWant := func(entity string, fields ...string) {
-		want[entity] = append(want[entity], fields...)
-	}
-
-	// customers: 1C -> virtpos
-	custEntity := pick(cfg.OneC.Customers.Entity, prof.Customers.Entity)
-	custFilter := pick(cfg.OneC.Customers.Filter, prof.Customers.Filter)
-	custMap, err := mapping.Compile(mapping.Merge(prof.Customers.Fields, cfg.OneC.Customers.Fields))
-	if err != nil {
-		return &configError{fmt.Errorf("onec.customers.fields: %w", err)}
-	}
-	custSelect := withKeys(custMap.Sources())
-	addWant(custEntity, custSelect...)
-	// cards: 1C -> virtpos
-	cardEntity := pick(cfg.OneC.Cards.Entity, prof.Cards.Entity)
-	cardMap, err := mapping.Compile(mapping.Merge(prof.Cards.Fields, cfg.OneC.Cards.Fields))
-	if err != nil {
-		return &configError{fmt.Errorf("onec.cards.fields: %w", err)}
-	}
-	cardSelect := withKeys(cardMap.Sources())
-	addWant(cardEntity, cardSelect...)
-	for _, lf := range cardMap.Lookups() {
-		addWant(lf.Entity, "Ref_Key", lf.Field)
-	}
-	// orders: virtpos -> 1C
-	od := prof.Orders
 	loc, err := time.LoadLocation(cfg.OneC.Orders.ShopTimezone)
 	if err != nil {
 		return &configError{fmt.Errorf("onec.orders.shop_timezone: %w", err)}
 	}
+	co := cfg.OneC.Orders
 	settings := sinkonec.OrderSettings{
-		Entity:             pick(cfg.OneC.Orders.Entity, od.Entity),
-		TabularSection:     od.Items,
-		MarkerField:        pick(cfg.OneC.Orders.MarkerField, od.KeyField),
-		ItemsEntity:        pick(cfg.OneC.Orders.ItemsEntity, od.ItemEntity),
-		ItemMatchField:     pick(cfg.OneC.Orders.ItemMatchField, od.ItemMatch),
-		CounterpartyEntity: pick(cfg.OneC.Orders.CounterpartyEntity, od.ContractorOf),
-		Organization:       cfg.OneC.Orders.OrganizationKey,
-		Warehouse:          cfg.OneC.Orders.WarehouseKey,
-		Agreement:          cfg.OneC.Orders.AgreementKey,
-		Currency:           cfg.OneC.Orders.CurrencyKey,
-		Operation:          cfg.OneC.Orders.Operation,
-		Status:             cfg.OneC.Orders.Status,
-		CancelledStatus:    cfg.OneC.Orders.CancelledStatus,
-		Post:               cfg.OneC.Orders.Post,
-		ShopZone:           loc,
+		Doc:             comp.Order,
+		Counterparty:    prof.Orders.Counterparty,
+		Items:           prof.Orders.Items,
+		Organization:    co.OrganizationKey,
+		Warehouse:       co.WarehouseKey,
+		Agreement:       co.AgreementKey,
+		Currency:        co.CurrencyKey,
+		Operation:       prof.Orders.Operation,
+		Status:          prof.Orders.Status,
+		CancelledStatus: prof.Orders.CancelledStatus,
+		Post:            co.Post,
+		ShopZone:        loc,
 	}
-	addWant(settings.Entity, "Ref_Key", "Number", "Date", settings.MarkerField, "Партнер_Key", "Контрагент_Key",
-		"СуммаДокумента", "Комментарий", "АдресДоставки", od.Items)
-	addWant(settings.ItemsEntity, "Ref_Key", settings.ItemMatchField)
-	addWant(settings.CounterpartyEntity, "Ref_Key", od.ContractorBy)
-	p.metaWant = want
-
+	custSource := &srconec.Entities{Client: oc, Entity: prof.Customers.Entity, Select: withKeys(comp.Customers.Sources())}
+	switch prof.Customers.Buyers {
+	case mapping.BuyersFilter:
+		custSource.Filter = prof.Customers.Filter
+	case mapping.BuyersGroups:
+		custSource.Groups = prof.Customers.Groups
+	}
 	p.jobs = map[string]vsync.JobSpec{
 		"customers": {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
-			Source: &srconec.Entities{Client: oc, Entity: custEntity, Filter: custFilter, Select: custSelect},
+			Source: custSource,
 			Handler: &sinkvp.Customers{Client: vp, Listings: p.db,
-				Mapper: &entityMapper{kind: "customer", m: custMap, onec: oc, db: p.db}},
+				Mapper: &entityMapper{kind: "customer", m: comp.Customers, onec: oc, db: p.db}},
 		},
 		"cards": {
 			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
-			Source: &srconec.Entities{Client: oc, Entity: cardEntity, Select: cardSelect},
+			Source: &srconec.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
+				Select: withKeys(comp.Cards.Sources())},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
-				Mapper: &entityMapper{kind: "card", m: cardMap, onec: oc, db: p.db}},
+				Mapper: &entityMapper{kind: "card", m: comp.Cards, onec: oc, db: p.db}},
 		},
 		"orders": {
 			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
@@ -167,6 +140,52 @@ func buildJobs(p *parts) error {
 		},
 	}
 	return nil
+}
+
+// overrideProfile applies the onec.* keys of the config to the profile,
+// key by key: a key left at its default keeps the profile's value.
+func overrideProfile(p *mapping.Profile, oc config.OneCConfig) {
+	c := &p.Customers
+	c.Entity = cmp.Or(oc.Customers.Entity, c.Entity)
+	switch {
+	case oc.Customers.Buyers != "":
+		c.Buyers = oc.Customers.Buyers
+	case oc.Customers.Filter != "":
+		c.Buyers = mapping.BuyersFilter
+	case len(oc.Customers.Groups) > 0:
+		c.Buyers = mapping.BuyersGroups
+	}
+	c.Filter = cmp.Or(oc.Customers.Filter, c.Filter)
+	if len(oc.Customers.Groups) > 0 {
+		c.Groups = oc.Customers.Groups
+	}
+	c.Fields = mapping.Merge(c.Fields, oc.Customers.Fields)
+
+	k := &p.Cards
+	k.Entity = cmp.Or(oc.Cards.Entity, k.Entity)
+	k.KindsEntity = cmp.Or(oc.Cards.KindsEntity, k.KindsEntity)
+	k.Filter = cmp.Or(oc.Cards.Filter, k.Filter)
+	k.Fields = mapping.Merge(k.Fields, oc.Cards.Fields)
+
+	o, co := &p.Orders, oc.Orders
+	o.Entity = cmp.Or(co.Entity, o.Entity)
+	o.MarkerField = cmp.Or(co.MarkerField, o.MarkerField)
+	o.MarkerLength = cmp.Or(co.MarkerLength, o.MarkerLength)
+	o.Fields = mapping.Merge(o.Fields, co.Fields)
+	o.Rows.Section = cmp.Or(co.Rows.Section, o.Rows.Section)
+	o.Rows.Fields = mapping.Merge(o.Rows.Fields, co.Rows.Fields)
+	o.Items.Entity = cmp.Or(co.ItemsEntity, o.Items.Entity)
+	switch {
+	case len(co.ItemMatch) > 0:
+		o.Items.Match = co.ItemMatch
+	case co.ItemMatchField != "":
+		o.Items.Match = []mapping.ItemMatch{{Field: co.ItemMatchField}}
+	}
+	o.Counterparty.Entity = cmp.Or(co.CounterpartyEntity, o.Counterparty.Entity)
+	o.Counterparty.By = cmp.Or(co.CounterpartyBy, o.Counterparty.By)
+	o.Operation = cmp.Or(co.Operation, o.Operation)
+	o.Status = cmp.Or(co.Status, o.Status)
+	o.CancelledStatus = cmp.Or(co.CancelledStatus, o.CancelledStatus)
 }
 
 // withKeys adds the fields every change-detecting read needs.

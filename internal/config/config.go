@@ -14,6 +14,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/virtsync/virtsync/internal/retry"
+
+	"github.com/virtsync/virtsync/mapping"
 )
 
 // Allowed values of enumerated keys.
@@ -26,9 +28,9 @@ const (
 
 	// ProfileUT11 is 1C:Управление торговлей 11 (also КА 2, ERP 2), the default.
 	ProfileUT11 = "ut11"
-	// ProfileRoznica (1C:Розница, УТ 10.3) is reserved: rejected until implemented.
+	// ProfileRoznica is 1C:Розница 2.
 	ProfileRoznica = "roznica"
-	// ProfileUNF (1C:УНФ) is reserved: rejected until implemented.
+	// ProfileUNF is 1C:Управление нашей фирмой 3.0.
 	ProfileUNF = "unf"
 
 	// OnDeleteIgnore leaves the record in virtpos and records that it was deleted in 1C.
@@ -215,8 +217,9 @@ type OneCConfig struct {
 	Timeout Duration `yaml:"timeout"`
 	// PageSize is $top of a page. Default 1000; >= 1.
 	PageSize int `yaml:"page_size"`
-	// Profile picks entity and field defaults (DESIGN.md section 8).
-	// Default "ut11"; "roznica" and "unf" are reserved.
+	// Profile is the 1C configuration's profile: a shipped one (ut11,
+	// unf, roznica) or the path of a profile file of one's own (README,
+	// "1C profiles"). Keys below override it key by key. Default "ut11".
 	Profile string `yaml:"profile"`
 	// Retry is the backoff for transient failures. Default 6/500ms/30s.
 	Retry RetryConfig `yaml:"retry"`
@@ -241,8 +244,15 @@ type FieldSpecs = map[string]any
 type CustomersConfig struct {
 	// Entity is the 1C catalog. Default "": the profile's (ut11: Catalog_Партнеры).
 	Entity string `yaml:"entity"`
+	// Buyers says how buyers are told apart from the catalog's other
+	// items: filter, groups or all. Default "": the profile's (ut11:
+	// filter); set by Filter or Groups alone too.
+	Buyers string `yaml:"buyers"`
 	// Filter is an OData $filter. Default "": the profile's (ut11: "Клиент eq true").
 	Filter string `yaml:"filter"`
+	// Groups are folder Ref_Keys: buyers are the items under them, at any
+	// depth. Default none.
+	Groups []string `yaml:"groups,omitempty"`
 	// Fields overrides field specs. Default nil: the profile's mapping.
 	Fields FieldSpecs `yaml:"fields,omitempty"`
 	// OnDelete is ignore or delete. Default ignore: leave the customer in
@@ -254,9 +264,12 @@ type CustomersConfig struct {
 type CardsConfig struct {
 	// Entity is the 1C catalog. Default "": the profile's (ut11: Catalog_КартыЛояльности).
 	Entity string `yaml:"entity"`
-	// KindsEntity is the card kinds catalog. Default "": the profile's
-	// (ut11: Catalog_ВидыКартЛояльности).
+	// KindsEntity is the card kinds catalog that lookup specs without an
+	// entity read. Default "": the profile's (ut11: Catalog_ВидыКартЛояльности).
 	KindsEntity string `yaml:"kinds_entity"`
+	// Filter is an OData $filter of the cards to sync. Default "": the
+	// profile's (ut11: all; roznica: IsFolder eq false).
+	Filter string `yaml:"filter"`
 	// Fields overrides field specs. Default nil: the profile's mapping.
 	Fields FieldSpecs `yaml:"fields,omitempty"`
 	// OnDelete is delete or block. Default delete.
@@ -267,18 +280,36 @@ type CardsConfig struct {
 type OrdersConfig struct {
 	// Entity is the 1C document. Default "": the profile's (ut11: Document_ЗаказКлиента).
 	Entity string `yaml:"entity"`
-	// Fields overrides field specs. Default nil: the profile's mapping.
+	// Fields maps document fields to order values or {const: x},
+	// overriding the profile's key by key (nil removes a field).
 	Fields FieldSpecs `yaml:"fields,omitempty"`
+	// Rows overrides the tabular section of goods.
+	Rows OrderRowsConfig `yaml:"rows"`
 	// Post posts the document after writing it. Default false.
 	Post bool `yaml:"post"`
-	// MarkerField holds the virtpos order key in 1C. Default "НомерПоДаннымКлиента".
+	// MarkerField holds the virtpos order key in 1C. Default "": the
+	// profile's (ut11: НомерПоДаннымКлиента).
 	MarkerField string `yaml:"marker_field"`
-	// ItemsEntity is the items catalog. Default "Catalog_Номенклатура".
+	// MarkerLength is how many characters MarkerField holds; a longer key
+	// is written as a digest that fits. Default 0: the profile's (ut11: any
+	// length, unf: 30, roznica: 11).
+	MarkerLength int `yaml:"marker_length"`
+	// ItemsEntity is the items catalog. Default "": the profile's
+	// (Catalog_Номенклатура).
 	ItemsEntity string `yaml:"items_entity"`
-	// ItemMatchField is matched to virtpos item_id. Default "Code"; often "Артикул".
+	// ItemMatchField is one field matched to virtpos item_id, exactly.
+	// Default "": the profile's (Code). Excludes ItemMatch.
 	ItemMatchField string `yaml:"item_match_field"`
-	// CounterpartyEntity is the legal counterparty catalog. Default "Catalog_Контрагенты".
+	// ItemMatch are the ways tried in order to match item_id: a field
+	// name or {field, zeros: keep|ignore, prefix, entity, ref}. Default
+	// none: the profile's.
+	ItemMatch []mapping.ItemMatch `yaml:"item_match,omitempty"`
+	// CounterpartyEntity is the legal counterparty catalog. Default "":
+	// the profile's (ut11: Catalog_Контрагенты; unf, roznica: none).
 	CounterpartyEntity string `yaml:"counterparty_entity"`
+	// CounterpartyBy is its field holding the buyer. Default "": the
+	// profile's (ut11: Партнер_Key).
+	CounterpartyBy string `yaml:"counterparty_by"`
 	// OrganizationKey is the Организация_Key (a GUID). Default "": not set.
 	OrganizationKey string `yaml:"organization_key"`
 	// WarehouseKey is the Склад_Key. Default "": not set.
@@ -287,9 +318,11 @@ type OrdersConfig struct {
 	AgreementKey string `yaml:"agreement_key"`
 	// CurrencyKey is the Валюта_Key. Default "": not set.
 	CurrencyKey string `yaml:"currency_key"`
-	// Operation is the ХозяйственнаяОперация value. Default "РеализацияКлиенту".
+	// Operation is the operation kind written (ut11 ХозяйственнаяОперация,
+	// unf ВидОперации). Default "": the profile's (ut11 РеализацияКлиенту,
+	// unf ЗаказНаПродажу, roznica none).
 	Operation string `yaml:"operation"`
-	// Status is the Статус value. Default "": not set (1C's default).
+	// Status is the Статус value. Default "": the profile's (none: 1C's default).
 	Status string `yaml:"status"`
 	// CancelledStatus is the Статус written when virtpos marks the order
 	// cancelled (ut11: "Закрыт"). Default "": the status is left as is and
@@ -304,6 +337,15 @@ type OrdersConfig struct {
 	// ShopTimezone is the IANA zone of virtpos created_date (shop-local).
 	// Default "Europe/Moscow".
 	ShopTimezone string `yaml:"shop_timezone"`
+}
+
+// OrderRowsConfig overrides the order document's tabular section.
+type OrderRowsConfig struct {
+	// Section is the tabular section. Default "": the profile's (ut11 Товары).
+	Section string `yaml:"section"`
+	// Fields maps row fields to row values or {const: x}, overriding the
+	// profile's key by key (nil removes a field).
+	Fields FieldSpecs `yaml:"fields,omitempty"`
 }
 
 // JobsConfig configures the jobs.
@@ -395,14 +437,9 @@ func Default() Config {
 			Customers: CustomersConfig{OnDelete: OnDeleteIgnore},
 			Cards:     CardsConfig{OnDelete: OnDeleteDelete},
 			Orders: OrdersConfig{
-				MarkerField:        "НомерПоДаннымКлиента",
-				ItemsEntity:        "Catalog_Номенклатура",
-				ItemMatchField:     "Code",
-				CounterpartyEntity: "Catalog_Контрагенты",
-				Operation:          "РеализацияКлиенту",
-				HoldMaxAttempts:    10,
-				HoldMaxAge:         Duration(72 * time.Hour),
-				ShopTimezone:       "Europe/Moscow",
+				HoldMaxAttempts: 10,
+				HoldMaxAge:      Duration(72 * time.Hour),
+				ShopTimezone:    "Europe/Moscow",
 			},
 		},
 		Jobs: JobsConfig{

@@ -71,9 +71,10 @@ func TestDefault(t *testing.T) {
 		{"onec.profile", c.OneC.Profile, "ut11"},
 		{"onec.customers.on_delete", c.OneC.Customers.OnDelete, "ignore"},
 		{"onec.cards.on_delete", c.OneC.Cards.OnDelete, "delete"},
-		{"onec.orders.marker_field", c.OneC.Orders.MarkerField, "НомерПоДаннымКлиента"},
-		{"onec.orders.item_match_field", c.OneC.Orders.ItemMatchField, "Code"},
-		{"onec.orders.operation", c.OneC.Orders.Operation, "РеализацияКлиенту"},
+		// "": the profile's (ut11: НомерПоДаннымКлиента, Code, РеализацияКлиенту).
+		{"onec.orders.marker_field", c.OneC.Orders.MarkerField, ""},
+		{"onec.orders.item_match_field", c.OneC.Orders.ItemMatchField, ""},
+		{"onec.orders.operation", c.OneC.Orders.Operation, ""},
 		{"onec.orders.hold_max_attempts", c.OneC.Orders.HoldMaxAttempts, 10},
 		{"onec.orders.hold_max_age", c.OneC.Orders.HoldMaxAge.D(), 72 * time.Hour},
 		{"onec.orders.shop_timezone", c.OneC.Orders.ShopTimezone, "Europe/Moscow"},
@@ -264,7 +265,7 @@ func TestValidateEveryProblem(t *testing.T) {
 		"12: virtpos.concurrency", "13: virtpos.rate_limit", "14: virtpos.retry.max_attempts", "14: virtpos.retry.max",
 		"15: virtpos.breaker.cooldown", "16: virtpos.paths.orders", "18: onec.base_url", "19: onec.timeout",
 		"20: onec.page_size", "21: onec.profile", "22: onec.retry.max_attempts", "22: onec.retry.initial",
-		"23: onec.breaker.cooldown", "24: onec.customers.on_delete", "25: onec.cards.on_delete", "26: onec.orders.marker_field",
+		"23: onec.breaker.cooldown", "24: onec.customers.on_delete", "25: onec.cards.on_delete", "26: onec.orders.marker_length",
 		"26: onec.orders.hold_max_attempts", "26: onec.orders.hold_max_age", "26: onec.orders.shop_timezone", "28: jobs.customers.schedule",
 		"28: jobs.customers.batch_size", "29: jobs.cards.schedule", "30: jobs.orders.schedule", "30: jobs.orders.window",
 		"30: jobs.orders.overlap", "31: outbox.relay_interval", "31: outbox.drain_timeout", "32: shutdown_timeout",
@@ -283,7 +284,7 @@ func TestValidateEveryProblem(t *testing.T) {
 	for _, s := range []string{
 		`log.level: want one of debug, info, warn, error, got "verbose"`,
 		`virtpos.retry.max: want at least initial (10s), got 1s`,
-		`onec.profile: profile "roznica" is reserved`,
+		`onec.profile: profile: no shipped profile "ut10" (shipped: roznica, unf, ut11)`,
 		`onec.orders.shop_timezone: unknown time zone "Mars/Olympus"`,
 		`virtpos.base_url: want an absolute http or https URL, got "ftp://shop/api"`,
 	} {

@@ -202,6 +202,25 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, key string) []Problem {
 			return []Problem{{Line: n.Line, Key: key, Reason: "want a mapping of virtpos parameter to field spec, got a " + kindName(n.Kind)}}
 		}
 		return w.any(n, key)
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return []Problem{{Line: n.Line, Key: key, Reason: "want a list, got a " + kindName(n.Kind)}}
+		}
+		var probs []Problem
+		for i, c := range n.Content {
+			probs = append(probs, w.walk(c, t.Elem(), fmt.Sprintf("%s[%d]", key, i))...)
+		}
+		return probs
+	case t.Kind() == reflect.Struct && n.Kind == yaml.ScalarNode && reflect.PointerTo(t).Implements(reflect.TypeFor[yaml.Unmarshaler]()):
+		// A struct with a short scalar form (an item match: "Code").
+		probs, ok := w.substitute(n, key, true)
+		if !ok {
+			return probs
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			return append(probs, Problem{Line: n.Line, Key: key, Reason: err.Error()})
+		}
+		return probs
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return []Problem{{Line: n.Line, Key: key, Reason: "want a mapping, got a " + kindName(n.Kind)}}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/virtsync/virtsync/mapping"
 )
 
 // Validate checks every value and reports all problems in one *Error
@@ -84,23 +86,25 @@ func (c Config) Validate() error {
 	if oc.PageSize < 1 {
 		v.add("onec.page_size", fmt.Sprintf("want at least 1, got %d", oc.PageSize))
 	}
-	switch oc.Profile {
-	case ProfileUT11:
-	case ProfileRoznica, ProfileUNF:
-		v.add("onec.profile", fmt.Sprintf("profile %q is reserved and not implemented yet; use %q and set entities and fields", oc.Profile, ProfileUT11))
-	default:
-		v.add("onec.profile", fmt.Sprintf("want %q, got %q", ProfileUT11, oc.Profile))
+	if _, err := mapping.LoadProfile(oc.Profile); err != nil {
+		v.add("onec.profile", err.Error())
 	}
+	if b := oc.Customers.Buyers; b != "" {
+		v.oneOf("onec.customers.buyers", b, mapping.BuyersFilter, mapping.BuyersGroups, mapping.BuyersAll)
+	}
+	if oc.Orders.ItemMatchField != "" && len(oc.Orders.ItemMatch) > 0 {
+		v.add("onec.orders.item_match_field", "set item_match_field or item_match, not both (item_match_field: X is item_match: [X])")
+	}
+
 	v.retry("onec.retry", oc.Retry)
 	v.positive("onec.breaker.cooldown", oc.Breaker.Cooldown)
 	// virtpos has no call that deletes a customer, so "ignore" is the only
 	// choice for now; the key exists so that one can be added later.
 	v.oneOf("onec.customers.on_delete", oc.Customers.OnDelete, OnDeleteIgnore)
 	v.oneOf("onec.cards.on_delete", oc.Cards.OnDelete, OnDeleteDelete, OnDeleteBlock)
-	v.nonEmpty("onec.orders.marker_field", oc.Orders.MarkerField)
-	v.nonEmpty("onec.orders.items_entity", oc.Orders.ItemsEntity)
-	v.nonEmpty("onec.orders.item_match_field", oc.Orders.ItemMatchField)
-	v.nonEmpty("onec.orders.counterparty_entity", oc.Orders.CounterpartyEntity)
+	if oc.Orders.MarkerLength < 0 {
+		v.add("onec.orders.marker_length", fmt.Sprintf("want 0 (the profile's) or a length, got %d", oc.Orders.MarkerLength))
+	}
 	if oc.Orders.HoldMaxAttempts < 1 {
 		v.add("onec.orders.hold_max_attempts", fmt.Sprintf("want at least 1, got %d", oc.Orders.HoldMaxAttempts))
 	}

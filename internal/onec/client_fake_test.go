@@ -180,16 +180,20 @@ func TestFakeErrorsAndMetadata(t *testing.T) {
 		t.Fatalf("count = %d, %v", n, err)
 	}
 
-	ok := map[string][]string{
-		onectest.SetPartners: {"Description", "Пол", "ДатаРождения", "КонтактнаяИнформация.Тип", "КонтактнаяИнформация.НомерТелефона"},
-		onectest.SetOrders:   {"НомерПоДаннымКлиента", "Товары.Номенклатура_Key", "Товары.Количество"},
+	var ok []onec.Need
+	for _, f := range []string{"Description", "Пол", "КонтактнаяИнформация.Тип", "КонтактнаяИнформация.НомерТелефона"} {
+		ok = append(ok, onec.Need{Entity: onectest.SetPartners, Field: f, Type: onec.TypeString})
 	}
-	if err := c.CheckMetadata(ctx, ok); err != nil {
+	ok = append(ok, onec.Need{Entity: onectest.SetPartners, Field: "ДатаРождения", Type: onec.TypeDateTime},
+		onec.Need{Entity: onectest.SetOrders, Field: "НомерПоДаннымКлиента", Type: onec.TypeString},
+		onec.Need{Entity: onectest.SetOrders, Field: "Товары.Номенклатура_Key", Type: onec.TypeGUID},
+		onec.Need{Entity: onectest.SetOrders, Field: "Товары.Количество", Type: onec.TypeNumber})
+	if _, err := c.CheckMetadata(ctx, ok); err != nil {
 		t.Fatalf("metadata: %v", err)
 	}
-	bad := map[string][]string{onectest.SetPartners: {"Несуществующее"}, "Catalog_ДисконтныеКарты": {"КодКарты"}}
+	bad := []onec.Need{{Entity: onectest.SetPartners, Field: "Несуществующее"}, {Entity: "Catalog_ДисконтныеКарты", Field: "КодКарты"}}
 	var me *onec.MetadataError
-	if err := c.CheckMetadata(ctx, bad); !errors.As(err, &me) || len(me.Missing) != 2 {
+	if _, err := c.CheckMetadata(ctx, bad); !errors.As(err, &me) || len(me.Missing) != 2 {
 		t.Fatalf("metadata check: %v", err)
 	}
 }

@@ -148,7 +148,7 @@ func TestNoSecretOrPersonalDataInErrorsOrLogs(t *testing.T) {
 		{name: "a redirect", handler: redirect, call: createPersonal, wantText: []string{"http://127.0.0.1:1/x"}},
 		{name: "a page over the size limit", handler: echo(200, "html"), call: listCall},
 		{name: "a publication ignoring $skip", handler: ignoresSkip, call: listCall, mod: func(c *Config) { c.PageSize = 2 }},
-		{name: "metadata 500", handler: echo(500, "html"), call: func(ctx context.Context, c *Client) error { return c.CheckMetadata(ctx, nil) }},
+		{name: "metadata 500", handler: echo(500, "html"), call: func(ctx context.Context, c *Client) error { _, err := c.CheckMetadata(ctx, nil); return err }},
 	}
 	req, _ := http.NewRequest("GET", "http://x", nil)
 	req.SetBasicAuth(testUser, testPassword)

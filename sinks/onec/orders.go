@@ -1,8 +1,9 @@
 // Package onec writes virtpos orders into 1C as customer-order documents
-// (Document_ЗаказКлиента in the ut11 profile): it resolves the partner,
-// counterparty and items, creates the document once (looking the order key
-// up in the marker field first), updates it when the order changes, and
-// posts it when configured.
+// (Document_ЗаказКлиента in the ut11 profile, Document_ЗаказПокупателя in
+// unf and roznica): it resolves the buyer, counterparty and items, creates
+// the document once (looking the order key up in the marker field first),
+// updates it when the order changes, and posts it when configured. Which
+// 1C field gets which value is the profile's order map.
 package onec
 
 import (
@@ -10,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
@@ -18,12 +21,14 @@ import (
 
 	"github.com/virtsync/virtsync/internal/onec"
 	"github.com/virtsync/virtsync/internal/virtpos"
+	"github.com/virtsync/virtsync/mapping"
 	vsync "github.com/virtsync/virtsync/sync"
 )
 
 // Client is what the handler needs from the 1C client.
 type Client interface {
 	FindByField(ctx context.Context, entity, field, value string) (onec.Entity, bool, error)
+	List(ctx context.Context, q onec.Query, fn func(onec.Entity) error) error
 	Create(ctx context.Context, entity string, body map[string]any) (onec.Entity, error)
 	Update(ctx context.Context, entity, key, dataVersion string, body map[string]any) (onec.Entity, error)
 	Post(ctx context.Context, entity, key string) error
@@ -40,23 +45,22 @@ type ReverseLookup interface {
 	LookupRef(ctx context.Context, kind, remoteID string) (string, bool, error)
 }
 
-// OrderSettings are the 1C side of the orders job (onec.orders in config).
+// OrderSettings are the 1C side of the orders job: the profile's order
+// map and item matching, with onec.orders from config.
 type OrderSettings struct {
-	Entity             string // Document_ЗаказКлиента
-	TabularSection     string // Товары
-	MarkerField        string // НомерПоДаннымКлиента
-	ItemsEntity        string // Catalog_Номенклатура
-	ItemMatchField     string // Code
-	CounterpartyEntity string // Catalog_Контрагенты
-	Organization       string // Организация_Key, optional
-	Warehouse          string // Склад_Key, optional
-	Agreement          string // Соглашение_Key, optional
-	Currency           string // Валюта_Key, optional
-	Operation          string // ХозяйственнаяОперация, optional
-	Status             string // Статус of a live order, optional
-	CancelledStatus    string // Статус of a cancelled order, optional
-	Post               bool
-	ShopZone           *time.Location
+	Doc          *mapping.OrderMap           // document, marker field, rows
+	Counterparty mapping.CounterpartyProfile // "" entity: the buyer is the counterparty
+	Items        mapping.ItemsProfile
+	Organization string // Организация_Key, optional
+	Warehouse    string // Склад_Key, optional
+	Agreement    string // Соглашение_Key, optional
+	Currency     string // Валюта_Key, optional
+	Operation    string // ХозяйственнаяОперация, optional
+	// Status of a live order and of a cancelled one, optional.
+	Status          string
+	CancelledStatus string
+	Post            bool
+	ShopZone        *time.Location
 }
 
 // Orders is the handler of the orders job.
@@ -102,6 +106,7 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	}
 	defer unlock()
 	s := h.Settings
+	entity := s.Doc.Entity
 	docRef, known, err := run.IDs.LookupID(ctx, "order", rec.Key)
 	if err != nil {
 		return vsync.Outcome{}, err
@@ -121,7 +126,7 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	result := vsync.Updated
 	gone := ""
 	if known {
-		doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
+		doc, err = h.OneC.Update(ctx, entity, docRef, "", body)
 		if onec.IsNotFound(err) {
 			// Deleted in 1C by hand while the id map kept it: do not stall
 			// the job on it forever; look the marker up again below.
@@ -132,7 +137,7 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 	if !known {
 		// Writes to 1C are not idempotent: ask for the marker before any
 		// create, so a retry after a timeout or a crash adopts the document.
-		found, ok, ferr := h.OneC.FindByField(ctx, s.Entity, s.MarkerField, rec.Key)
+		found, ok, ferr := h.OneC.FindByField(ctx, entity, s.Doc.MarkerField, s.Doc.Marker(rec.Key))
 		if ferr != nil {
 			return vsync.Outcome{}, classify(rec.Key, ferr)
 		}
@@ -146,9 +151,9 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 			} else {
 				run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
 			}
-			doc, err = h.OneC.Update(ctx, s.Entity, docRef, "", body)
+			doc, err = h.OneC.Update(ctx, entity, docRef, "", body)
 		} else {
-			doc, err = h.OneC.Create(ctx, s.Entity, body)
+			doc, err = h.OneC.Create(ctx, entity, body)
 			result = vsync.Created
 			if errors.Is(err, onec.ErrOutcomeUnknown) {
 				doc, err = h.afterLostCreate(ctx, run, rec.Key, err)
@@ -162,13 +167,13 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 		docRef = r
 	}
 	number := doc.String("Number")
-	exported := map[string]any{"key": rec.Key, "document_ref": docRef, "number": number, "entity": s.Entity}
+	exported := map[string]any{"key": rec.Key, "document_ref": docRef, "number": number, "entity": entity}
 	out := vsync.Outcome{Result: result, RemoteID: docRef, Extra: number}
 	if gone != "" {
 		out.Warning = fmt.Sprintf("order document %s was deleted in 1C; now %s", gone, docRef)
 	}
 	if s.Post && !o.Cancelled {
-		if err := h.OneC.Post(ctx, s.Entity, docRef); err != nil {
+		if err := h.OneC.Post(ctx, entity, docRef); err != nil {
 			// The document is saved, only unposted: keep it, say so, and
 			// store a version that differs from the fingerprint so the next
 			// run tries posting again instead of creating anything.
@@ -200,7 +205,7 @@ func (h *Orders) Apply(ctx context.Context, run *vsync.RunInfo, rec vsync.Record
 // flight in 1C: creating again could make two, so the run stops with the
 // create's error and the next run looks again.
 func (h *Orders) afterLostCreate(ctx context.Context, run *vsync.RunInfo, key string, createErr error) (onec.Entity, error) {
-	found, ok, err := h.OneC.FindByField(ctx, h.Settings.Entity, h.Settings.MarkerField, key)
+	found, ok, err := h.OneC.FindByField(ctx, h.Settings.Doc.Entity, h.Settings.Doc.MarkerField, h.Settings.Doc.Marker(key))
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w; the look-up by marker after it failed too: %w", createErr, err)
@@ -230,49 +235,51 @@ func (h *Orders) document(ctx context.Context, key string, o *virtpos.Order) (ma
 	if err != nil {
 		return nil, vsync.Reject(nil, "order %s: created_date: expected %q, got a %d-character text", key, virtpos.TimeLayout, len(o.CreatedDate))
 	}
-	rows := make([]any, 0, len(o.Items))
+	rows := make([]mapping.Values, 0, len(o.Items))
 	for i, it := range o.Items {
 		ref, err := h.item(ctx, it.ItemID)
 		if err != nil {
 			return nil, err
 		}
-		rows = append(rows, map[string]any{
-			"LineNumber":         fmt.Sprint(i + 1),
-			"Номенклатура_Key":   ref,
-			"Количество":         num(it.Quantity),
-			"КоличествоУпаковок": num(it.Quantity),
-			"Цена":               num(it.UnitBasePrice),
-			"Сумма":              num(it.Amount),
-			"СуммаРучнойСкидки":  num(it.Discount),
-			"СуммаСНДС":          num(it.Amount),
+		rows = append(rows, mapping.Values{
+			mapping.ValueLine:          strconv.Itoa(i + 1), // Edm.Int64 travels as a string
+			mapping.ValueItem:          ref,
+			mapping.ValueItemID:        it.ItemID,
+			mapping.ValueItemName:      it.ItemName,
+			mapping.ValueQuantity:      num(it.Quantity),
+			mapping.ValueUnitBasePrice: num(it.UnitBasePrice),
+			mapping.ValueAmount:        num(it.Amount),
+			mapping.ValueDiscount:      num(it.Discount),
 		})
 	}
-	body := map[string]any{
+	status := s.Status
+	if o.Cancelled && s.CancelledStatus != "" {
+		status = s.CancelledStatus
+	}
+	head := mapping.Values{
+		mapping.ValueKey:  key,
+		mapping.ValueGUID: o.GUID,
 		// 1C keeps local time without a zone; the shop's wall clock is what
 		// the order's people saw.
-		"Date":            created.In(loc).Format("2006-01-02T15:04:05"),
-		"Партнер_Key":     partner,
-		"Контрагент_Key":  cp,
-		s.MarkerField:     key,
-		"СуммаДокумента":  num(o.Amount),
-		"ЦенаВключаетНДС": true,
-		"АдресДоставки":   o.ShippingAddress,
-		"Комментарий":     comment(o),
-		s.TabularSection:  rows,
+		mapping.ValueCreatedDate:     created.In(loc).Format("2006-01-02T15:04:05"),
+		mapping.ValueCustomer:        partner,
+		mapping.ValueCounterparty:    cp,
+		mapping.ValueAmount:          num(o.Amount),
+		mapping.ValueDiscount:        num(o.Discount),
+		mapping.ValueShippingCost:    num(o.ShippingCost),
+		mapping.ValueShippingAddress: o.ShippingAddress,
+		mapping.ValueComment:         comment(o),
+		mapping.ValueVirtposComment:  o.Comment,
+		mapping.ValuePaymentType:     o.PaymentTypeName,
+		mapping.ValueDeliveryType:    o.DeliveryTypeName,
+		mapping.ValueOrganization:    s.Organization,
+		mapping.ValueWarehouse:       s.Warehouse,
+		mapping.ValueAgreement:       s.Agreement,
+		mapping.ValueCurrency:        s.Currency,
+		mapping.ValueOperation:       s.Operation,
+		mapping.ValueStatus:          status,
 	}
-	for field, v := range map[string]string{"Организация_Key": s.Organization, "Склад_Key": s.Warehouse,
-		"Соглашение_Key": s.Agreement, "Валюта_Key": s.Currency, "ХозяйственнаяОперация": s.Operation} {
-		if v != "" {
-			body[field] = v
-		}
-	}
-	if st := s.Status; st != "" {
-		body["Статус"] = st
-	}
-	if o.Cancelled && s.CancelledStatus != "" {
-		body["Статус"] = s.CancelledStatus
-	}
-	return body, nil
+	return s.Doc.Document(head, rows), nil
 }
 
 // num writes a decimal as a JSON number with its exact digits.
@@ -338,19 +345,25 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 // isRef reports whether s is a non-empty 1C reference.
 func isRef(s string) bool { return s != onec.EmptyRef && onec.IsGUID(s) }
 
+// counterparty finds the buyer's legal counterparty, when the profile has
+// one apart from the buyer and the document is written with it.
 func (h *Orders) counterparty(ctx context.Context, partner string) (string, error) {
+	cpp := h.Settings.Counterparty
+	if cpp.Entity == "" || !h.Settings.Doc.Writes(mapping.ValueCounterparty) {
+		return partner, nil
+	}
 	h.mu.Lock()
 	cp, ok := h.cps[partner]
 	h.mu.Unlock()
 	if ok {
 		return cp, nil
 	}
-	e, found, err := h.OneC.FindByField(ctx, h.Settings.CounterpartyEntity, "Партнер_Key", partner)
+	e, found, err := h.OneC.FindByField(ctx, cpp.Entity, cpp.By, partner)
 	if err != nil {
 		return "", fmt.Errorf("find counterparty of partner %s: %w", partner, err)
 	}
 	if !found {
-		return "", vsync.Hold("partner %s has no counterparty in %s", partner, h.Settings.CounterpartyEntity)
+		return "", vsync.Hold("partner %s has no counterparty in %s (by %s)", partner, cpp.Entity, cpp.By)
 	}
 	h.mu.Lock()
 	h.cps[partner] = e.Key()
@@ -358,6 +371,9 @@ func (h *Orders) counterparty(ctx context.Context, partner string) (string, erro
 	return e.Key(), nil
 }
 
+// item finds the 1C item of a virtpos item_id, trying the profile's
+// matches in order. A match that finds two items is ambiguous and holds
+// the order: guessing would ship the wrong goods.
 func (h *Orders) item(ctx context.Context, itemID string) (string, error) {
 	h.mu.Lock()
 	ref, ok := h.items[itemID]
@@ -365,18 +381,57 @@ func (h *Orders) item(ctx context.Context, itemID string) (string, error) {
 	if ok {
 		return ref, nil
 	}
-	s := h.Settings
-	e, found, err := h.OneC.FindByField(ctx, s.ItemsEntity, s.ItemMatchField, itemID)
-	if err != nil {
-		return "", fmt.Errorf("find item %s: %w", itemID, err)
+	items := h.Settings.Items
+	var tried []string
+	for _, m := range items.Match {
+		refs, err := h.findItem(ctx, m, itemID)
+		if err != nil {
+			return "", fmt.Errorf("find item %s by %s: %w", itemID, m, err)
+		}
+		switch len(refs) {
+		case 0:
+			tried = append(tried, m.String())
+			continue
+		case 1:
+			h.mu.Lock()
+			h.items[itemID] = refs[0]
+			h.mu.Unlock()
+			return refs[0], nil
+		}
+		return "", vsync.Hold("item %s matches %d items of %s by %s", itemID, len(refs), items.Entity, m)
 	}
-	if !found {
-		return "", vsync.Hold("item %s not found in %s by %s", itemID, s.ItemsEntity, s.ItemMatchField)
+	return "", vsync.Hold("item %s not found in %s; tried %s", itemID, items.Entity, strings.Join(tried, ", "))
+}
+
+// findItem returns the item references one match finds. An exact match
+// is one equality filter; with a prefix or ignored zeros 1C cannot compare,
+// so the candidates containing the id's digits are read and compared here.
+func (h *Orders) findItem(ctx context.Context, m mapping.ItemMatch, itemID string) ([]string, error) {
+	id := m.ID(itemID)
+	if id == "" {
+		return nil, nil
 	}
-	h.mu.Lock()
-	h.items[itemID] = e.Key()
-	h.mu.Unlock()
-	return e.Key(), nil
+	entity, refField := h.Settings.Items.Entity, "Ref_Key"
+	if m.Entity != "" {
+		entity, refField = m.Entity, m.Ref
+	}
+	q := onec.Query{Entity: entity, Select: []string{refField, m.Field},
+		Filter: m.Field + " eq " + onec.Quote(id)}
+	if !m.Exact() {
+		q.Filter = "substringof(" + onec.Quote(id) + ", " + m.Field + ")"
+	}
+	var refs []string
+	err := h.OneC.List(ctx, q, func(e onec.Entity) error {
+		v := e.String(m.Field)
+		if !m.Matches(v, itemID) {
+			return nil
+		}
+		if r := e.String(refField); isRef(r) && !slices.Contains(refs, r) {
+			refs = append(refs, r)
+		}
+		return nil
+	})
+	return refs, err
 }
 
 func classify(key string, err error) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/virtsync/virtsync/internal/onec/onectest"
 	"github.com/virtsync/virtsync/internal/virtpos"
 	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/mapping"
 	sink "github.com/virtsync/virtsync/sinks/onec"
 	"github.com/virtsync/virtsync/state"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -83,10 +84,17 @@ func newEnv(t *testing.T) *env {
 	}
 	e.putID(t, "customer", e.partner, customerID)
 
+	prof, err := mapping.LoadProfile(mapping.ProfileUT11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comp, err := prof.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.h = &sink.Orders{OneC: oc, Customers: vc, Refs: e.db, Settings: sink.OrderSettings{
-		Entity: onectest.SetOrders, TabularSection: "Товары", MarkerField: "НомерПоДаннымКлиента",
-		ItemsEntity: onectest.SetItems, ItemMatchField: "Code", CounterpartyEntity: onectest.SetCounterpty,
-		Status: "КОбеспечению", CancelledStatus: "Закрыт",
+		Doc: comp.Order, Counterparty: prof.Orders.Counterparty, Items: prof.Orders.Items,
+		Operation: prof.Orders.Operation, Status: "КОбеспечению", CancelledStatus: "Закрыт",
 		ShopZone: time.FixedZone("YEKT", 5*3600),
 	}}
 	if err := e.h.Prepare(context.Background(), e.run); err != nil {

@@ -9,6 +9,8 @@ package onec
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/virtsync/virtsync/internal/onec"
 	vsync "github.com/virtsync/virtsync/sync"
@@ -17,6 +19,7 @@ import (
 // ChangesClient is what the source needs from the 1C client.
 type ChangesClient interface {
 	StreamChanges(ctx context.Context, q onec.ChangeQuery, known onec.Known, emit func(onec.Change) error) (onec.ChangeStats, error)
+	List(ctx context.Context, q onec.Query, fn func(onec.Entity) error) error
 }
 
 // Entities is a source over one 1C entity set (Catalog_Партнеры,
@@ -24,7 +27,10 @@ type ChangesClient interface {
 type Entities struct {
 	Client ChangesClient
 	Entity string
-	Filter string   // OData $filter, e.g. "Клиент eq true"; empty for all
+	Filter string // OData $filter, e.g. "Клиент eq true"; empty for all
+	// Groups are folder Ref_Keys: only the items under them, at any
+	// depth, are read (and Filter too, when both are set).
+	Groups []string
 	Select []string // fields to fetch for changed records; empty for all
 }
 
@@ -32,7 +38,15 @@ type Entities struct {
 // soon as their page or fetch batch is read; deletion-marked ones carry
 // Marked, keys gone from a complete read come out last, as Deleted.
 func (s *Entities) Scan(ctx context.Context, known vsync.Known, emit func(vsync.Record) error) (vsync.ScanStats, error) {
-	cs, err := s.Client.StreamChanges(ctx, onec.ChangeQuery{Entity: s.Entity, Filter: s.Filter, Select: s.Select}, known,
+	filter := s.Filter
+	if len(s.Groups) > 0 {
+		g, err := s.groupFilter(ctx)
+		if err != nil {
+			return vsync.ScanStats{}, err
+		}
+		filter = and(filter, g)
+	}
+	cs, err := s.Client.StreamChanges(ctx, onec.ChangeQuery{Entity: s.Entity, Filter: filter, Select: s.Select}, known,
 		func(ch onec.Change) error {
 			if ch.Entity == nil {
 				return emit(vsync.Record{Key: ch.Key, Deleted: true})
@@ -45,4 +59,48 @@ func (s *Entities) Scan(ctx context.Context, known vsync.Known, emit func(vsync.
 		return st, fmt.Errorf("read %s: %w", s.Entity, err)
 	}
 	return st, nil
+}
+
+// groupFilter selects the items under Groups at any depth. 1C's OData has
+// no "in hierarchy" operator, so the folders are read (few, even in large
+// catalogs) and every folder under a group is named. Read each run: a
+// folder added or moved in 1C counts from the next run on.
+func (s *Entities) groupFilter(ctx context.Context) (string, error) {
+	children := map[string][]string{}
+	folders := map[string]bool{}
+	err := s.Client.List(ctx, onec.Query{Entity: s.Entity, Filter: "IsFolder eq true", Select: []string{"Ref_Key", "Parent_Key"}},
+		func(e onec.Entity) error {
+			folders[e.Key()] = true
+			parent := e.String("Parent_Key")
+			children[parent] = append(children[parent], e.Key())
+			return nil
+		})
+	if err != nil {
+		return "", fmt.Errorf("read the folders of %s: %w", s.Entity, err)
+	}
+	var all []string
+	seen := map[string]bool{}
+	queue := slices.Clone(s.Groups)
+	for len(queue) > 0 {
+		g := queue[0]
+		queue = queue[1:]
+		if seen[g] {
+			continue
+		}
+		if !folders[g] {
+			return "", fmt.Errorf("customers.groups: %s is not a folder of %s", g, s.Entity)
+		}
+		seen[g] = true
+		all = append(all, onec.GUIDEq("Parent_Key", g))
+		queue = append(queue, children[g]...)
+	}
+	return "IsFolder eq false and (" + strings.Join(all, " or ") + ")", nil
+}
+
+// and joins two $filter expressions.
+func and(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return "(" + a + ") and " + b
 }
