@@ -56,6 +56,13 @@ type world struct {
 func newWorld(t *testing.T, seed onectest.Seed, extraYAML string) *world {
 	t.Helper()
 	oc, ocURL := onectest.StartTest(t, onectest.Options{User: "sync", Password: "pw-Секрет"}, seed)
+	return newWorldOn(t, oc, ocURL, extraYAML)
+}
+
+// newWorldOn is newWorld with a fake 1C the caller started (another
+// profile's, a demo base).
+func newWorldOn(t *testing.T, oc *onectest.Server, ocURL, extraYAML string) *world {
+	t.Helper()
 	vp := virtpostest.NewServer(t, virtpostest.Options{APIKey: apikey})
 	w := &world{t: t, onec: oc, vp: vp, dir: t.TempDir()}
 	w.config = filepath.Join(w.dir, "virtsync.yaml")
