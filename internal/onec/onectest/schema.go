@@ -46,6 +46,9 @@ type field struct {
 	// RefTo names the entity set an X_Key field points to, when the fake
 	// serves it; ordering by the field then uses that object's presentation.
 	RefTo string
+	// MaxLen is the longest Edm.String value, in characters, a write may
+	// give (1C refuses a longer one); 0: unlimited.
+	MaxLen int
 	// pos is the field's position in the list a fieldLookup searched
 	// (an entity type's Fields, or a tabular row's rowFields), so that a
 	// filter reads a stored record by position. Not part of the schema.

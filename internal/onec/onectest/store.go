@@ -255,7 +255,7 @@ func buildObject(typ *entityType, base Object, props map[string]any) (Object, er
 				return nil, odataErr(400, "16", "Значение свойства 'Ref_Key' не может быть изменено")
 			}
 		}
-		nv, err := normalize(f.Type, v)
+		nv, err := normalizeField(f, v)
 		if err != nil {
 			return nil, odataErr(400, "4", "Неверное значение свойства '%s': %v", name, err)
 		}
@@ -298,7 +298,7 @@ func buildRows(t *tabular, v any) ([]Object, error) {
 			if !ok {
 				return nil, odataErr(400, "10", "Свойство '%s' не найдено в табличной части '%s'", name, t.Name)
 			}
-			nv, err := normalize(f.Type, val)
+			nv, err := normalizeField(f, val)
 			if err != nil {
 				return nil, odataErr(400, "4", "Неверное значение свойства '%s.%s': %v", t.Name, name, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -96,6 +97,30 @@ func normalize(t edmType, v any) (any, error) {
 		return nil, fmt.Errorf("значение %v не является целым числом", v)
 	}
 	return nil, fmt.Errorf("unsupported type %s", t)
+}
+
+// normalizeField is normalize for a property, with its length limit.
+func normalizeField(f field, v any) (any, error) {
+	nv, err := normalize(f.Type, v)
+	if err != nil {
+		return nil, err
+	}
+	if s, ok := nv.(string); ok {
+		if err := checkLen(f, s); err != nil {
+			return nil, err
+		}
+	}
+	return nv, nil
+}
+
+// checkLen refuses a string longer than the field's MaxLen characters.
+func checkLen(f field, s string) error {
+	if f.MaxLen > 0 && len(s) > f.MaxLen { // a rune takes a byte at least
+		if n := utf8.RuneCountInString(s); n > f.MaxLen {
+			return fmt.Errorf("длина строки %d больше допустимой длины %d", n, f.MaxLen)
+		}
+	}
+	return nil
 }
 
 func zeroValue(t edmType) any {
