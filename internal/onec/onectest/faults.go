@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -200,13 +201,15 @@ func (s *Server) churn(set string) {
 
 // churnCopy is a new record like o (the caller's copy, changed here): a new
 // key, a new Code or Number, no tabular rows (no contacts to clash), and
-// new card codes.
+// new card codes (a magnetic one where the old one was, ";…?").
 func (s *Server) churnCopy(es *entitySet, o Object) Object {
 	f := &s.faults
 	f.churned++
 	desc, _ := o["Description"].(string)
-	barcode, _ := o["Штрихкод"].(string)
-	magnetic, _ := o["МагнитныйКод"].(string)
+	codes := make([]string, len(es.typ.cardCodes))
+	for i, name := range es.typ.cardCodes {
+		codes[i], _ = o[name].(string)
+	}
 	o["Ref_Key"] = demoGUID(f.rng).String()
 	delete(o, "Code")
 	delete(o, "Number")
@@ -214,16 +217,18 @@ func (s *Server) churnCopy(es *entitySet, o Object) Object {
 		o[t.Name] = []Object{}
 	}
 	newDesc := fmt.Sprintf("%s (копия %d)", desc, f.churned)
-	if barcode != "" {
-		o["Штрихкод"] = fmt.Sprintf("29%011d", f.churned)
-		if desc == barcode {
-			newDesc = o["Штрихкод"].(string)
+	for i, name := range es.typ.cardCodes {
+		old := codes[i]
+		if old == "" {
+			continue
 		}
-	}
-	if magnetic != "" {
-		o["МагнитныйКод"] = fmt.Sprintf(";88%08d?", f.churned)
-		if desc == magnetic {
-			newDesc = o["МагнитныйКод"].(string)
+		code := fmt.Sprintf("29%011d", f.churned)
+		if strings.HasPrefix(old, ";") {
+			code = fmt.Sprintf(";88%08d?", f.churned)
+		}
+		o[name] = code
+		if desc == old {
+			newDesc = code
 		}
 	}
 	if _, ok := o["Description"]; ok {

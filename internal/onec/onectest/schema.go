@@ -1,7 +1,8 @@
 // Package onectest is a fake 1C:Enterprise OData server ("standard.odata"
-// publication) for tests and local demos. It serves the 1C:Управление
-// торговлей 11 profile in 1C's own JSON shapes, with a small real $filter
-// parser, paging, writes, faults and request counters.
+// publication) for tests and local demos. It serves the published objects
+// of one 1C configuration (Options.Profile: УТ 11, УНФ 3.0 or Розница 2) in
+// 1C's own JSON shapes, with a small real $filter parser, paging, writes,
+// faults and request counters.
 //
 // What the fake decides where 1C leaves room:
 //   - Requests without $format=json (except $metadata and /$count) get
@@ -68,6 +69,12 @@ type entityType struct {
 	HasCode  bool
 	Fields   []field
 	Tabs     []tabular
+	// Title is how 1C names a document in its messages ("Заказ клиента").
+	Title string
+	// cardCodes are the properties holding a card's barcode or magnetic
+	// code: the churn fault gives a copied card new ones, as two cards
+	// never share a code.
+	cardCodes []string
 	// refPos and verPos are the positions of Ref_Key and DataVersion in
 	// Fields, positions every field's; set by index.
 	refPos, verPos int
@@ -228,7 +235,7 @@ func ut11Schema() []*entityType {
 			),
 		},
 		{
-			Name: SetCards,
+			Name: SetCards, cardCodes: []string{"Штрихкод", "МагнитныйКод"},
 			Fields: append(catalogHead(false),
 				field{Name: "Owner_Key", Type: tGuid, RefTo: SetCardKinds},
 				field{Name: "Штрихкод", Type: tString},
@@ -250,7 +257,7 @@ func ut11Schema() []*entityType {
 			),
 		},
 		{
-			Name: SetOrders, Document: true,
+			Name: SetOrders, Document: true, Title: "Заказ клиента",
 			Fields: []field{
 				{Name: "Ref_Key", Type: tGuid},
 				{Name: "DataVersion", Type: tString},

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/shopspring/decimal"
 )
 
 // Seed is initial data: entity set name to objects in 1C's JSON shape
@@ -81,7 +83,7 @@ var (
 	demoTranslit    = []string{"ivanov", "petrov", "smirnov", "kuznetsov", "popov", "sokolov", "lebedev", "kozlov", "novikov", "morozov", "volkov", "solovyov"}
 	demoCompanies   = []string{`ООО "Ромашка"`, `АО "Заря"`, `ООО "Всё для дома"`, `ИП Сидоров`, `ООО "ТоргСнаб"`}
 	demoGoods       = []string{"Молоко 3,2% 1 л", "Хлеб «Бородинский»", "Сыр Российский 200 г", "Кефир 1% 900 мл", "Масло сливочное 82,5%", "Яйцо С1 10 шт", "Чай чёрный 100 пак.", "Кофе молотый 250 г", "Сахар-песок 1 кг", "Гречка ядрица 800 г", "Рис длиннозёрный 900 г", "Макароны «Перья»", "Шоколад горький 72%", "Печенье овсяное", "Сок яблочный 1 л", "Вода минеральная 1,5 л", "Колбаса докторская", "Сосиски молочные", "Пельмени «Сибирские»", "Мороженое пломбир"}
-	demoCardKinds   = []struct{ name, typ string }{{"Дисконтная 5%", "Штриховая"}, {"Бонусная магнитная", "Магнитная"}, {"Золотая", "Смешанная"}}
+	demoCardKinds   = []struct{ name, typ, percent string }{{"Дисконтная 5%", "Штриховая", "5"}, {"Бонусная магнитная", "Магнитная", "3"}, {"Золотая", "Смешанная", "10"}}
 	demoPhoneKind   = "a1b2c3d4-0000-4000-8000-000000000001"
 	demoEmailKind   = "a1b2c3d4-0000-4000-8000-000000000002"
 )
@@ -141,37 +143,63 @@ func demoPhone(r *rand.Rand) (pres, local string) {
 // Штриховая/Магнитная/Смешанная, cards owned by client partners, and
 // DemoItems Номенклатура items whose Code is DemoItemCode(i).
 func DemoSeed(customers, cards, kinds int, seed int64) Seed {
-	out := Seed{}
-	_ = demoEach(customers, cards, kinds, seed, func(d *demoObject) error {
-		out[d.set] = append(out[d.set], d.object())
-		return nil
-	})
+	out, _ := DemoSeedProfile(ProfileUT11, customers, cards, kinds, seed) // a known profile
 	return out
 }
 
-// LoadDemo adds the objects of DemoSeed(customers, cards, kinds, seed)
-// without holding the seed: each object is encoded into the store as it
-// is made, never built as an Object, so a million partners load in
-// seconds and cost the store's memory only. Each set gets the same objects
-// in the same order as with Load(DemoSeed(...)); DataVersions differ, as
-// the sets are filled side by side.
-func (s *Server) LoadDemo(customers, cards, kinds int, seed int64) error {
-	s.mu.Lock()
-	for set, n := range map[string]int{SetPartners: customers, SetCounterpty: customers, SetCards: cards} {
-		s.sets[set].reserve(n)
+// DemoSeedProfile is DemoSeed for a profile: the same people, card kinds,
+// cards and items, wherever the profile keeps them (see ProfileSets).
+//   - УНФ: the people are Контрагенты (Покупатель for clients, Поставщик
+//     for the others), and one folder "Покупатели" holds the clients;
+//     cards are ДисконтныеКарты with Owner_Key the kind and
+//     ВладелецКарты_Key the client.
+//   - Розница: the people are ФизическиеЛица (the non-clients are staff,
+//     Сотрудник = true; no companies), clients in the folder "Покупатели";
+//     cards are ИнформационныеКарты with one code, КодКарты, the owner in
+//     the composite ВладелецКарты, in a catalog that also has one folder.
+//
+// Items have the same Codes in every profile. The УТ 11 base is the same
+// as DemoSeed's; the others draw differently.
+func DemoSeedProfile(profile string, customers, cards, kinds int, seed int64) (Seed, error) {
+	p, err := lookupProfile(profile)
+	if err != nil {
+		return nil, err
 	}
-	s.mu.Unlock()
-	return demoEach(customers, cards, kinds, seed, s.loadDemo)
+	out := Seed{}
+	_ = demoEach(p.demo, customers, cards, kinds, seed, func(d *demoObject) error {
+		out[d.set] = append(out[d.set], d.object())
+		return nil
+	})
+	return out, nil
 }
 
-// demoProp is one property of a demo object: a text, a reference, or a
-// Boolean.
+// LoadDemo adds the objects of DemoSeedProfile(the server's profile,
+// customers, cards, kinds, seed) without holding the seed: each object is
+// encoded into the store as it is made, never built as an Object, so a
+// million partners load in seconds and cost the store's memory only. Each
+// set gets the same objects in the same order as with Load(DemoSeed(...));
+// DataVersions differ, as the sets are filled side by side.
+func (s *Server) LoadDemo(customers, cards, kinds int, seed int64) error {
+	l := s.profile.demo
+	s.mu.Lock()
+	for set, n := range map[string]int{l.sets.Buyers: customers, l.counterparties: customers, l.sets.Cards: cards} {
+		if es, ok := s.sets[set]; ok {
+			es.reserve(n)
+		}
+	}
+	s.mu.Unlock()
+	return demoEach(l, customers, cards, kinds, seed, s.loadDemo)
+}
+
+// demoProp is one property of a demo object: a text, a reference, a
+// Boolean, or a number (its decimal text).
 type demoProp struct {
 	name   string
 	text   string
 	ref    guid
 	isRef  bool
 	isBool bool
+	isNum  bool
 	b      bool
 }
 
@@ -182,6 +210,7 @@ func demoRef(name string, g guid) demoProp {
 func demoBool(name string, v bool) demoProp {
 	return demoProp{name: name, isBool: true, b: v}
 }
+func demoNum(name, decimal string) demoProp { return demoProp{name: name, text: decimal, isNum: true} }
 
 // value is the property as a seed holds it.
 func (p demoProp) value() any {
@@ -190,6 +219,8 @@ func (p demoProp) value() any {
 		return p.b
 	case p.isRef:
 		return p.ref.String()
+	case p.isNum:
+		return json.Number(p.text)
 	}
 	return p.text
 }
@@ -244,138 +275,209 @@ func (d *demoObject) object() Object {
 	return o
 }
 
-// demoEach makes the demo base object by object (see DemoSeed) and hands
-// each to emit, which must not keep it; an error from emit stops it.
-func demoEach(customers, cards, kinds int, seed int64, emit func(*demoObject) error) error {
+// demoPerson is one person (or company) of the demo base, as every
+// profile has them; a demoLayout puts it into the profile's catalogs.
+type demoPerson struct {
+	key, ckey  guid // ckey: the УТ 11 Контрагент's
+	folder     guid // the folder of clients, in profiles with one
+	code, name string
+	// kind is "ФизЛицо" or "ЮрЛицо"; gender and birth may be empty.
+	kind, gender, birth, inn string
+	client, legal            bool
+	phone, local, email      string
+	address                  string // "" when none
+}
+
+// addContacts adds the person's contact rows: a phone, an e-mail and
+// perhaps an address.
+func (p *demoPerson) addContacts(d *demoObject) {
+	d.tab = "КонтактнаяИнформация"
+	d.addRow(demoText("Тип", "Телефон"), demoText("Вид_Key", demoPhoneKind), demoText("Представление", p.phone),
+		demoText("НомерТелефона", p.phone), demoText("НомерТелефонаБезКодов", p.local))
+	d.addRow(demoText("Тип", "АдресЭлектроннойПочты"), demoText("Вид_Key", demoEmailKind),
+		demoText("Представление", p.email), demoText("АдресЭП", p.email))
+	if p.address != "" {
+		d.addRow(demoText("Тип", "Адрес"), demoText("Представление", p.address))
+	}
+}
+
+// demoKind is one card kind of the demo base.
+type demoKind struct {
+	i                  int
+	key                guid
+	name, typ, percent string
+}
+
+// demoCard is one card of the demo base.
+type demoCard struct {
+	i                         int
+	key                       guid
+	kind                      *demoKind
+	owner, ownerCounterparty  guid
+	barcode, magnetic, status string // barcode or magnetic may be empty
+}
+
+// description is what a card is called: its first code.
+func (c *demoCard) description() string {
+	if c.barcode != "" {
+		return c.barcode
+	}
+	return c.magnetic
+}
+
+// demoLayout is where a profile keeps the demo base, object by object.
+type demoLayout struct {
+	sets ProfileSets
+	// counterparties is the set person also fills, if any, and so a set
+	// LoadDemo makes room in.
+	counterparties string
+	// buyerFolder: the buyers' catalog gets one folder (first in
+	// insertion order), and the clients go into it; cardFolder: the
+	// cards' catalog gets one folder.
+	buyerFolder, cardFolder bool
+	// companies: some suppliers are companies rather than persons.
+	companies bool
+	// itemType: items have ТипНоменклатуры.
+	itemType bool
+	person   func(d *demoObject, p *demoPerson, emit func(*demoObject) error) error
+	kind     func(d *demoObject, k *demoKind)
+	card     func(d *demoObject, c *demoCard)
+}
+
+// demoEach makes a profile's demo base object by object (see
+// DemoSeedProfile) and hands each to emit, which must not keep it; an
+// error from emit stops it.
+func demoEach(l *demoLayout, customers, cards, kinds int, seed int64, emit func(*demoObject) error) error {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x1c))
 	d := &demoObject{}
+	var folder guid
+	if l.buyerFolder {
+		// Numbered after the people, whose Codes are those of УТ 11.
+		folder = demoGUID(r)
+		if err := emit(demoFolder(d, l.sets.Buyers, folder, customers+1, "Покупатели")); err != nil {
+			return err
+		}
+	}
 	// Owners of cards, as GUIDs: a million as strings would take a
 	// hundred megabytes more while the demo is made.
 	var clientKeys, counterKeys []guid
+	p := &demoPerson{folder: folder}
 	for i := 0; i < customers; i++ {
-		key := demoGUID(r)
-		client := i%8 != 7
-		legal := !client && r.IntN(2) == 0
-		var name, gender string
+		p.key = demoGUID(r)
+		p.client = i%8 != 7
+		p.legal = !p.client && r.IntN(2) == 0 && l.companies
 		li := r.IntN(len(demoMaleLast))
 		if r.IntN(2) == 0 {
-			name = demoMaleLast[li] + " " + demoMaleFirst[r.IntN(len(demoMaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "ич"
-			gender = "Мужской"
+			p.name = demoMaleLast[li] + " " + demoMaleFirst[r.IntN(len(demoMaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "ич"
+			p.gender = "Мужской"
 		} else {
-			name = demoMaleLast[li] + "а " + demoFemaleFirst[r.IntN(len(demoFemaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "на"
-			gender = "Женский"
+			p.name = demoMaleLast[li] + "а " + demoFemaleFirst[r.IntN(len(demoFemaleFirst))] + " " + demoPatronym[r.IntN(len(demoPatronym))] + "на"
+			p.gender = "Женский"
 		}
-		kind := "ФизЛицо"
-		if legal {
-			name, gender, kind = demoCompanies[r.IntN(len(demoCompanies))], "", "ЮрЛицо"
+		p.kind = "ФизЛицо"
+		if p.legal {
+			p.name, p.gender, p.kind = demoCompanies[r.IntN(len(demoCompanies))], "", "ЮрЛицо"
 		}
 		if r.IntN(6) == 0 {
-			gender = "" // not filled in, as often in real bases
+			p.gender = "" // not filled in, as often in real bases
 		}
-		birth := EmptyDate
-		if !legal && r.IntN(4) != 0 {
+		p.birth = EmptyDate
+		if !p.legal && r.IntN(4) != 0 {
 			y, m, d := 1950+r.IntN(55), 1+r.IntN(12), 1+r.IntN(28)
 			b := append(pad(nil, int64(y), 4), '-')
 			b = append(pad(b, int64(m), 2), '-')
-			birth = string(append(pad(b, int64(d), 2), "T00:00:00"...))
+			p.birth = string(append(pad(b, int64(d), 2), "T00:00:00"...))
 		}
-		phone, local := demoPhone(r)
-		email := demoTranslit[li] + strconv.Itoa(i+1) + "@example.ru"
+		p.phone, p.local = demoPhone(r)
+		p.email = demoTranslit[li] + strconv.Itoa(i+1) + "@example.ru"
 		if r.IntN(5) == 0 {
-			email = " " + demoTranslit[li] + "." + strconv.Itoa(i+1) + "@Example.RU " // messy, as typed
+			p.email = " " + demoTranslit[li] + "." + strconv.Itoa(i+1) + "@Example.RU " // messy, as typed
 		}
-		d.reset(SetPartners)
-		d.add(demoRef("Ref_Key", key), demoText("Code", padded("00-", int64(i+1), 8)),
-			demoText("Description", name), demoText("НаименованиеПолное", name),
-			demoBool("Клиент", client), demoBool("Поставщик", !client), demoText("ЮрФизЛицо", kind),
-			demoText("Пол", gender), demoText("ДатаРождения", birth))
-		d.tab = "КонтактнаяИнформация"
-		d.addRow(demoText("Тип", "Телефон"), demoText("Вид_Key", demoPhoneKind), demoText("Представление", phone),
-			demoText("НомерТелефона", phone), demoText("НомерТелефонаБезКодов", local))
-		d.addRow(demoText("Тип", "АдресЭлектроннойПочты"), demoText("Вид_Key", demoEmailKind),
-			demoText("Представление", email), demoText("АдресЭП", email))
+		p.address = ""
 		if r.IntN(3) == 0 {
 			house, flat := strconv.Itoa(1+r.IntN(100)), strconv.Itoa(1+r.IntN(200))
-			d.addRow(demoText("Тип", "Адрес"), demoText("Представление", "г. Екатеринбург, ул. Ленина, д. "+house+", кв. "+flat))
+			p.address = "г. Екатеринбург, ул. Ленина, д. " + house + ", кв. " + flat
 		}
-		if err := emit(d); err != nil {
+		p.ckey = demoGUID(r)
+		p.inn = padded("66", r.Int64N(1e10), 10)
+		if p.legal {
+			p.inn = p.inn[:10]
+		}
+		p.code = padded("00-", int64(i+1), 8)
+		if err := l.person(d, p, emit); err != nil {
 			return err
 		}
-		ckey := demoGUID(r)
-		inn := padded("66", r.Int64N(1e10), 10)
-		if legal {
-			inn = inn[:10]
-		}
-		d.reset(SetCounterpty)
-		d.add(demoRef("Ref_Key", ckey), demoText("Description", name), demoText("НаименованиеПолное", name),
-			demoText("ИНН", inn), demoRef("Партнер_Key", key), demoText("ЮрФизЛицо", kind),
-			demoText("ЮридическоеФизическоеЛицо", kind))
-		if err := emit(d); err != nil {
-			return err
-		}
-		if client {
-			clientKeys = append(clientKeys, key)
-			counterKeys = append(counterKeys, ckey)
+		if p.client {
+			clientKeys = append(clientKeys, p.key)
+			if l.counterparties != "" {
+				counterKeys = append(counterKeys, p.ckey)
+			}
 		}
 	}
-	var kindKeys []guid
-	var kindTypes []string
+	var kindList []demoKind
 	for i := 0; i < kinds; i++ {
 		k := demoCardKinds[i%len(demoCardKinds)]
 		name := k.name
 		if i >= len(demoCardKinds) {
 			name = fmt.Sprintf("%s (%d)", k.name, i+1)
 		}
-		key := demoGUID(r)
-		end := EmptyDate
-		if i%2 == 1 {
-			end = "2030-12-31T00:00:00"
-		}
-		d.reset(SetCardKinds)
-		d.add(demoRef("Ref_Key", key), demoText("Description", name), demoText("ТипКарты", k.typ),
-			demoText("ДатаНачалаДействия", "2020-01-01T00:00:00"), demoText("ДатаОкончанияДействия", end),
-			demoBool("Персонализированная", true))
+		kindList = append(kindList, demoKind{i: i, key: demoGUID(r), name: name, typ: k.typ, percent: k.percent})
+		l.kind(d, &kindList[i])
 		if err := emit(d); err != nil {
 			return err
 		}
-		kindKeys, kindTypes = append(kindKeys, key), append(kindTypes, k.typ)
 	}
-	for i := 0; i < cards && len(kindKeys) > 0 && len(clientKeys) > 0; i++ {
-		ki := r.IntN(len(kindKeys))
+	if l.cardFolder && cards > 0 && len(kindList) > 0 && len(clientKeys) > 0 {
+		if err := emit(demoFolder(d, l.sets.Cards, demoGUID(r), cards+1, "Дисконтные карты")); err != nil {
+			return err
+		}
+	}
+	c := &demoCard{}
+	for i := 0; i < cards && len(kindList) > 0 && len(clientKeys) > 0; i++ {
+		c.i = i
+		c.kind = &kindList[r.IntN(len(kindList))]
 		owner := r.IntN(len(clientKeys))
-		barcode, magnetic := "", ""
-		if kindTypes[ki] != "Магнитная" {
-			barcode = padded("2", int64(100000000+i), 12)
+		c.owner = clientKeys[owner]
+		if counterKeys != nil {
+			c.ownerCounterparty = counterKeys[owner]
 		}
-		if kindTypes[ki] != "Штриховая" {
-			magnetic = ";" + strconv.Itoa(77000000+i) + "?"
+		c.barcode, c.magnetic = "", ""
+		if c.kind.typ != "Магнитная" {
+			c.barcode = padded("2", int64(100000000+i), 12)
 		}
-		status := "Действует"
+		if c.kind.typ != "Штриховая" {
+			c.magnetic = ";" + strconv.Itoa(77000000+i) + "?"
+		}
+		c.status = "Действует"
 		if r.IntN(10) == 0 {
-			status = "НеДействует"
+			c.status = "НеДействует"
 		}
-		desc := barcode
-		if desc == "" {
-			desc = magnetic
-		}
-		d.reset(SetCards)
-		d.add(demoRef("Ref_Key", demoGUID(r)), demoText("Description", desc), demoRef("Owner_Key", kindKeys[ki]),
-			demoText("Штрихкод", barcode), demoText("МагнитныйКод", magnetic), demoText("Статус", status),
-			demoRef("Партнер_Key", clientKeys[owner]), demoRef("Контрагент_Key", counterKeys[owner]))
+		c.key = demoGUID(r)
+		l.card(d, c)
 		if err := emit(d); err != nil {
 			return err
 		}
 	}
 	for i := 0; i < DemoItems; i++ {
-		d.reset(SetItems)
+		d.reset(l.sets.Items)
 		d.add(demoRef("Ref_Key", demoGUID(r)), demoText("Code", DemoItemCode(i)), demoText("Description", demoGoods[i]),
-			demoText("НаименованиеПолное", demoGoods[i]), demoText("Артикул", "АРТ-"+DemoItemCode(i)),
-			demoText("ТипНоменклатуры", "Товар"))
+			demoText("НаименованиеПолное", demoGoods[i]), demoText("Артикул", "АРТ-"+DemoItemCode(i)))
+		if l.itemType {
+			d.add(demoText("ТипНоменклатуры", "Товар"))
+		}
 		if err := emit(d); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// demoFolder is a folder of a hierarchical catalog, with the n-th Code.
+func demoFolder(d *demoObject, set string, key guid, n int, name string) *demoObject {
+	d.reset(set)
+	d.add(demoRef("Ref_Key", key), demoText("Code", padded("00-", int64(n), 8)),
+		demoText("Description", name), demoBool("IsFolder", true))
+	return d
 }
 
 // loadDemo encodes a demo object straight into the store, checking its
@@ -398,8 +500,11 @@ func (s *Server) loadDemo(d *demoObject) error {
 			return fmt.Errorf("load demo %s: no property %s", d.set, p.name)
 		}
 		f := t.Fields[pos]
-		if p.isBool != (f.Type == tBool) || p.isRef != (f.Type == tGuid) {
+		if p.isBool != (f.Type == tBool) || p.isRef != (f.Type == tGuid) || p.isNum != (f.Type == tDouble) {
 			return fmt.Errorf("load demo %s: %s of type %s given %+v", d.set, p.name, f.Type, p)
+		}
+		if err := checkLen(f, p.text); err != nil {
+			return fmt.Errorf("load demo %s: %s: %w", d.set, p.name, err)
 		}
 		switch {
 		case pos == t.refPos:
@@ -411,6 +516,14 @@ func (s *Server) loadDemo(d *demoObject) error {
 		case p.isRef:
 			if p.ref != (guid{}) {
 				cs = append(cs, demoCell{pos, string(p.ref[:])})
+			}
+		case p.isNum:
+			n, err := decimal.NewFromString(p.text)
+			if err != nil {
+				return fmt.Errorf("load demo %s: %s: %w", d.set, p.name, err)
+			}
+			if text, ok := encodeValue(f.Type, n); ok {
+				cs = append(cs, demoCell{pos, text})
 			}
 		default:
 			if p.name == t.numberField() {
@@ -436,9 +549,12 @@ func (s *Server) loadDemo(d *demoObject) error {
 			cs = cs[:0]
 			for _, p := range r {
 				pos := slices.IndexFunc(tab.Fields, func(f field) bool { return f.Name == p.name })
-				if pos < 0 || p.isBool || p.isRef || tab.Fields[pos].Type == tBool ||
+				if pos < 0 || p.isBool || p.isRef || p.isNum || tab.Fields[pos].Type == tBool ||
 					tab.Fields[pos].Type == tGuid && p.text != EmptyGUID && !isGUID(p.text) {
 					return fmt.Errorf("load demo %s: %s.%s: not a text property of that name", d.set, d.tab, p.name)
+				}
+				if err := checkLen(tab.Fields[pos], p.text); err != nil {
+					return fmt.Errorf("load demo %s: %s.%s: %w", d.set, d.tab, p.name, err)
 				}
 				if text, ok := encodeText(tab.Fields[pos].Type, p.text); ok {
 					cs = append(cs, demoCell{pos, text})

@@ -29,6 +29,10 @@ type Options struct {
 	// Faults are armed from the start (see Faults; New panics on an
 	// invalid one: check it with Faults.Validate).
 	Faults Faults
+	// Profile is the 1C configuration whose published objects the fake
+	// serves: ProfileUT11 (also ""), ProfileUNF or ProfileRoznica. New
+	// panics on any other name: check it with ValidateProfile.
+	Profile string
 }
 
 // Server is a fake 1C OData publication. Safe for concurrent use; the zero
@@ -36,6 +40,7 @@ type Options struct {
 type Server struct {
 	user, password string
 	log            *slog.Logger
+	profile        *profile
 
 	mu      sync.Mutex
 	types   []*entityType
@@ -57,10 +62,15 @@ type Server struct {
 	writes    map[string]int
 }
 
-// New returns an empty fake with the УТ 11 schema. Load a Seed with Load.
+// New returns an empty fake with the schema of opts.Profile. Load a Seed
+// with Load or the demo base with LoadDemo.
 func New(opts Options) *Server {
+	p, err := lookupProfile(opts.Profile)
+	if err != nil {
+		panic(err)
+	}
 	s := &Server{
-		user: opts.User, password: opts.Password, log: opts.Logger,
+		user: opts.User, password: opts.Password, log: opts.Logger, profile: p,
 		sets:      map[string]*entitySet{},
 		views:     map[string]*view{},
 		numberSeq: map[string]int{},
@@ -74,12 +84,15 @@ func New(opts Options) *Server {
 		panic(err)
 	}
 	s.faults = newFaultState(opts.Faults)
-	s.types = ut11Schema()
+	s.types = p.schema()
 	for _, t := range s.types {
 		s.sets[t.Name] = &entitySet{typ: t, byKey: map[guid]uint32{}}
 	}
 	return s
 }
+
+// Sets returns the entity sets of the fake's profile by role.
+func (s *Server) Sets() ProfileSets { return s.profile.sets }
 
 // Handler returns the HTTP handler; it serves PublicationPath and answers
 // 404 elsewhere.
@@ -726,7 +739,7 @@ func (s *Server) handleAction(w http.ResponseWriter, preq request) error {
 	reset, failPost := s.consumeWriteFaults(preq.action == "Post")
 	if failPost {
 		num, _ := r.field(es.typ.pos("Number"))
-		return odataErr(500, "-1", "Не удалось провести \"Заказ клиента %s\": недостаточно товаров на складе", num)
+		return odataErr(500, "-1", "Не удалось провести \"%s %s\": недостаточно товаров на складе", es.typ.Title, num)
 	}
 	o := es.object(r)
 	o["Posted"] = preq.action == "Post"
