@@ -514,8 +514,8 @@ func TestProfileLoadDemoStoresDemoSeed(t *testing.T) {
 	}
 }
 
-// TestUT11DemoUnchanged pins the УТ 11 demo: tests across the project and
-// recorded figures rely on its exact content.
+// TestUT11DemoUnchanged pins the УТ 11 demo and $metadata: tests across
+// the project and recorded figures rely on their exact content.
 func TestUT11DemoUnchanged(t *testing.T) {
 	b, err := json.Marshal(DemoSeed(150, 120, 4, 3))
 	if err != nil {
@@ -524,6 +524,10 @@ func TestUT11DemoUnchanged(t *testing.T) {
 	sum := sha256.Sum256(b)
 	if got := hex.EncodeToString(sum[:]); got != "5d7ff1fbc813390b4fc0ab41a4b4cf9ce933b4c0e1da45e7f747267989e7eb9b" {
 		t.Errorf("DemoSeed(150, 120, 4, 3) changed: sha256 %s", got)
+	}
+	sum = sha256.Sum256(New(Options{}).metadataXML())
+	if got := hex.EncodeToString(sum[:]); got != "4e60936cf910c6ab6938350c7f0bc323bc8a84382803ab7d7cf36dba980a04d2" {
+		t.Errorf("the УТ 11 $metadata changed: sha256 %s", got)
 	}
 }
 
