@@ -1,11 +1,13 @@
 // Command onec-fake serves a fake 1C:Enterprise OData publication
-// (/odata/standard.odata/, УТ 11 profile) for demos and manual testing.
+// (/odata/standard.odata/) for demos and manual testing: the objects of
+// 1C:УТ 11 (-profile ut11, the default), 1C:УНФ 3.0 (unf) or 1C:Розница 2
+// (roznica).
 //
-//	onec-fake -listen 127.0.0.1:8082 -user U -password P [-seed FILE] [-fault-* ...]
+//	onec-fake -listen 127.0.0.1:8082 -user U -password P [-profile unf] [-seed FILE] [-fault-* ...]
 //
-// Without -seed it serves onectest.DemoSeed, loaded straight into the
-// store (a million partners and a million cards take seconds and about a
-// gigabyte, see the README). The -fault-* flags arm
+// Without -seed it serves the profile's onectest.DemoSeedProfile, loaded
+// straight into the store (a million partners and a million cards take
+// seconds and about a gigabyte, see the README). The -fault-* flags arm
 // onectest.Faults (lost replies on writes, 5xx mid-paging, records
 // changing during a sweep, a publication ignoring $skip, slow replies),
 // drawn from -fault-seed. SIGINT/SIGTERM shut it down gracefully.
@@ -21,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,8 +33,10 @@ import (
 // Main is the program: ParseFlags, then Run.
 type Main struct {
 	Listen, User, Password, SeedFile string
-	Customers, Cards, Kinds          int
-	RandSeed                         int64
+	// Profile is the 1C configuration served (onectest.Profiles).
+	Profile                 string
+	Customers, Cards, Kinds int
+	RandSeed                int64
 	// Faults are armed from the start.
 	Faults onectest.Faults
 	// Logger gets the start-up line and one line per request; nil discards.
@@ -48,8 +53,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	fs.StringVar(&m.Listen, "listen", "127.0.0.1:8082", "address to listen on")
 	fs.StringVar(&m.User, "user", "", "infobase user for HTTP Basic auth")
 	fs.StringVar(&m.Password, "password", "", "password for HTTP Basic auth")
-	fs.StringVar(&m.SeedFile, "seed", "", "JSON seed file (default: built-in demo data)")
-	fs.IntVar(&m.Customers, "demo-customers", 50, "demo seed: number of partners")
+	fs.StringVar(&m.Profile, "profile", onectest.ProfileUT11, "1C configuration to serve: "+strings.Join(onectest.Profiles(), ", "))
+	fs.StringVar(&m.SeedFile, "seed", "", "JSON seed file, in the profile's entity sets (default: built-in demo data)")
+	fs.IntVar(&m.Customers, "demo-customers", 50, "demo seed: number of buyers (partners in ut11)")
 	fs.IntVar(&m.Cards, "demo-cards", 40, "demo seed: number of loyalty cards")
 	fs.IntVar(&m.Kinds, "demo-kinds", 3, "demo seed: number of card kinds")
 	fs.Int64Var(&m.RandSeed, "demo-rand", 1, "demo seed: random seed")
@@ -68,6 +74,9 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 	if m.User == "" {
 		return errors.New("-user is required")
 	}
+	if err := onectest.ValidateProfile(m.Profile); err != nil {
+		return fmt.Errorf("-profile: %w", err)
+	}
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("-fault-*: %w", err)
 	}
@@ -76,7 +85,10 @@ func (m *Main) ParseFlags(args []string, stderr io.Writer) error {
 
 // Run serves until ctx is cancelled.
 func (m *Main) Run(ctx context.Context) error {
-	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger(), Faults: m.Faults})
+	if err := onectest.ValidateProfile(m.Profile); err != nil {
+		return err // New would panic on it
+	}
+	s := onectest.New(onectest.Options{User: m.User, Password: m.Password, Logger: m.logger(), Faults: m.Faults, Profile: m.Profile})
 	start := time.Now()
 	if m.SeedFile != "" {
 		seed, err := onectest.LoadSeedFile(m.SeedFile)
@@ -95,7 +107,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// The password is never logged; the request log has no Authorization.
-	m.logger().Info("1c fake listening", "addr", ln.Addr().String(), "publication", onectest.PublicationPath,
+	m.logger().Info("1c fake listening", "addr", ln.Addr().String(), "publication", onectest.PublicationPath, "profile", m.Profile,
 		"user", m.User, "seed", m.SeedFile, "loaded_in", loaded.Round(time.Millisecond), "faults", fmt.Sprintf("%+v", m.Faults))
 	if m.Ready != nil {
 		m.Ready <- ln.Addr().String()

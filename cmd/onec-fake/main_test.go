@@ -43,6 +43,9 @@ func TestParseFlags(t *testing.T) {
 		}},
 		{"a rate above 1 is refused", []string{"-user", "U", "-fault-lost-reply-rate", "1.5"}, true, nil},
 		{"a negative latency is refused", []string{"-user", "U", "-fault-latency", "-1s"}, true, nil},
+		{"ut11 by default", []string{"-user", "U"}, false, func(m *Main) bool { return m.Profile == "ut11" }},
+		{"a profile", []string{"-user", "U", "-profile", "roznica"}, false, func(m *Main) bool { return m.Profile == "roznica" }},
+		{"an unknown profile is refused", []string{"-user", "U", "-profile", "nope"}, true, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +107,83 @@ func TestRunServesDemoAndShutsDown(t *testing.T) {
 	}
 	if !strings.Contains(out, "Catalog_КартыЛояльности") {
 		t.Errorf("request not logged:\n%s", out)
+	}
+}
+
+// TestUnknownProfileMessage: the refusal names the flag and lists the
+// profiles there are.
+func TestUnknownProfileMessage(t *testing.T) {
+	var m Main
+	err := m.ParseFlags([]string{"-user", "U", "-profile", "nope"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "-profile") || !strings.Contains(err.Error(), `"nope"`) ||
+		!strings.Contains(err.Error(), "ut11, unf, roznica") {
+		t.Fatalf("err = %v", err)
+	}
+	m = Main{User: "U", Profile: "nope"}
+	if err := m.Run(context.Background()); err == nil {
+		t.Fatal("Run served an unknown profile")
+	}
+}
+
+// TestRunServesProfile: -profile unf serves УНФ's sets with its demo
+// (cards in Catalog_ДисконтныеКарты, buyers and one folder in
+// Catalog_Контрагенты) and no УТ 11 set.
+func TestRunServesProfile(t *testing.T) {
+	ready := make(chan string, 1)
+	m := &Main{Ready: ready}
+	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-user", "U", "-password", "P", "-profile", "unf",
+		"-demo-customers", "9", "-demo-cards", "5"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	count := func(set, filter string) (int, string) {
+		u := "http://" + addr + "/odata/standard.odata/" + url.PathEscape(set) + "?$format=json&$inlinecount=allpages&$top=1"
+		if filter != "" {
+			u += "&$filter=" + url.QueryEscape(filter)
+		}
+		req, _ := http.NewRequest("GET", u, nil)
+		req.SetBasicAuth("U", "P")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct {
+			Count string `json:"odata.count"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body.Count
+	}
+	cases := []struct {
+		set, filter string
+		status      int
+		count       string
+	}{
+		{"Catalog_ДисконтныеКарты", "", 200, "5"},
+		{"Catalog_Контрагенты", "", 200, "10"},
+		{"Catalog_Контрагенты", "IsFolder eq true", 200, "1"},
+		{"Catalog_Контрагенты", "Покупатель eq true and IsFolder eq false", 200, "8"},
+		{"Document_ЗаказПокупателя", "", 200, "0"},
+		{"Catalog_Партнеры", "", 404, ""},
+	}
+	for _, tc := range cases {
+		if status, n := count(tc.set, tc.filter); status != tc.status || n != tc.count {
+			t.Errorf("%s %s: %d, count %q; want %d, %q", tc.set, tc.filter, status, n, tc.status, tc.count)
+		}
 	}
 }
 
