@@ -168,27 +168,22 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 			return nil, nil
 		}
 	}
-	ep := &eventsPipe{log: p.log, drain: cfg.Outbox.DrainTimeout.D(), done: make(chan struct{})}
+	es := eventsOptions(cfg)
+	ep := &eventsPipe{log: p.log, drain: es.Drain, done: make(chan struct{})}
 	nlog := p.log.With("system", "nats")
 	copts := events.ConnOptions{Name: "virtsync", Logger: nlog}
 	var conn *events.Conn
-	if cfg.NATS.URL != "" {
-		cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
+	if es.URL != "" {
+		cctx, cancel := context.WithTimeout(ctx, es.ConnectTimeout)
 		defer cancel()
-		c, err := events.Connect(cctx, cfg.NATS.URL, copts)
+		c, err := events.Connect(cctx, es.URL, copts)
 		if err != nil {
 			return nil, fmt.Errorf("connect NATS: %w", err)
 		}
 		conn = c
 	} else {
-		eopts := events.Options{
-			StoreDir:   cfg.NATSStoreDir(),
-			SyncAlways: cfg.NATS.SyncAlways,
-			Listen:     cfg.NATS.EmbeddedListen,
-			User:       cfg.NATS.EmbeddedUser,
-			Password:   cfg.NATS.EmbeddedPassword,
-			Logger:     nlog,
-		}
+		eopts := es.Embedded
+		eopts.Logger = nlog
 		var emb *events.Embedded
 		var err error
 		if daemon {
@@ -205,10 +200,10 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 			return nil, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("start embedded NATS in %s: %w", cfg.NATSStoreDir(), err)
+			return nil, fmt.Errorf("start embedded NATS in %s: %w", eopts.StoreDir, err)
 		}
 		ep.embedded = emb
-		cctx, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout.D())
+		cctx, cancel := context.WithTimeout(ctx, es.ConnectTimeout)
 		defer cancel()
 		c, err := emb.Connect(cctx, copts)
 		if err != nil {
@@ -218,12 +213,11 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 		conn = c
 	}
 	ep.conn = conn
-	stream, prefix := cfg.NATS.Stream, cfg.NATS.SubjectPrefix
 	relay, err := events.NewRelay(p.db, conn.JetStream(), events.RelayOptions{
-		Interval: cfg.Outbox.RelayInterval.D(),
+		Interval: es.RelayInterval,
 		Logger:   p.log.With("system", "outbox"),
 		EnsureStream: func(ctx context.Context) error {
-			_, err := conn.EnsureStream(ctx, stream, []string{prefix + ".>"}, cfg.NATS.DedupeWindow.D())
+			_, err := conn.EnsureStream(ctx, es.Stream, es.Subjects, es.DedupeWindow)
 			return err
 		},
 	})
@@ -239,6 +233,47 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 		_ = relay.Run(rctx)
 	}()
 	return ep, nil
+}
+
+// eventsSetup is what the nats.* and outbox.* keys set for publishing.
+type eventsSetup struct {
+	// URL of an external server; "" starts the embedded one.
+	URL string
+	// Embedded configures the embedded server (zero with URL); the caller
+	// adds the logger.
+	Embedded       events.Options
+	ConnectTimeout time.Duration
+	// Stream, its subjects and duplicate window.
+	Stream       string
+	Subjects     []string
+	DedupeWindow time.Duration
+	// RelayInterval polls the outbox; Drain bounds draining it at shutdown.
+	RelayInterval time.Duration
+	Drain         time.Duration
+}
+
+// eventsOptions maps the config to the events pipe's settings. Kept apart
+// so a test can show that every key reaches the pipe.
+func eventsOptions(cfg config.Config) eventsSetup {
+	es := eventsSetup{
+		URL:            cfg.NATS.URL,
+		ConnectTimeout: cfg.NATS.ConnectTimeout.D(),
+		Stream:         cfg.NATS.Stream,
+		Subjects:       []string{cfg.NATS.SubjectPrefix + ".>"},
+		DedupeWindow:   cfg.NATS.DedupeWindow.D(),
+		RelayInterval:  cfg.Outbox.RelayInterval.D(),
+		Drain:          cfg.Outbox.DrainTimeout.D(),
+	}
+	if es.URL == "" {
+		es.Embedded = events.Options{
+			StoreDir:   cfg.NATSStoreDir(),
+			SyncAlways: cfg.NATS.SyncAlways,
+			Listen:     cfg.NATS.EmbeddedListen,
+			User:       cfg.NATS.EmbeddedUser,
+			Password:   cfg.NATS.EmbeddedPassword,
+		}
+	}
+	return es
 }
 
 // kick wakes the relay after a commit; safe on a nil pipe.
@@ -434,7 +469,24 @@ func httpServer(p *parts, ep *eventsPipe) *http.Server {
 	})
 	p.metrics.WatchNATS(ep.ready)
 	mux.Handle("/metrics", p.metrics.Handler())
-	return &http.Server{Addr: p.cfg.HTTP.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	addr, _ := httpListen(p.cfg)
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// httpListen is where the daemon serves /livez, /readyz and /metrics;
+// on is false when http.listen is "" (no server).
+func httpListen(cfg config.Config) (addr string, on bool) {
+	return cfg.HTTP.Listen, cfg.HTTP.Listen != ""
+}
+
+// newScheduler puts the enabled jobs on their schedules.
+func newScheduler(p *parts, r *vsync.Runner) *vsync.Scheduler {
+	var sched []vsync.Scheduled
+	for _, name := range enabled(p.cfg) {
+		sched = append(sched, vsync.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
+	}
+	return &vsync.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
+		OnRun: func(sum vsync.Summary, err error) { p.metrics.Run(sum) }}
 }
 
 // runDaemon runs the jobs on their schedules until ctx ends.
@@ -469,25 +521,20 @@ func runDaemon(ctx context.Context, p *parts, env Env) int {
 	r := newRunner(p, ep)
 
 	var srv *http.Server
-	if p.cfg.HTTP.Listen != "" {
+	if addr, on := httpListen(p.cfg); on {
 		srv = httpServer(p, ep)
-		ln, err := net.Listen("tcp", p.cfg.HTTP.Listen)
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			ep.shutdown()
-			fmt.Fprintf(env.Stderr, "virtsync: http.listen %s: %v\n", p.cfg.HTTP.Listen, err)
+			fmt.Fprintf(env.Stderr, "virtsync: http.listen %s: %v\n", addr, err)
 			return ExitUsage
 		}
 		go func() { _ = srv.Serve(ln) }()
 		p.log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
 	}
 
-	var sched []vsync.Scheduled
-	for _, name := range enabled(p.cfg) {
-		sched = append(sched, vsync.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
-	}
-	s := &vsync.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
-		OnRun: func(sum vsync.Summary, err error) { p.metrics.Run(sum) }}
-	p.log.Info("virtsync daemon started", "jobs", len(sched), "state", p.cfg.State.Path)
+	s := newScheduler(p, r)
+	p.log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.cfg.State.Path)
 	serr := s.Run(ctx)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

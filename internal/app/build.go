@@ -58,35 +58,20 @@ func buildJobs(p *parts) error {
 		return &configError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
 	}
 	p.profile = comp
-	vp, err := virtpos.New(virtpos.Config{
-		BaseURL: cfg.Virtpos.BaseURL, APIKey: cfg.Virtpos.APIKey, Format: cfg.Virtpos.Format,
-		Method: cfg.Virtpos.Method, Timeout: cfg.Virtpos.Timeout.D(), Concurrency: cfg.Virtpos.Concurrency,
-		RateLimit: cfg.Virtpos.RateLimit, OrdersTimeout: cfg.Virtpos.OrdersTimeout.D(),
-		Breaker: virtpos.BreakerPolicy{Failures: cfg.Virtpos.Breaker.Failures, Cooldown: cfg.Virtpos.Breaker.Cooldown.D()},
-		Retry: virtpos.RetryPolicy{MaxAttempts: cfg.Virtpos.Retry.MaxAttempts, Initial: cfg.Virtpos.Retry.Initial.D(),
-			Max: cfg.Virtpos.Retry.Max.D()},
-		Paths: virtpos.Paths{Orders: cfg.Virtpos.Paths.Orders, Customer: cfg.Virtpos.Paths.Customer,
-			CustomerUpdate: cfg.Virtpos.Paths.CustomerUpdate, CardUpdate: cfg.Virtpos.Paths.CardUpdate,
-			CardInsert: cfg.Virtpos.Paths.CardInsert, CardDelete: cfg.Virtpos.Paths.CardDelete},
-		Logger: p.log.With("system", "virtpos"),
-		OnRequest: func(ep string, status int, d time.Duration) {
-			p.metrics.Request("virtpos", ep, status, d)
-		},
-	})
+	vc := virtposConfig(cfg.Virtpos)
+	vc.Logger = p.log.With("system", "virtpos")
+	vc.OnRequest = func(ep string, status int, d time.Duration) {
+		p.metrics.Request("virtpos", ep, status, d)
+	}
+	vp, err := virtpos.New(vc)
 	if err != nil {
 		return &configError{err}
 	}
 	p.vp = vp
-	oc, err := onec.New(onec.Config{
-		BaseURL: cfg.OneC.BaseURL, User: cfg.OneC.User, Password: cfg.OneC.Password,
-		Timeout: cfg.OneC.Timeout.D(), PageSize: cfg.OneC.PageSize,
-		Retry: onec.Retry{MaxAttempts: cfg.OneC.Retry.MaxAttempts, Initial: cfg.OneC.Retry.Initial.D(),
-			Max: cfg.OneC.Retry.Max.D()},
-		Breaker: onec.Breaker{Failures: cfg.OneC.Breaker.Failures, Cooldown: cfg.OneC.Breaker.Cooldown.D()},
-		Logger:  p.log.With("system", "onec"),
-		HTTPClient: &http.Client{Timeout: cfg.OneC.Timeout.D(),
-			Transport: &metered{next: http.DefaultTransport, m: p.metrics}},
-	})
+	occ := onecConfig(cfg.OneC)
+	occ.Logger = p.log.With("system", "onec")
+	occ.HTTPClient = &http.Client{Timeout: occ.Timeout, Transport: &metered{next: http.DefaultTransport, m: p.metrics}}
+	oc, err := onec.New(occ)
 	if err != nil {
 		return &configError{err}
 	}
@@ -140,6 +125,34 @@ func buildJobs(p *parts) error {
 		},
 	}
 	return nil
+}
+
+// virtposConfig is what the virtpos.* keys set on the client; the caller
+// adds the logger and the metrics hook. Kept apart so a test can show that
+// every key reaches the client.
+func virtposConfig(c config.VirtposConfig) virtpos.Config {
+	return virtpos.Config{
+		BaseURL: c.BaseURL, APIKey: c.APIKey, Format: c.Format, Method: c.Method,
+		Timeout: c.Timeout.D(), OrdersTimeout: c.OrdersTimeout.D(),
+		Concurrency: c.Concurrency, RateLimit: c.RateLimit,
+		Retry:   virtpos.RetryPolicy{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
+		Breaker: virtpos.BreakerPolicy{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
+		Paths: virtpos.Paths{Orders: c.Paths.Orders, Customer: c.Paths.Customer,
+			CustomerUpdate: c.Paths.CustomerUpdate, CardUpdate: c.Paths.CardUpdate,
+			CardInsert: c.Paths.CardInsert, CardDelete: c.Paths.CardDelete},
+	}
+}
+
+// onecConfig is what the onec.* client keys set on the 1C client; the
+// caller adds the logger and the metered HTTP client (whose timeout is
+// Timeout).
+func onecConfig(c config.OneCConfig) onec.Config {
+	return onec.Config{
+		BaseURL: c.BaseURL, User: c.User, Password: c.Password,
+		Timeout: c.Timeout.D(), PageSize: c.PageSize,
+		Retry:   onec.Retry{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
+		Breaker: onec.Breaker{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
+	}
 }
 
 // overrideProfile applies the onec.* keys of the config to the profile,
