@@ -101,6 +101,8 @@ func buildJobs(p *parts) error {
 	case mapping.BuyersFilter:
 		custSource.Filter = prof.Customers.Filter
 	case mapping.BuyersGroups:
+		// A filter narrows the groups further when one is set.
+		custSource.Filter = prof.Customers.Filter
 		custSource.Groups = prof.Customers.Groups
 	}
 	p.jobs = map[string]vsync.JobSpec{
@@ -160,13 +162,16 @@ func onecConfig(c config.OneCConfig) onec.Config {
 func overrideProfile(p *mapping.Profile, oc config.OneCConfig) {
 	c := &p.Customers
 	c.Entity = cmp.Or(oc.Customers.Entity, c.Entity)
-	switch {
-	case oc.Customers.Buyers != "":
-		c.Buyers = oc.Customers.Buyers
-	case oc.Customers.Filter != "":
-		c.Buyers = mapping.BuyersFilter
-	case len(oc.Customers.Groups) > 0:
-		c.Buyers = mapping.BuyersGroups
+	buyers := oc.Customers.Buyers
+	if buyers == "" && len(oc.Customers.Groups) > 0 {
+		buyers = mapping.BuyersGroups
+	} else if buyers == "" && oc.Customers.Filter != "" {
+		buyers = mapping.BuyersFilter
+	}
+	if buyers != "" && buyers != c.Buyers {
+		// Another way than the profile's: its filter and groups belong to
+		// its way, only the config's apply.
+		c.Buyers, c.Filter, c.Groups = buyers, "", nil
 	}
 	c.Filter = cmp.Or(oc.Customers.Filter, c.Filter)
 	if len(oc.Customers.Groups) > 0 {

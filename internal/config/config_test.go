@@ -259,7 +259,7 @@ func TestValidateEveryProblem(t *testing.T) {
 	// Each problem names the line of its key in the file.
 	want := []string{
 		"1: state.path", "2: nats.url", "2: nats.stream", "2: nats.subject_prefix",
-		"2: nats.dedupe_window", "2: nats.connect_timeout", "2: nats.embedded_listen", "3: http.listen",
+		"2: nats.dedupe_window", "2: nats.connect_timeout", "2: nats.embedded_listen", "2: nats.embedded_listen", "3: http.listen",
 		"4: log.level", "4: log.format", "6: virtpos.base_url", "7: virtpos.apikey",
 		"8: virtpos.format", "9: virtpos.method", "10: virtpos.timeout", "11: virtpos.orders_timeout",
 		"12: virtpos.concurrency", "13: virtpos.rate_limit", "14: virtpos.retry.max_attempts", "14: virtpos.retry.max",
@@ -462,7 +462,17 @@ func TestEmbeddedNATSValidation(t *testing.T) {
 		{name: "a named port is refused", listen: "localhost:nats", user: "u", pw: "p", want: []string{
 			`nats.embedded_listen: want host:port with a port 1-65535 such as 127.0.0.1:4222, or "" for in-process connections only, got "localhost:nats"`,
 		}},
-		{name: "an external server needs no embedded login", url: "nats://10.0.0.1:4222", listen: "127.0.0.1:4222"},
+		{name: "an external server needs no embedded login", url: "nats://10.0.0.1:4222"},
+		{name: "the embedded server's keys beside an external server are refused", url: "nats://10.0.0.1:4222",
+			listen: "127.0.0.1:4222", user: "bob", pw: "pw", want: []string{
+				"nats.embedded_listen: configures the embedded server, which does not run when nats.url is set; remove it or nats.url",
+				"nats.embedded_user: configures the embedded server, which does not run when nats.url is set; remove it or nats.url",
+				"nats.embedded_password: configures the embedded server, which does not run when nats.url is set; remove it or nats.url",
+			}},
+		{name: "a user needs a password", user: "bob", want: []string{
+			"nats.embedded_password: required with nats.embedded_user: a login is a user and a password"}},
+		{name: "a password needs a user", pw: "pw", want: []string{
+			"nats.embedded_user: required with nats.embedded_password: a login is a user and a password"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,35 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if (c.NATS.EmbeddedUser == "") != (c.NATS.EmbeddedPassword == "") {
+		if c.NATS.EmbeddedUser == "" {
+			v.add("nats.embedded_user", "required with nats.embedded_password: a login is a user and a password")
+		} else {
+			v.add("nats.embedded_password", "required with nats.embedded_user: a login is a user and a password")
+		}
+	}
+	if c.NATS.URL != "" {
+		// These configure the embedded server, which does not start when
+		// nats.url is set: accepting them would leave the user believing
+		// they took effect.
+		const why = "configures the embedded server, which does not run when nats.url is set; remove it or nats.url"
+		if c.NATS.StoreDir != "" {
+			v.add("nats.store_dir", why)
+		}
+		if c.NATS.SyncAlways {
+			v.add("nats.sync_always", why)
+		}
+		if c.NATS.EmbeddedListen != "" {
+			v.add("nats.embedded_listen", why)
+		}
+		if c.NATS.EmbeddedUser != "" {
+			v.add("nats.embedded_user", why)
+		}
+		if c.NATS.EmbeddedPassword != "" {
+			v.add("nats.embedded_password", why)
+		}
+	}
+
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			v.add("http.listen", fmt.Sprintf("want host:port such as 127.0.0.1:9464, got %q", c.HTTP.Listen))
@@ -89,7 +118,16 @@ func (c Config) Validate() error {
 	if _, err := mapping.LoadProfile(oc.Profile); err != nil {
 		v.add("onec.profile", err.Error())
 	}
-	if b := oc.Customers.Buyers; b != "" {
+	switch b := oc.Customers.Buyers; b {
+	case "", mapping.BuyersGroups:
+	case mapping.BuyersFilter, mapping.BuyersAll:
+		if len(oc.Customers.Groups) > 0 {
+			v.add("onec.customers.groups", fmt.Sprintf("read only with onec.customers.buyers: groups, not with buyers: %s", b))
+		}
+		if b == mapping.BuyersAll && oc.Customers.Filter != "" {
+			v.add("onec.customers.filter", "not read with onec.customers.buyers: all (every item is a buyer)")
+		}
+	default:
 		v.oneOf("onec.customers.buyers", b, mapping.BuyersFilter, mapping.BuyersGroups, mapping.BuyersAll)
 	}
 	if oc.Orders.ItemMatchField != "" && len(oc.Orders.ItemMatch) > 0 {
