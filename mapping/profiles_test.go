@@ -112,7 +112,9 @@ func TestCompileOrderErrors(t *testing.T) {
 		{"map without const", func(o *OrdersProfile) {
 			o.Rows.Fields = Merge(o.Rows.Fields, map[string]any{"Цена": map[string]any{"from": "price"}})
 		}, "rows.fields.Цена: a map must be {const: x}, got keys from"},
-		{"no item", func(o *OrdersProfile) { o.Rows.Fields = Merge(o.Rows.Fields, map[string]any{"Номенклатура_Key": nil}) },
+		{"no item", func(o *OrdersProfile) {
+			o.Rows.Fields = Merge(o.Rows.Fields, map[string]any{"Номенклатура_Key": nil})
+		},
 			"no field is filled from item"},
 		{"section in the header", func(o *OrdersProfile) { o.Fields = Merge(o.Fields, map[string]any{"Товары": "comment"}) },
 			"fields.Товары: is the rows section"},
