@@ -17,7 +17,7 @@ build:
 # second, plain pass.
 test:
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run 'HeapBound' ./internal/virtpos/ ./sources/virtpos/
+	$(GO) test -count=1 -run 'HeapBound' ./internal/virtposapi/ ./sources/sourcevp/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime=3x $(PKGS)
@@ -25,14 +25,14 @@ bench:
 # Longer fuzzing than the seed corpus `make test` runs; FUZZTIME per target.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersXML -fuzztime $(FUZZTIME) ./internal/virtpos/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersJSON -fuzztime $(FUZZTIME) ./internal/virtpos/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeSmall -fuzztime $(FUZZTIME) ./internal/virtpos/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersXML -fuzztime $(FUZZTIME) ./internal/virtposapi/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeOrdersJSON -fuzztime $(FUZZTIME) ./internal/virtposapi/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSmall -fuzztime $(FUZZTIME) ./internal/virtposapi/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/config/
-	$(GO) test -run '^$$' -fuzz FuzzParseError -fuzztime $(FUZZTIME) ./internal/onec/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeValues -fuzztime $(FUZZTIME) ./internal/onec/
-	$(GO) test -run '^$$' -fuzz FuzzParseMetadata -fuzztime $(FUZZTIME) ./internal/onec/
-	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./internal/onec/onectest/
+	$(GO) test -run '^$$' -fuzz FuzzParseError -fuzztime $(FUZZTIME) ./internal/onecapi/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeValues -fuzztime $(FUZZTIME) ./internal/onecapi/
+	$(GO) test -run '^$$' -fuzz FuzzParseMetadata -fuzztime $(FUZZTIME) ./internal/onecapi/
+	$(GO) test -run '^$$' -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./internal/onecapi/onectest/
 	$(GO) test -run '^$$' -fuzz FuzzNormalizePhone -fuzztime $(FUZZTIME) ./mapping/
 
 # The built virtsync against both fakes under kill -9, virtpos and 1C

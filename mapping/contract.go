@@ -5,26 +5,26 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/onecapi"
 )
 
 // Needs lists every entity set, field and row field the compiled profile
 // reads or writes, with the Edm type class each must have: the contract
 // the 1C publication's $metadata is checked against at start.
-func (c *Compiled) Needs() []onec.Need {
+func (c *Compiled) Needs() []onecapi.Need {
 	var n needs
 	p := c.Profile
 	// The sets first, named by their keys: a missing one is reported
 	// with the role other profiles fill (see Hint).
 	roles := p.Entities()
 	for _, role := range sortedKeys(roles) {
-		n.add(roles[role], "", onec.TypeAny, role)
+		n.add(roles[role], "", onecapi.TypeAny, role)
 	}
 	// Every change-detecting read pages these.
 	for _, e := range []struct{ entity, key string }{{p.Customers.Entity, "customers.entity"}, {p.Cards.Entity, "cards.entity"}} {
-		n.add(e.entity, "Ref_Key", onec.TypeGUID, e.key)
-		n.add(e.entity, "DataVersion", onec.TypeString, e.key)
-		n.add(e.entity, "DeletionMark", onec.TypeBool, e.key)
+		n.add(e.entity, "Ref_Key", onecapi.TypeGUID, e.key)
+		n.add(e.entity, "DataVersion", onecapi.TypeString, e.key)
+		n.add(e.entity, "DeletionMark", onecapi.TypeBool, e.key)
 	}
 	switch p.Customers.Buyers {
 	case BuyersFilter:
@@ -32,8 +32,8 @@ func (c *Compiled) Needs() []onec.Need {
 			n.add(p.Customers.Entity, f.name, f.typ, "customers.filter")
 		}
 	case BuyersGroups:
-		n.add(p.Customers.Entity, "Parent_Key", onec.TypeGUID, "customers.groups")
-		n.add(p.Customers.Entity, "IsFolder", onec.TypeBool, "customers.groups")
+		n.add(p.Customers.Entity, "Parent_Key", onecapi.TypeGUID, "customers.groups")
+		n.add(p.Customers.Entity, "IsFolder", onecapi.TypeBool, "customers.groups")
 	}
 	n.fieldMap(p.Customers.Entity, "customers.fields.", c.Customers)
 	for _, f := range filterFields(p.Cards.Filter) {
@@ -42,8 +42,8 @@ func (c *Compiled) Needs() []onec.Need {
 	n.fieldMap(p.Cards.Entity, "cards.fields.", c.Cards)
 
 	o, m := p.Orders, c.Order
-	n.add(o.Entity, "Ref_Key", onec.TypeGUID, "orders.entity")
-	n.add(o.Entity, "Number", onec.TypeString, "orders.entity")
+	n.add(o.Entity, "Ref_Key", onecapi.TypeGUID, "orders.entity")
+	n.add(o.Entity, "Number", onecapi.TypeString, "orders.entity")
 	for _, f := range m.header {
 		key := "orders.fields." + f.name
 		if f.name == o.MarkerField {
@@ -51,31 +51,31 @@ func (c *Compiled) Needs() []onec.Need {
 		}
 		n.add(o.Entity, f.name, f.typ, key)
 	}
-	n.add(o.Entity, o.Rows.Section, onec.TypeRows, "orders.rows.section")
+	n.add(o.Entity, o.Rows.Section, onecapi.TypeRows, "orders.rows.section")
 	for _, f := range m.rows {
 		n.add(o.Entity, o.Rows.Section+"."+f.name, f.typ, "orders.rows.fields."+f.name)
 	}
 	if cp := o.Counterparty; cp.Entity != "" && m.Writes(ValueCounterparty) {
-		n.add(cp.Entity, "Ref_Key", onec.TypeGUID, "orders.counterparty.entity")
+		n.add(cp.Entity, "Ref_Key", onecapi.TypeGUID, "orders.counterparty.entity")
 		n.add(cp.Entity, cp.By, refType(cp.By), "orders.counterparty.by")
 	}
-	n.add(o.Items.Entity, "Ref_Key", onec.TypeGUID, "orders.items.entity")
+	n.add(o.Items.Entity, "Ref_Key", onecapi.TypeGUID, "orders.items.entity")
 	for i, im := range o.Items.Match {
 		key := "orders.items.match[" + strconv.Itoa(i) + "]"
 		if im.Entity == "" {
-			n.add(o.Items.Entity, im.Field, onec.TypeString, key)
+			n.add(o.Items.Entity, im.Field, onecapi.TypeString, key)
 			continue
 		}
-		n.add(im.Entity, im.Field, onec.TypeString, key)
+		n.add(im.Entity, im.Field, onecapi.TypeString, key)
 		n.add(im.Entity, im.Ref, refType(im.Ref), key)
 	}
 	return n.list
 }
 
-type needs struct{ list []onec.Need }
+type needs struct{ list []onecapi.Need }
 
 func (n *needs) add(entity, field, typ, key string) {
-	n.list = append(n.list, onec.Need{Entity: entity, Field: field, Type: typ, For: key})
+	n.list = append(n.list, onecapi.Need{Entity: entity, Field: field, Type: typ, For: key})
 }
 
 // fieldMap adds what a field map reads: its source fields with the type
@@ -88,9 +88,9 @@ func (n *needs) fieldMap(entity, key string, m *Map) {
 		}
 		if s.Where != nil {
 			section := s.From[0]
-			n.add(entity, section, onec.TypeRows, k)
+			n.add(entity, section, onecapi.TypeRows, k)
 			for _, w := range sortedKeys(s.Where) {
-				n.add(entity, section+"."+w, onec.TypeAny, k)
+				n.add(entity, section+"."+w, onecapi.TypeAny, k)
 			}
 			for _, t := range s.Take {
 				n.add(entity, section+"."+t, readType(s.As, t), k)
@@ -100,12 +100,12 @@ func (n *needs) fieldMap(entity, key string, m *Map) {
 		for _, from := range s.From {
 			n.add(entity, from, readType(s.As, from), k)
 			if s.LookupField != "" {
-				n.add(s.Entity, "Ref_Key", onec.TypeGUID, k)
-				n.add(s.Entity, s.LookupField, onec.TypeAny, k)
+				n.add(s.Entity, "Ref_Key", onecapi.TypeGUID, k)
+				n.add(s.Entity, s.LookupField, onecapi.TypeAny, k)
 			} else if s.Entity != "" {
 				// A composite reference: X holds the GUID as text, X_Type
 				// names the entity it points to.
-				n.add(entity, from+"_Type", onec.TypeString, k)
+				n.add(entity, from+"_Type", onecapi.TypeString, k)
 			}
 		}
 	}
@@ -115,26 +115,26 @@ func (n *needs) fieldMap(entity, key string, m *Map) {
 func readType(as, field string) string {
 	switch as {
 	case AsDate, AsDateTime, AsDay, AsMonth, AsYear:
-		return onec.TypeDateTime
+		return onecapi.TypeDateTime
 	case AsRef:
 		return refType(field)
 	case AsBool01:
-		return onec.TypeBool
+		return onecapi.TypeBool
 	case AsPhone, AsEmail, AsNamePart:
-		return onec.TypeString
+		return onecapi.TypeString
 	}
 	if strings.HasSuffix(field, "_Key") {
-		return onec.TypeGUID
+		return onecapi.TypeGUID
 	}
-	return onec.TypeAny
+	return onecapi.TypeAny
 }
 
 // refType: an X_Key field is an Edm.Guid; a composite X is text.
 func refType(field string) string {
 	if strings.HasSuffix(field, "_Key") {
-		return onec.TypeGUID
+		return onecapi.TypeGUID
 	}
-	return onec.TypeAny
+	return onecapi.TypeAny
 }
 
 type filterField struct{ name, typ string }
@@ -156,7 +156,7 @@ func filterFields(filter string) []filterField {
 		if i+1 < len(toks) && toks[i+1].text == "(" {
 			continue // a function: substringof(...)
 		}
-		typ := onec.TypeAny
+		typ := onecapi.TypeAny
 		if i+2 < len(toks) && isComparison(toks[i+1].text) {
 			typ = literalType(toks[i+2])
 		} else if i >= 2 && isComparison(toks[i-1].text) {
@@ -178,15 +178,15 @@ func isComparison(s string) bool {
 func literalType(t filterToken) string {
 	switch {
 	case t.ident && (strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false")):
-		return onec.TypeBool
+		return onecapi.TypeBool
 	case t.prefix == "guid":
-		return onec.TypeGUID
+		return onecapi.TypeGUID
 	case t.prefix == "datetime":
-		return onec.TypeDateTime
+		return onecapi.TypeDateTime
 	case t.quoted:
-		return onec.TypeString
+		return onecapi.TypeString
 	}
-	return onec.TypeAny
+	return onecapi.TypeAny
 }
 
 type filterToken struct {
@@ -244,7 +244,7 @@ func filterTokens(s string) []filterToken {
 // profiles know: a set missing in its role (cards.entity) that another
 // profile names and the publication has is suggested with that profile,
 // and a profile whose every set is published is named at the end.
-func Hint(me *onec.MetadataError, has func(entity string) bool, current *Profile) {
+func Hint(me *onecapi.MetadataError, has func(entity string) bool, current *Profile) {
 	others := map[string]*Profile{}
 	for _, name := range ShippedProfiles() {
 		if name == current.Name {

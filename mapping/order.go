@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/onecapi"
 )
 
 // Order values: what a document field or a row field of the order profile
@@ -50,16 +50,16 @@ func headerValue(name string) (string, bool) {
 	switch name {
 	case ValueKey, ValueGUID, ValueShippingAddress, ValueComment, ValueVirtposComment,
 		ValuePaymentType, ValueDeliveryType, ValueOperation:
-		return onec.TypeString, true
+		return onecapi.TypeString, true
 	case ValueCreatedDate:
-		return onec.TypeDateTime, true
+		return onecapi.TypeDateTime, true
 	case ValueCustomer, ValueCounterparty, ValueOrganization, ValueWarehouse, ValueAgreement, ValueCurrency:
-		return onec.TypeGUID, true
+		return onecapi.TypeGUID, true
 	case ValueStatus:
 		// An enum (ut11 Статус) or a catalog reference (УНФ СостояниеЗаказа_Key).
-		return onec.TypeAny, true
+		return onecapi.TypeAny, true
 	case ValueAmount, ValueDiscount, ValueShippingCost:
-		return onec.TypeNumber, true
+		return onecapi.TypeNumber, true
 	}
 	return "", false
 }
@@ -67,11 +67,11 @@ func headerValue(name string) (string, bool) {
 func rowValue(name string) (string, bool) {
 	switch name {
 	case ValueItem:
-		return onec.TypeGUID, true
+		return onecapi.TypeGUID, true
 	case ValueItemID, ValueItemName:
-		return onec.TypeString, true
+		return onecapi.TypeString, true
 	case ValueLine, ValueQuantity, ValueUnitBasePrice, ValueAmount, ValueDiscount:
-		return onec.TypeNumber, true
+		return onecapi.TypeNumber, true
 	}
 	return "", false
 }
@@ -158,11 +158,11 @@ func compileDocField(name string, spec any, known func(string) (string, bool), n
 		}
 		switch c.(type) {
 		case string:
-			f.typ = onec.TypeString
+			f.typ = onecapi.TypeString
 		case bool:
-			f.typ = onec.TypeBool
+			f.typ = onecapi.TypeBool
 		case int, int64, float64:
-			f.typ = onec.TypeNumber
+			f.typ = onecapi.TypeNumber
 		default:
 			return f, fmt.Errorf("const must be text, a number or true/false, got %s", valueShape(c))
 		}
@@ -170,9 +170,9 @@ func compileDocField(name string, spec any, known func(string) (string, bool), n
 	default:
 		return f, fmt.Errorf("want a value name or {const: x}, got %s", valueShape(spec))
 	}
-	if f.typ == onec.TypeGUID && !strings.HasSuffix(name, "_Key") {
+	if f.typ == onecapi.TypeGUID && !strings.HasSuffix(name, "_Key") {
 		// A composite attribute (X with X_Type) holds the reference as text.
-		f.typ = onec.TypeAny
+		f.typ = onecapi.TypeAny
 	}
 	return f, nil
 }

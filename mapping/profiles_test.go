@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/onecapi"
 )
 
 // realCapture is the real $metadata of a 1C 8.5 trade demo base (УТ 11);
@@ -234,8 +234,8 @@ func TestItemMatch(t *testing.T) {
 
 func TestFilterFields(t *testing.T) {
 	got := filterFields("Покупатель eq true and IsFolder eq false and (Parent_Key eq guid'0f' or substringof('it''s', Description)) and Code ne '1' and Date gt datetime'2026-01-01T00:00:00' and Вес gt 2")
-	want := []filterField{{"Покупатель", onec.TypeBool}, {"IsFolder", onec.TypeBool}, {"Parent_Key", onec.TypeGUID},
-		{"Description", onec.TypeAny}, {"Code", onec.TypeString}, {"Date", onec.TypeDateTime}, {"Вес", onec.TypeAny}}
+	want := []filterField{{"Покупатель", onecapi.TypeBool}, {"IsFolder", onecapi.TypeBool}, {"Parent_Key", onecapi.TypeGUID},
+		{"Description", onecapi.TypeAny}, {"Code", onecapi.TypeString}, {"Date", onecapi.TypeDateTime}, {"Вес", onecapi.TypeAny}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
@@ -252,7 +252,7 @@ func TestNeedsAgainstRealCapture(t *testing.T) {
 		t.Skipf("real 1C capture not available (%v); see DESIGN.md section 8", err)
 	}
 	defer f.Close()
-	m, err := onec.ParseMetadata(f)
+	m, err := onecapi.ParseMetadata(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestNeedsAgainstRealCapture(t *testing.T) {
 	if !slices.Equal(missing, absent) {
 		t.Errorf("missing sets = %v, want %v", missing, absent)
 	}
-	me := onec.NewMetadataError(problems)
+	me := onecapi.NewMetadataError(problems)
 	Hint(me, m.HasEntity, c.Profile)
 	if me.Hint != "" {
 		t.Errorf("hint for a УТ base: %s", me.Hint)
@@ -301,13 +301,13 @@ func TestNeedsAgainstRealCapture(t *testing.T) {
 // УНФ sets in their roles and says to pick unf.
 func TestHintNamesTheProfile(t *testing.T) {
 	unf := compiled(t, ProfileUNF)
-	m := &onec.Metadata{Entities: map[string]map[string]string{}, Complex: map[string]map[string]string{}}
+	m := &onecapi.Metadata{Entities: map[string]map[string]string{}, Complex: map[string]map[string]string{}}
 	for _, e := range unf.Entities() {
 		m.Entities[e] = map[string]string{"Ref_Key": "Edm.Guid"}
 		m.Sets = append(m.Sets, e)
 	}
 	ut := compiled(t, ProfileUT11)
-	me := onec.NewMetadataError(m.Check(ut.Needs()))
+	me := onecapi.NewMetadataError(m.Check(ut.Needs()))
 	Hint(me, m.HasEntity, ut.Profile)
 	msg := me.Error()
 	for _, want := range []string{
@@ -319,7 +319,7 @@ func TestHintNamesTheProfile(t *testing.T) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}
 	}
-	var target *onec.MetadataError
+	var target *onecapi.MetadataError
 	if !errors.As(error(me), &target) {
 		t.Fatal("not a *MetadataError")
 	}

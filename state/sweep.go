@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -18,7 +18,7 @@ import (
 //
 // A Sweep is used by one goroutine at a time (a mutex guards it anyway).
 type Sweep struct {
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	conn *sqlx.Conn
 	job  string
 	gen  int64 // Mark calls so far

@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 )
 
 // Main is the program: ParseFlags, then Run.

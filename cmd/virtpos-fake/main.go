@@ -1,5 +1,5 @@
 // Command virtpos-fake serves the fake virtpos API (package
-// internal/virtpos/virtpostest) on a real listener, for demos and manual
+// internal/virtposapi/virtpostest) on a real listener, for demos and manual
 // tests of virtsync:
 //
 //	virtpos-fake -listen 127.0.0.1:8081 -apikey KEY [-seed FILE] [-prefix /api]
@@ -26,7 +26,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 func main() {

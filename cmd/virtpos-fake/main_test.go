@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/virtsync/virtsync/internal/syncbuf"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -52,7 +52,7 @@ func TestRun(t *testing.T) {
 	var logs syncbuf.Buffer
 	m := NewMain(&logs)
 	if err := m.ParseFlags([]string{"-listen", "127.0.0.1:0", "-apikey", "Секрет-42",
-		"-seed", "../../internal/virtpos/virtpostest/testdata/seed.json"}, func(string) string { return "" }); err != nil {
+		"-seed", "../../internal/virtposapi/virtpostest/testdata/seed.json"}, func(string) string { return "" }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 	"github.com/virtsync/virtsync/mapping"
 )
 

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // The fakes' credentials; nothing real is ever behind them.

@@ -11,8 +11,8 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	vpsource "github.com/virtsync/virtsync/sources/virtpos"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/sources/sourcevp"
 )
 
 // tally is what one scenario found: the table's row.
@@ -87,7 +87,7 @@ func (w *world) check(t *tally, natsURL string) {
 
 	// Orders: every virtpos order is one 1C document, found by its key.
 	orders := map[string]bool{}
-	keyer := vpsource.NewKeyer()
+	keyer := sourcevp.NewKeyer()
 	for _, o := range w.vp.Orders() {
 		orders[keyer.Key(&o)] = true
 	}

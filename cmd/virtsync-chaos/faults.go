@@ -3,8 +3,8 @@ package main
 import (
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // virtposFaults is the mix: 10% 5xx (half plain 500s, half a

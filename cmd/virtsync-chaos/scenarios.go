@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 )
 
 // scenario is one way the world goes wrong.

@@ -17,9 +17,9 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/virtsync/virtsync/internal/config"
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // The fakes' credentials. They are distinctive so that a leak into any
@@ -233,10 +233,10 @@ func (w *world) topUpOrders() {
 		price := dec(fmt.Sprintf("%d.%02d", 10+w.rng.IntN(500), w.rng.IntN(100)))
 		disc := dec("0.00")
 		amount := q.Mul(price).Sub(disc).Round(2)
-		o := virtpos.Order{CustomerID: c.ID, Amount: amount, Discount: disc, ShippingCost: dec("0"),
+		o := virtposapi.Order{CustomerID: c.ID, Amount: amount, Discount: disc, ShippingCost: dec("0"),
 			Comment:     fmt.Sprintf("заказ №%d «chaos»", i),
-			CreatedDate: base.Add(time.Duration(i/3) * time.Second).Format(virtpos.TimeLayout),
-			Items: []virtpos.Item{{ItemID: onectest.DemoItemCode(w.rng.IntN(onectest.DemoItems)), Quantity: q,
+			CreatedDate: base.Add(time.Duration(i/3) * time.Second).Format(virtposapi.TimeLayout),
+			Items: []virtposapi.Item{{ItemID: onectest.DemoItemCode(w.rng.IntN(onectest.DemoItems)), Quantity: q,
 				UnitBasePrice: price, Discount: disc, Amount: amount}}}
 		if i%4 != 0 {
 			o.GUID = fmt.Sprintf("chaos-%06d-%08x", i, w.rng.Uint32())

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 )
 
 // changes are the edits fewChanges makes, for checking what moved.

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // The addresses configs/demo.yaml names, and the fakes' credentials.

@@ -7,8 +7,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
 )
 
 // shopZone is the zone virtpos writes created_date in (onec.orders.shop_timezone).
@@ -28,18 +28,18 @@ func shelfPrice(idx int) decimal.Decimal { return decimal.New(int64(4990+idx*234
 // them. Every amount obeys what virtsync checks: item amount =
 // round(qty*price - discount, 2) and order amount = sum of item amounts.
 // Each tenth order has no guid, so the derived key is shown too.
-func makeOrders(n int, buyers []string, itemNames map[string]string, now time.Time, r *rand.Rand) []virtpos.Order {
+func makeOrders(n int, buyers []string, itemNames map[string]string, now time.Time, r *rand.Rand) []virtposapi.Order {
 	loc, err := time.LoadLocation(shopZone)
 	if err != nil {
 		loc = time.FixedZone("MSK", 3*60*60) // no tzdata: Moscow has no DST
 	}
-	out := make([]virtpos.Order, 0, n)
+	out := make([]virtposapi.Order, 0, n)
 	for i := 0; i < n; i++ {
 		// Oldest first, as virtpos lists them; none in the future.
 		created := now.Add(-time.Duration(n-i) * 3 * 24 * time.Hour / time.Duration(n)).In(loc)
-		o := virtpos.Order{
+		o := virtposapi.Order{
 			CustomerID:      buyers[i%len(buyers)],
-			CreatedDate:     created.Format(virtpos.TimeLayout),
+			CreatedDate:     created.Format(virtposapi.TimeLayout),
 			Paid:            r.IntN(3) != 0,
 			Shipped:         r.IntN(4) == 0,
 			ShippingAddress: fmt.Sprintf("г. Екатеринбург, ул. Ленина, д. %d, кв. %d", 1+r.IntN(100), 1+r.IntN(200)),
@@ -66,7 +66,7 @@ func makeOrders(n int, buyers []string, itemNames map[string]string, now time.Ti
 }
 
 // makeItem is one order line of demo item k%DemoItems.
-func makeItem(k int, itemNames map[string]string, r *rand.Rand) virtpos.Item {
+func makeItem(k int, itemNames map[string]string, r *rand.Rand) virtposapi.Item {
 	idx := k % onectest.DemoItems
 	code := onectest.DemoItemCode(idx)
 	qty := decimal.NewFromInt(int64(1 + r.IntN(4)))
@@ -79,7 +79,7 @@ func makeItem(k int, itemNames map[string]string, r *rand.Rand) virtpos.Item {
 	if r.IntN(3) == 0 { // a 5 or 10 % loyalty discount
 		disc = gross.Mul(decimal.New(int64(5*(1+r.IntN(2))), -2)).Round(2)
 	}
-	return virtpos.Item{ItemID: code, ItemName: itemNames[code], Quantity: qty, UnitBasePrice: price,
+	return virtposapi.Item{ItemID: code, ItemName: itemNames[code], Quantity: qty, UnitBasePrice: price,
 		Discount: disc, Amount: gross.Sub(disc).Round(2)}
 }
 

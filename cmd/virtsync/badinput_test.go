@@ -23,9 +23,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 	"github.com/virtsync/virtsync/state"
 )
 
@@ -237,10 +237,10 @@ func (b *bad) loaded(n int, comments map[int]string) {
 		if c, ok := comments[i]; ok {
 			comment = c
 		}
-		b.vp.AddOrder(virtpos.Order{GUID: fmt.Sprintf("bad-%d", i), CustomerID: custs[i%len(custs)].ID,
-			CreatedDate: at.Add(time.Duration(i) * time.Second).Format(virtpos.TimeLayout), Comment: comment,
+		b.vp.AddOrder(virtposapi.Order{GUID: fmt.Sprintf("bad-%d", i), CustomerID: custs[i%len(custs)].ID,
+			CreatedDate: at.Add(time.Duration(i) * time.Second).Format(virtposapi.TimeLayout), Comment: comment,
 			Amount: dec("200.00"), Discount: dec("0"), ShippingCost: dec("0"),
-			Items: []virtpos.Item{{ItemID: onectest.DemoItemCode(i % onectest.DemoItems), ItemName: "Товар",
+			Items: []virtposapi.Item{{ItemID: onectest.DemoItemCode(i % onectest.DemoItems), ItemName: "Товар",
 				Quantity: dec("2.000"), UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("200.00")}}})
 	}
 }
@@ -332,11 +332,11 @@ func mappedOnce(t *testing.T, b *bad, r result) {
 func (b *bad) nothingLost(t *testing.T) {
 	t.Helper()
 	b.checkClientsOnce()
-	byExt := map[string]virtpos.Customer{}
+	byExt := map[string]virtposapi.Customer{}
 	for _, c := range b.vp.Customers() {
 		byExt[c.ExternalID] = c
 	}
-	cards := map[string][]virtpos.Card{}
+	cards := map[string][]virtposapi.Card{}
 	for _, c := range b.vp.Cards() {
 		cards[c.ExternalID] = append(cards[c.ExternalID], c)
 	}

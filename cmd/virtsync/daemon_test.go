@@ -27,9 +27,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 	"github.com/virtsync/virtsync/internal/syncbuf"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/state"
 )

@@ -21,9 +21,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // The probe: one partner whose personal data appears nowhere else, and a
@@ -326,11 +326,11 @@ func TestLeakScan(t *testing.T) {
 	vpc, _ := w.vp.Customer(probeKey)
 	dec := decimal.RequireFromString
 	order := func(guid string) {
-		w.vp.AddOrder(virtpos.Order{GUID: guid, CustomerID: vpc.ID, ShippingAddress: probeAddress + ", " + probeName,
+		w.vp.AddOrder(virtposapi.Order{GUID: guid, CustomerID: vpc.ID, ShippingAddress: probeAddress + ", " + probeName,
 			Comment:     "Позвонить " + probePhone + ", " + probeEmail,
-			CreatedDate: time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtpos.TimeLayout),
+			CreatedDate: time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtposapi.TimeLayout),
 			Amount:      dec("100.00"), Discount: dec("0"), ShippingCost: dec("0"),
-			Items: []virtpos.Item{{ItemID: onectest.DemoItemCode(0), ItemName: "Товар", Quantity: dec("1.000"),
+			Items: []virtposapi.Item{{ItemID: onectest.DemoItemCode(0), ItemName: "Товар", Quantity: dec("1.000"),
 				UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("100.00")}}})
 	}
 	order("probe-1")

@@ -16,9 +16,9 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
-	"github.com/virtsync/virtsync/internal/virtpos/virtpostest"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
+	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
 // binary is the virtsync built once for every test here: the tests run the
@@ -176,7 +176,7 @@ func TestInitialLoadThenNothingToDo(t *testing.T) {
 	if len(clients) == 0 {
 		t.Fatal("the seed has no clients")
 	}
-	byExt := map[string]virtpos.Customer{}
+	byExt := map[string]virtposapi.Customer{}
 	for _, c := range w.vp.Customers() {
 		if _, dup := byExt[c.ExternalID]; dup {
 			t.Errorf("customer %s exists twice in virtpos", c.ExternalID)
@@ -248,20 +248,20 @@ func TestInitialLoadThenNothingToDo(t *testing.T) {
 	}
 
 	// Orders placed in virtpos by the customers just synced.
-	var custs []virtpos.Customer
+	var custs []virtposapi.Customer
 	for _, p := range clients[:3] {
 		custs = append(custs, byExt[str(p["Ref_Key"])])
 	}
 	dec := decimal.RequireFromString
-	now := time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtpos.TimeLayout)
-	w.vp.AddOrder(virtpos.Order{GUID: "ord-1", CustomerID: custs[0].ID, CreatedDate: now, Comment: "Позвонить",
+	now := time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtposapi.TimeLayout)
+	w.vp.AddOrder(virtposapi.Order{GUID: "ord-1", CustomerID: custs[0].ID, CreatedDate: now, Comment: "Позвонить",
 		Amount: dec("976.59"), Discount: dec("10.20"), ShippingCost: dec("130.00"),
-		Items: []virtpos.Item{
+		Items: []virtposapi.Item{
 			{ItemID: onectest.DemoItemCode(0), ItemName: "Коньяк", Quantity: dec("3.450"), UnitBasePrice: dec("100.10"), Discount: dec("10.20"), Amount: dec("335.15")},
 			{ItemID: onectest.DemoItemCode(1), ItemName: "Сыр", Quantity: dec("2.000"), UnitBasePrice: dec("320.72"), Discount: dec("0.00"), Amount: dec("641.44")},
 		}})
-	w.vp.AddOrder(virtpos.Order{CustomerID: custs[1].ID, CreatedDate: now, Amount: dec("0.01"), Discount: dec("0"),
-		Items: []virtpos.Item{{ItemID: onectest.DemoItemCode(2), Quantity: dec("0.001"), UnitBasePrice: dec("10.00"), Discount: dec("0"), Amount: dec("0.01")}}})
+	w.vp.AddOrder(virtposapi.Order{CustomerID: custs[1].ID, CreatedDate: now, Amount: dec("0.01"), Discount: dec("0"),
+		Items: []virtposapi.Item{{ItemID: onectest.DemoItemCode(2), Quantity: dec("0.001"), UnitBasePrice: dec("10.00"), Discount: dec("0"), Amount: dec("0.01")}}})
 	w.mustRun(0, "-once", "-job", "orders")
 	docs := w.onec.All(onectest.SetOrders)
 	if len(docs) != 2 {
@@ -491,9 +491,9 @@ func TestKilledMidRunResumesWithoutDuplicates(t *testing.T) {
 	dec := decimal.RequireFromString
 	created := time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-2 * time.Hour)
 	for i := 0; i < 300; i++ {
-		o := virtpos.Order{CustomerID: custs[i%len(custs)].ID, Amount: dec("100.00"), Discount: dec("0"),
-			CreatedDate: created.Add(time.Duration(i/7) * time.Second).Format(virtpos.TimeLayout),
-			Items:       []virtpos.Item{{ItemID: onectest.DemoItemCode(i % 20), Quantity: dec("1.000"), UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("100.00")}}}
+		o := virtposapi.Order{CustomerID: custs[i%len(custs)].ID, Amount: dec("100.00"), Discount: dec("0"),
+			CreatedDate: created.Add(time.Duration(i/7) * time.Second).Format(virtposapi.TimeLayout),
+			Items:       []virtposapi.Item{{ItemID: onectest.DemoItemCode(i % 20), Quantity: dec("1.000"), UnitBasePrice: dec("100.00"), Discount: dec("0"), Amount: dec("100.00")}}}
 		if i%3 != 0 {
 			o.GUID = fmt.Sprintf("g-%04d", i)
 		}

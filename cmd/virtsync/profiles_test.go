@@ -8,8 +8,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/virtsync/virtsync/internal/onec/onectest"
-	"github.com/virtsync/virtsync/internal/virtpos"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/virtposapi"
 )
 
 // profileCase says where a profile's fake keeps what the test checks.
@@ -69,7 +69,7 @@ func TestProfilesEndToEnd(t *testing.T) {
 			w.setConfig("  user: sync\n", "  user: sync\n  profile: "+pc.profile+"\n")
 			w.mustRun(0, "-once")
 
-			byExt := map[string]virtpos.Customer{}
+			byExt := map[string]virtposapi.Customer{}
 			for _, c := range w.vp.Customers() {
 				if _, dup := byExt[c.ExternalID]; dup {
 					t.Errorf("customer %s twice in virtpos", c.ExternalID)
@@ -126,10 +126,10 @@ func TestProfilesEndToEnd(t *testing.T) {
 
 			buyer := byExt[str(buyers[0]["Ref_Key"])]
 			dec := decimal.RequireFromString
-			now := time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtpos.TimeLayout)
-			w.vp.AddOrder(virtpos.Order{GUID: "0b1e6f0e-54a8-4c3e-9d5e-6f8a5b9e1c22", CustomerID: buyer.ID, CreatedDate: now,
+			now := time.Now().In(time.FixedZone("MSK", 3*3600)).Add(-time.Hour).Format(virtposapi.TimeLayout)
+			w.vp.AddOrder(virtposapi.Order{GUID: "0b1e6f0e-54a8-4c3e-9d5e-6f8a5b9e1c22", CustomerID: buyer.ID, CreatedDate: now,
 				Amount: dec("976.59"), Discount: dec("10.20"), ShippingCost: dec("0"),
-				Items: []virtpos.Item{
+				Items: []virtposapi.Item{
 					{ItemID: onectest.DemoItemCode(0), Quantity: dec("3.450"), UnitBasePrice: dec("100.10"), Discount: dec("10.20"), Amount: dec("335.15")},
 					{ItemID: onectest.DemoItemCode(1), Quantity: dec("2.000"), UnitBasePrice: dec("320.72"), Discount: dec("0.00"), Amount: dec("641.44")},
 				}})

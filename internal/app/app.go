@@ -15,12 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/state"
-	vsync "github.com/virtsync/virtsync/sync"
 )
 
 // Exit codes (DESIGN section 6).
@@ -113,10 +113,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		if opts.Job != "" {
 			jobs = []string{opts.Job}
 		}
-		return runOnce(ctx, p, jobs, vsync.ModeOnce, nil, env)
+		return runOnce(ctx, p, jobs, engine.ModeOnce, nil, env)
 	case opts.Resync != "":
 		jobs, _ := opts.ResyncJobs()
-		return runOnce(ctx, p, jobs, vsync.ModeResync, nil, env)
+		return runOnce(ctx, p, jobs, engine.ModeResync, nil, env)
 	}
 	return runDaemon(ctx, p, env)
 }
@@ -134,7 +134,7 @@ func checkMetadata(ctx context.Context, p *parts, stderr io.Writer) (int, bool) 
 	if err == nil {
 		return 0, true
 	}
-	var me *onec.MetadataError
+	var me *onecapi.MetadataError
 	if errors.As(err, &me) {
 		mapping.Hint(me, m.HasEntity, p.profile.Profile)
 		fmt.Fprintf(stderr, "virtsync: 1C (profile %s): %v\n", p.profile.Source, err)
@@ -320,9 +320,9 @@ func (ep *eventsPipe) ready(ctx context.Context) error {
 	return ep.conn.Ready(ctx)
 }
 
-func newRunner(p *parts, ep *eventsPipe) *vsync.Runner {
+func newRunner(p *parts, ep *eventsPipe) *engine.Runner {
 	host, _ := os.Hostname()
-	return &vsync.Runner{
+	return &engine.Runner{
 		DB:              p.db,
 		Log:             p.log,
 		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.cfg.NATS.SubjectPrefix}.Event,
@@ -337,7 +337,7 @@ func newRunner(p *parts, ep *eventsPipe) *vsync.Runner {
 // runOnce runs jobs one after another (customers before cards before
 // orders) and prints a summary. It waits for a job another process is
 // running instead of overlapping it.
-func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only map[string][]string, env Env) int {
+func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
 	ep, err := startEvents(ctx, p, false)
 	if err != nil {
 		// Events wait in the outbox; syncing does not depend on NATS.
@@ -346,15 +346,15 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only
 	defer ep.shutdown()
 	r := newRunner(p, ep)
 	var bars *progress
-	if mode == vsync.ModeResync && env.Terminal {
+	if mode == engine.ModeResync && env.Terminal {
 		bars = newProgress(env.Stderr)
 		r.Progress = bars.update
 	}
 	code := ExitOK
-	var sums []vsync.Summary
+	var sums []engine.Summary
 	for _, name := range jobs {
 		spec := p.jobs[name]
-		if mode == vsync.ModeResync && name == "orders" {
+		if mode == engine.ModeResync && name == "orders" {
 			// A resync reads every order virtpos has, not a window.
 			spec = resyncOrders(spec)
 		}
@@ -368,7 +368,7 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only
 		}
 		sums = append(sums, sum)
 		p.metrics.Run(sum)
-		if err != nil || sum.Counts[vsync.Failed] > 0 {
+		if err != nil || sum.Counts[engine.Failed] > 0 {
 			code = ExitFailed
 		}
 		if ctx.Err() != nil {
@@ -390,7 +390,7 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode vsync.Mode, only
 
 // runWaiting runs a job, first waiting for another process's run of it
 // (the daemon's, usually) to end, and says so.
-func runWaiting(ctx context.Context, r *vsync.Runner, spec vsync.JobSpec, mode vsync.Mode, only []string, stderr io.Writer) (vsync.Summary, error) {
+func runWaiting(ctx context.Context, r *engine.Runner, spec engine.JobSpec, mode engine.Mode, only []string, stderr io.Writer) (engine.Summary, error) {
 	told := false
 	for {
 		sum, err := r.Run(ctx, spec, mode, only)
@@ -441,7 +441,7 @@ func replay(ctx context.Context, p *parts, job string, env Env) int {
 		fmt.Fprintln(env.Stdout, "no dead letters to replay")
 		return ExitOK
 	}
-	return runOnce(ctx, p, jobs, vsync.ModeReplay, only, env)
+	return runOnce(ctx, p, jobs, engine.ModeReplay, only, env)
 }
 
 // httpServer serves /livez, /readyz and /metrics.
@@ -480,20 +480,20 @@ func httpListen(cfg config.Config) (addr string, on bool) {
 }
 
 // newScheduler puts the enabled jobs on their schedules.
-func newScheduler(p *parts, r *vsync.Runner) *vsync.Scheduler {
-	var sched []vsync.Scheduled
+func newScheduler(p *parts, r *engine.Runner) *engine.Scheduler {
+	var sched []engine.Scheduled
 	for _, name := range enabled(p.cfg) {
-		sched = append(sched, vsync.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
+		sched = append(sched, engine.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
 	}
-	return &vsync.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
-		OnRun: func(sum vsync.Summary, err error) { p.metrics.Run(sum) }}
+	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
+		OnRun: func(sum engine.Summary, err error) { p.metrics.Run(sum) }}
 }
 
 // runDaemon runs the jobs on their schedules until ctx ends.
 func runDaemon(ctx context.Context, p *parts, env Env) int {
 	owner := fmt.Sprintf("daemon:%d", os.Getpid())
 	ttl := time.Minute
-	if err := vsync.AcquireLease(ctx, p.db, p.log, daemonLease, owner, ttl); err != nil {
+	if err := engine.AcquireLease(ctx, p.db, p.log, daemonLease, owner, ttl); err != nil {
 		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.cfg.State.Path, err)
 		return ExitUsage
 	}

@@ -8,16 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
-	"github.com/virtsync/virtsync/internal/onec"
-	"github.com/virtsync/virtsync/internal/virtpos"
+	"github.com/virtsync/virtsync/internal/onecapi"
+	"github.com/virtsync/virtsync/internal/virtposapi"
 	"github.com/virtsync/virtsync/mapping"
-	sinkonec "github.com/virtsync/virtsync/sinks/onec"
-	sinkvp "github.com/virtsync/virtsync/sinks/virtpos"
-	srconec "github.com/virtsync/virtsync/sources/onec"
-	srcvp "github.com/virtsync/virtsync/sources/virtpos"
+	"github.com/virtsync/virtsync/sinks/sink1c"
+	"github.com/virtsync/virtsync/sinks/sinkvp"
+	"github.com/virtsync/virtsync/sources/source1c"
+	"github.com/virtsync/virtsync/sources/sourcevp"
 	"github.com/virtsync/virtsync/state"
-	vsync "github.com/virtsync/virtsync/sync"
 )
 
 // parts are the long-lived objects one process builds from its config.
@@ -25,10 +25,10 @@ type parts struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      *state.DB
-	vp      *virtpos.Client
-	onec    *onec.Client
+	vp      *virtposapi.Client
+	onec    *onecapi.Client
 	metrics *Metrics
-	jobs    map[string]vsync.JobSpec
+	jobs    map[string]engine.JobSpec
 	// profile is the 1C profile with the config's overrides.
 	profile *mapping.Compiled
 }
@@ -63,7 +63,7 @@ func buildJobs(p *parts) error {
 	vc.OnRequest = func(ep string, status int, d time.Duration) {
 		p.metrics.Request("virtpos", ep, status, d)
 	}
-	vp, err := virtpos.New(vc)
+	vp, err := virtposapi.New(vc)
 	if err != nil {
 		return &configError{err}
 	}
@@ -71,7 +71,7 @@ func buildJobs(p *parts) error {
 	occ := onecConfig(cfg.OneC)
 	occ.Logger = p.log.With("system", "onec")
 	occ.HTTPClient = &http.Client{Timeout: occ.Timeout, Transport: &metered{next: http.DefaultTransport, m: p.metrics}}
-	oc, err := onec.New(occ)
+	oc, err := onecapi.New(occ)
 	if err != nil {
 		return &configError{err}
 	}
@@ -82,7 +82,7 @@ func buildJobs(p *parts) error {
 		return &configError{fmt.Errorf("onec.orders.shop_timezone: %w", err)}
 	}
 	co := cfg.OneC.Orders
-	settings := sinkonec.OrderSettings{
+	settings := sink1c.OrderSettings{
 		Doc:             comp.Order,
 		Counterparty:    prof.Orders.Counterparty,
 		Items:           prof.Orders.Items,
@@ -96,7 +96,7 @@ func buildJobs(p *parts) error {
 		Post:            co.Post,
 		ShopZone:        loc,
 	}
-	custSource := &srconec.Entities{Client: oc, Entity: prof.Customers.Entity, Select: withKeys(comp.Customers.Sources())}
+	custSource := &source1c.Entities{Client: oc, Entity: prof.Customers.Entity, Select: withKeys(comp.Customers.Sources())}
 	switch prof.Customers.Buyers {
 	case mapping.BuyersFilter:
 		custSource.Filter = prof.Customers.Filter
@@ -105,7 +105,7 @@ func buildJobs(p *parts) error {
 		custSource.Filter = prof.Customers.Filter
 		custSource.Groups = prof.Customers.Groups
 	}
-	p.jobs = map[string]vsync.JobSpec{
+	p.jobs = map[string]engine.JobSpec{
 		"customers": {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: custSource,
@@ -114,16 +114,16 @@ func buildJobs(p *parts) error {
 		},
 		"cards": {
 			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
-			Source: &srconec.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
+			Source: &source1c.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
 				Select: withKeys(comp.Cards.Sources())},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
 				Mapper: &entityMapper{kind: "card", m: comp.Cards, onec: oc, db: p.db}},
 		},
 		"orders": {
 			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
-			Source: &srcvp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc,
+			Source: &sourcevp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc,
 				Log: p.log.With("job", "orders")},
-			Handler: &sinkonec.Orders{OneC: oc, Customers: vp, Refs: p.db, Settings: settings},
+			Handler: &sink1c.Orders{OneC: oc, Customers: vp, Refs: p.db, Settings: settings},
 		},
 	}
 	return nil
@@ -132,14 +132,14 @@ func buildJobs(p *parts) error {
 // virtposConfig is what the virtpos.* keys set on the client; the caller
 // adds the logger and the metrics hook. Kept apart so a test can show that
 // every key reaches the client.
-func virtposConfig(c config.VirtposConfig) virtpos.Config {
-	return virtpos.Config{
+func virtposConfig(c config.VirtposConfig) virtposapi.Config {
+	return virtposapi.Config{
 		BaseURL: c.BaseURL, APIKey: c.APIKey, Format: c.Format, Method: c.Method,
 		Timeout: c.Timeout.D(), OrdersTimeout: c.OrdersTimeout.D(),
 		Concurrency: c.Concurrency, RateLimit: c.RateLimit,
-		Retry:   virtpos.RetryPolicy{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
-		Breaker: virtpos.BreakerPolicy{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
-		Paths: virtpos.Paths{Orders: c.Paths.Orders, Customer: c.Paths.Customer,
+		Retry:   virtposapi.RetryPolicy{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
+		Breaker: virtposapi.BreakerPolicy{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
+		Paths: virtposapi.Paths{Orders: c.Paths.Orders, Customer: c.Paths.Customer,
 			CustomerUpdate: c.Paths.CustomerUpdate, CardUpdate: c.Paths.CardUpdate,
 			CardInsert: c.Paths.CardInsert, CardDelete: c.Paths.CardDelete},
 	}
@@ -148,12 +148,12 @@ func virtposConfig(c config.VirtposConfig) virtpos.Config {
 // onecConfig is what the onec.* client keys set on the 1C client; the
 // caller adds the logger and the metered HTTP client (whose timeout is
 // Timeout).
-func onecConfig(c config.OneCConfig) onec.Config {
-	return onec.Config{
+func onecConfig(c config.OneCConfig) onecapi.Config {
+	return onecapi.Config{
 		BaseURL: c.BaseURL, User: c.User, Password: c.Password,
 		Timeout: c.Timeout.D(), PageSize: c.PageSize,
-		Retry:   onec.Retry{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
-		Breaker: onec.Breaker{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
+		Retry:   onecapi.Retry{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
+		Breaker: onecapi.Breaker{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
 	}
 }
 

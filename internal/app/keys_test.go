@@ -19,15 +19,15 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/mapping"
-	sinkonec "github.com/virtsync/virtsync/sinks/onec"
-	sinkvp "github.com/virtsync/virtsync/sinks/virtpos"
-	srconec "github.com/virtsync/virtsync/sources/onec"
-	srcvp "github.com/virtsync/virtsync/sources/virtpos"
+	"github.com/virtsync/virtsync/sinks/sink1c"
+	"github.com/virtsync/virtsync/sinks/sinkvp"
+	"github.com/virtsync/virtsync/sources/source1c"
+	"github.com/virtsync/virtsync/sources/sourcevp"
 	"github.com/virtsync/virtsync/state"
-	vsync "github.com/virtsync/virtsync/sync"
 )
 
 // Every key of configs/example.yaml must do something: changing it changes
@@ -538,9 +538,9 @@ var obsNeeds = observer{"what the 1C $metadata is checked for", func(t *testing.
 var obsCustomers = observer{"the customers job (source and mapping)", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
 	j := p.jobs["customers"]
-	src := j.Source.(*srconec.Entities)
+	src := j.Source.(*source1c.Entities)
 	m := j.Handler.(*sinkvp.Customers).Mapper.(*entityMapper)
-	rec := onec.Entity{
+	rec := onecapi.Entity{
 		"Ref_Key": "5a2c6b0e-0000-4000-8000-000000000001", "DataVersion": "AAAAAQAAAAA=", "DeletionMark": false,
 		"Description": "Петров Пётр Петрович", "Пол": "Мужской", "ДатаРождения": "1990-05-17T00:00:00",
 		"КонтактнаяИнформация": []any{
@@ -548,12 +548,12 @@ var obsCustomers = observer{"the customers job (source and mapping)", func(t *te
 			map[string]any{"Тип": "АдресЭлектроннойПочты", "АдресЭП": "petrov@example.com"},
 		},
 	}
-	vals, err := m.Map(context.Background(), vsync.Record{Key: rec.Key(), Data: rec})
+	vals, err := m.Map(context.Background(), engine.Record{Key: rec.Key(), Data: rec})
 	return []any{src.Entity, src.Filter, src.Groups, src.Select, m.m.Params(), vals, errText(err)}
 }}
 
 var obsCardsSource = observer{"the cards job's source", func(t *testing.T, f *keysFixture, l loaded) any {
-	src := f.parts(t, l.cfg).jobs["cards"].Source.(*srconec.Entities)
+	src := f.parts(t, l.cfg).jobs["cards"].Source.(*source1c.Entities)
 	return []any{src.Entity, src.Filter, src.Groups, src.Select}
 }}
 
@@ -563,15 +563,15 @@ var obsCardsMap = observer{"the cards job's mapping", func(t *testing.T, f *keys
 	p := f.parts(t, l.cfg)
 	m := p.jobs["cards"].Handler.(*sinkvp.Cards).Mapper.(*entityMapper)
 	const kind = "7b0e0000-0000-4000-8000-000000000002"
-	m.lookups = map[string]map[string]onec.Entity{}
+	m.lookups = map[string]map[string]onecapi.Entity{}
 	for _, lf := range m.m.Lookups() {
-		m.lookups[lf.Entity] = map[string]onec.Entity{kind: {"Ref_Key": kind, "ТипКарты": "Штриховая", "Description": "Дисконтная"}}
+		m.lookups[lf.Entity] = map[string]onecapi.Entity{kind: {"Ref_Key": kind, "ТипКарты": "Штриховая", "Description": "Дисконтная"}}
 	}
-	rec := onec.Entity{
+	rec := onecapi.Entity{
 		"Ref_Key": "7b0e0000-0000-4000-8000-000000000001", "DataVersion": "AAAAAQAAAAA=", "DeletionMark": false,
 		"Штрихкод": "2000000000017", "Код": "000000042", "МагнитныйКод": "", "Статус": "Действует", "Owner_Key": kind,
 	}
-	vals, err := m.Map(context.Background(), vsync.Record{Key: rec.Key(), Data: rec})
+	vals, err := m.Map(context.Background(), engine.Record{Key: rec.Key(), Data: rec})
 	return []any{m.m.Lookups(), m.m.Params(), vals, errText(err)}
 }}
 
@@ -580,14 +580,14 @@ var obsCardsOnDelete = observer{"what the cards job does with a card deleted in 
 }}
 
 var obsOrdersSource = observer{"the orders job's source", func(t *testing.T, f *keysFixture, l loaded) any {
-	src := f.parts(t, l.cfg).jobs["orders"].Source.(*srcvp.Orders)
+	src := f.parts(t, l.cfg).jobs["orders"].Source.(*sourcevp.Orders)
 	return []any{src.Window, src.Overlap, src.Loc.String(), src.Full}
 }}
 
 // obsOrderDoc looks at the 1C document the orders job writes for a sample
 // order.
 var obsOrderDoc = observer{"the 1C order document", func(t *testing.T, f *keysFixture, l loaded) any {
-	d := f.parts(t, l.cfg).jobs["orders"].Handler.(*sinkonec.Orders).Settings.Doc
+	d := f.parts(t, l.cfg).jobs["orders"].Handler.(*sink1c.Orders).Settings.Doc
 	head := mapping.Values{
 		"key": "order:2025-000123@shop-01", "guid": "0c9d0000-0000-4000-8000-000000000003",
 		"created_date": "2025-03-14T10:00:00", "customer": "5a2c6b0e-0000-4000-8000-000000000001",
@@ -600,7 +600,7 @@ var obsOrderDoc = observer{"the 1C order document", func(t *testing.T, f *keysFi
 }}
 
 var obsOrderSettings = observer{"the orders job's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	s := f.parts(t, l.cfg).jobs["orders"].Handler.(*sinkonec.Orders).Settings
+	s := f.parts(t, l.cfg).jobs["orders"].Handler.(*sink1c.Orders).Settings
 	zone := s.ShopZone.String()
 	s.Doc, s.ShopZone = nil, nil
 	return []any{s, zone}

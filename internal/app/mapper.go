@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	gosync "sync"
+	"sync"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/onec"
+	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/state"
-	vsync "github.com/virtsync/virtsync/sync"
 )
 
 // entityMapper applies a compiled field map to 1C records for one job:
@@ -20,11 +20,11 @@ import (
 type entityMapper struct {
 	kind string // customer, card: for messages
 	m    *mapping.Map
-	onec *onec.Client
+	onec *onecapi.Client
 	db   *state.DB
 
-	mu      gosync.RWMutex
-	lookups map[string]map[string]onec.Entity // entity -> Ref_Key -> record
+	mu      sync.RWMutex
+	lookups map[string]map[string]onecapi.Entity // entity -> Ref_Key -> record
 }
 
 // Prepare fetches the referenced objects the map reads (for cards: every
@@ -35,10 +35,10 @@ func (x *entityMapper) Prepare(ctx context.Context) error {
 	for _, lf := range x.m.Lookups() {
 		fields[lf.Entity] = append(fields[lf.Entity], lf.Field)
 	}
-	lookups := map[string]map[string]onec.Entity{}
+	lookups := map[string]map[string]onecapi.Entity{}
 	for entity, fs := range fields {
-		rows := map[string]onec.Entity{}
-		err := x.onec.List(ctx, onec.Query{Entity: entity, Select: append([]string{"Ref_Key"}, fs...)}, func(e onec.Entity) error {
+		rows := map[string]onecapi.Entity{}
+		err := x.onec.List(ctx, onecapi.Query{Entity: entity, Select: append([]string{"Ref_Key"}, fs...)}, func(e onecapi.Entity) error {
 			rows[e.Key()] = e
 			return nil
 		})
@@ -54,8 +54,8 @@ func (x *entityMapper) Prepare(ctx context.Context) error {
 }
 
 // Map implements the sinks' Mapper.
-func (x *entityMapper) Map(ctx context.Context, rec vsync.Record) (url.Values, error) {
-	e, ok := rec.Data.(onec.Entity)
+func (x *entityMapper) Map(ctx context.Context, rec engine.Record) (url.Values, error) {
+	e, ok := rec.Data.(onecapi.Entity)
 	if !ok {
 		return nil, fmt.Errorf("%s %s: unexpected record type %T", x.kind, rec.Key, rec.Data)
 	}
@@ -63,14 +63,14 @@ func (x *entityMapper) Map(ctx context.Context, rec vsync.Record) (url.Values, e
 	if err != nil {
 		var fe *mapping.FieldError
 		var ue *mapping.UnresolvedError
-		var he *vsync.HeldError
+		var he *engine.HeldError
 		switch {
 		case errors.As(err, &he):
 			return nil, he
 		case errors.As(err, &fe):
-			return nil, vsync.Reject(err, "%s %s: mapping", x.kind, rec.Key)
+			return nil, engine.Reject(err, "%s %s: mapping", x.kind, rec.Key)
 		case errors.As(err, &ue):
-			return nil, vsync.Hold("%s", ue.Error())
+			return nil, engine.Hold("%s", ue.Error())
 		}
 		return nil, err
 	}
@@ -124,12 +124,12 @@ func (r *resolver) Resolve(kind, ref string) (string, bool, error) {
 		return "", false, err
 	}
 	if cp.LastSuccessAt.IsZero() {
-		return "", false, vsync.HoldFor("customers", "owner %s: the customers job has not completed a run yet", ref)
+		return "", false, engine.HoldFor("customers", "owner %s: the customers job has not completed a run yet", ref)
 	}
 	if _, seen, err := r.db.Version(ctx, "customers", ref); err != nil {
 		return "", false, err
 	} else if seen {
-		return "", false, vsync.HoldFor("customers", "owner %s is not synced to virtpos yet", ref)
+		return "", false, engine.HoldFor("customers", "owner %s is not synced to virtpos yet", ref)
 	}
 	return "", false, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	vsync "github.com/virtsync/virtsync/sync"
+	"github.com/virtsync/virtsync/engine"
 )
 
 // Metrics are virtsync's Prometheus series. Labels are bounded: job,
@@ -75,7 +75,9 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) WatchNATS(ready func(context.Context) error) { m.state.nats.Store(&ready) }
 
 // Record counts one outcome.
-func (m *Metrics) Record(job string, r vsync.Result) { m.records.WithLabelValues(job, string(r)).Inc() }
+func (m *Metrics) Record(job string, r engine.Result) {
+	m.records.WithLabelValues(job, string(r)).Inc()
+}
 
 // Request observes one HTTP exchange.
 func (m *Metrics) Request(system, endpoint string, status int, d time.Duration) {
@@ -83,12 +85,12 @@ func (m *Metrics) Request(system, endpoint string, status int, d time.Duration) 
 }
 
 // Run observes a finished run.
-func (m *Metrics) Run(s vsync.Summary) {
+func (m *Metrics) Run(s engine.Summary) {
 	status := "ok"
 	switch {
 	case s.Err != nil:
 		status = "failed"
-	case s.Counts[vsync.Failed] > 0:
+	case s.Counts[engine.Failed] > 0:
 		status = "partial"
 	}
 	m.runs.WithLabelValues(s.Job, status).Observe(s.Duration.Seconds())

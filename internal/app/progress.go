@@ -2,12 +2,12 @@ package app
 
 import (
 	"io"
-	gosync "sync"
+	"sync"
 
 	"github.com/schollz/progressbar/v3"
 
-	srcvp "github.com/virtsync/virtsync/sources/virtpos"
-	vsync "github.com/virtsync/virtsync/sync"
+	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/sources/sourcevp"
 )
 
 // progress draws one bar per job during a resync on a terminal. Sources
@@ -15,7 +15,7 @@ import (
 // counts records and their rate.
 type progress struct {
 	w    io.Writer
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	bars map[string]*progressbar.ProgressBar
 }
 
@@ -45,8 +45,8 @@ func (p *progress) finish(job string) {
 }
 
 // resyncOrders returns the orders job reading everything virtpos has.
-func resyncOrders(spec vsync.JobSpec) vsync.JobSpec {
-	if src, ok := spec.Source.(*srcvp.Orders); ok {
+func resyncOrders(spec engine.JobSpec) engine.JobSpec {
+	if src, ok := spec.Source.(*sourcevp.Orders); ok {
 		full := *src
 		full.Full = true
 		spec.Source = &full

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/state"
-	vsync "github.com/virtsync/virtsync/sync"
 )
 
 func backlogFunc(db *state.DB) BacklogFunc {
@@ -171,7 +171,7 @@ func printFailures(ctx context.Context, db *state.DB, job string, w io.Writer) i
 }
 
 // printSummary is the one screen every one-shot run ends with.
-func printSummary(w io.Writer, sums []vsync.Summary) {
+func printSummary(w io.Writer, sums []engine.Summary) {
 	if len(sums) == 0 {
 		return
 	}
@@ -183,13 +183,13 @@ func printSummary(w io.Writer, sums []vsync.Summary) {
 		switch {
 		case s.Err != nil:
 			result = "stopped"
-		case s.Counts[vsync.Failed] > 0:
+		case s.Counts[engine.Failed] > 0:
 			result = "partial"
 		}
 		c := s.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Job, s.Mode, result, s.Seen,
-			c[vsync.Created], c[vsync.Updated], c[vsync.Unchanged], c[vsync.Deleted], c[vsync.Skipped],
-			c[vsync.Failed], c[vsync.Held], s.Duration.Round(time.Millisecond))
+			c[engine.Created], c[engine.Updated], c[engine.Unchanged], c[engine.Deleted], c[engine.Skipped],
+			c[engine.Failed], c[engine.Held], s.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	const show = 10

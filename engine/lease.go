@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/virtsync/virtsync/state"
+)
+
+// AcquireLease takes the lease of job for owner. A lease left by a process
+// of this host that no longer exists (killed with SIGKILL, or the machine's
+// OOM killer) is taken over at once instead of after its TTL: the holder
+// cannot be running the job.
+func AcquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owner string, ttl time.Duration) error {
+	_, err := db.AcquireLease(ctx, job, owner, ttl)
+	var held *state.LeaseHeldError
+	if !errors.As(err, &held) {
+		return err
+	}
+	host, _ := os.Hostname()
+	if held.Host != host || held.PID <= 0 || processAlive(held.PID) {
+		return err
+	}
+	log.Warn("taking over the lease of a process that is gone", "job", job, "owner", held.Owner, "pid", held.PID,
+		"since", held.Since)
+	if rerr := db.ReleaseLease(ctx, job, held.Owner); rerr != nil {
+		return fmt.Errorf("release the lease of dead pid %d: %w", held.PID, rerr)
+	}
+	_, err = db.AcquireLease(ctx, job, owner, ttl)
+	return err
+}
+
+// processAlive reports whether pid exists (signal 0 checks without sending).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -1,0 +1,1023 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/virtsync/virtsync/state"
+)
+
+// Runner runs jobs against the state store. One Runner serves every job of
+// a process; it holds no per-run state itself.
+type Runner struct {
+	DB *state.DB
+	// Log is the base logger; each run adds run_id and job. Nil discards.
+	Log *slog.Logger
+	// NewEvent builds the outbox row of a domain event (CloudEvents
+	// envelope, subject). Required.
+	NewEvent func(kind, what string, data any) (state.Event, error)
+	// Concurrency is how many records of a batch are in flight. Default 4
+	// (match the virtpos client's cap: more would only queue there).
+	Concurrency int
+	// BatchSize is how many records share one state transaction. Default 200.
+	BatchSize int
+	// HoldMaxAttempts is how many runs a record may wait for a dependency
+	// before it becomes a dead letter. Default 10.
+	HoldMaxAttempts int
+	// HoldMaxAge is how long a record may wait, whatever the number of
+	// runs; 0 means no limit by age.
+	HoldMaxAge time.Duration
+	// LeaseTTL is how long a job lease lives without renewal. Default 2m;
+	// it is renewed every third of that while the run goes on.
+	LeaseTTL time.Duration
+	// Owner names this process in leases. Default host:pid.
+	Owner string
+	// RecordTimeout bounds one record's remote work once it has started;
+	// a cancelled run lets the record in flight finish within it. Default 2m.
+	RecordTimeout time.Duration
+	// MaxIdenticalRejections is how many records in a row may be rejected
+	// for the same reason before the run takes it for a system fault and
+	// stops without marking any of them failed. Default 25; negative
+	// disables the check.
+	MaxIdenticalRejections int
+	// Observe, when set, is told every outcome (metrics).
+	Observe func(job string, r Result)
+	// Progress, when set, is told how many records a run has finished.
+	Progress func(job string, done, total int)
+	// Committed, when set, is called after every committed batch (to wake
+	// the outbox relay).
+	Committed func()
+}
+
+// JobSpec is one job: where records come from and what pushes them.
+type JobSpec struct {
+	Name    string // customers, cards, orders
+	Kind    string // customer, card, order: the id map's kind and the events' kind
+	Source  Source
+	Handler Handler
+	// BatchSize overrides Runner.BatchSize for this job when positive.
+	BatchSize int
+}
+
+// RunInfo is what a handler may know about the run it works in.
+type RunInfo struct {
+	ID   string
+	Job  string
+	Mode Mode
+	IDs  IDLookup
+	Log  *slog.Logger
+}
+
+// IDLookup resolves references through the committed id map, both ways.
+type IDLookup interface {
+	LookupID(ctx context.Context, kind, ref string) (string, bool, error)
+	LookupRef(ctx context.Context, kind, remoteID string) (string, bool, error)
+}
+
+// Summary is the result of one run, for the one-screen report.
+type Summary struct {
+	RunID    string
+	Job      string
+	Mode     Mode
+	Started  time.Time
+	Duration time.Duration
+	Seen     int
+	Counts   map[Result]int
+	Failures []Failure // records that failed in this run
+	Warnings []string
+	Err      error // why the run stopped early, if it did
+}
+
+// Failure is one record that became a dead letter in this run.
+type Failure struct {
+	Key    string
+	Reason string
+}
+
+func (r *Runner) defaults() {
+	if r.Concurrency <= 0 {
+		r.Concurrency = 4
+	}
+	if r.BatchSize <= 0 {
+		r.BatchSize = 200
+	}
+	if r.HoldMaxAttempts <= 0 {
+		r.HoldMaxAttempts = 10
+	}
+	if r.LeaseTTL <= 0 {
+		r.LeaseTTL = 2 * time.Minute
+	}
+	if r.RecordTimeout <= 0 {
+		r.RecordTimeout = 2 * time.Minute
+	}
+	if r.MaxIdenticalRejections == 0 {
+		r.MaxIdenticalRejections = 25
+	}
+	if r.Owner == "" {
+		host, _ := os.Hostname()
+		r.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if r.Log == nil {
+		r.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// NewRunID returns a short random id for a run.
+func NewRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Run runs job once in mode. only, when not empty, limits the run to those
+// keys (a replay of dead letters) and forces them through.
+//
+// Cancelling ctx stops the run at the next record: records already started
+// finish (within RecordTimeout) and are committed, the rest are left for
+// the next run, which finds them changed because their versions were never
+// committed.
+func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string) (Summary, error) {
+	r.defaults()
+	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[Result]int{}}
+	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
+
+	if err := AcquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL); err != nil {
+		return sum, fmt.Errorf("%s: %w", job.Name, err)
+	}
+	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
+	leaseLost := make(chan error, 1)
+	go r.keepLease(leaseCtx, job.Name, leaseLost)
+	defer func() {
+		stopLease()
+		if err := r.DB.ReleaseLease(context.WithoutCancel(ctx), job.Name, r.Owner); err != nil {
+			log.Warn("release lease", "err", err)
+		}
+	}()
+	// A lost lease means another process may be running the job: stop.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case err := <-leaseLost:
+			cancel(err)
+		case <-ctx.Done():
+		}
+	}()
+
+	runRow, err := r.DB.StartRun(ctx, job.Name, string(mode), sum.RunID)
+	if err != nil {
+		return sum, fmt.Errorf("%s: record run start: %w", job.Name, err)
+	}
+	if err := r.commitEvents(ctx, Event{Kind: "run", What: "started", Data: map[string]any{
+		"run_id": sum.RunID, "job": job.Name, "mode": mode}}); err != nil {
+		log.Warn("run.started event", "err", err)
+	}
+	log.Info("run started", "mode", mode)
+
+	info := &RunInfo{ID: sum.RunID, Job: job.Name, Mode: mode, IDs: r.DB, Log: log}
+	runErr := r.run(ctx, job, info, only, &sum)
+	sum.Duration = time.Since(sum.Started)
+	if cause := context.Cause(ctx); runErr == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause
+	}
+	sum.Err = runErr
+
+	status := "ok"
+	switch {
+	case runErr != nil && errors.Is(runErr, context.Canceled):
+		status = "cancelled"
+	case runErr != nil:
+		status = "failed"
+	case sum.Counts[Failed] > 0:
+		status = "partial"
+	}
+	fin := context.WithoutCancel(ctx)
+	res := state.RunResult{
+		Status:    status,
+		Created:   sum.Counts[Created],
+		Updated:   sum.Counts[Updated],
+		Unchanged: sum.Counts[Unchanged],
+		Deleted:   sum.Counts[Deleted],
+		Failed:    sum.Counts[Failed],
+		Held:      sum.Counts[Held],
+	}
+	if runErr != nil {
+		res.Error = runErr.Error()
+	}
+	if err := r.DB.FinishRun(fin, runRow, res); err != nil {
+		log.Error("record run end", "err", err)
+	}
+	counts := map[string]int{}
+	for k, v := range sum.Counts {
+		counts[string(k)] = v
+	}
+	data := map[string]any{"run_id": sum.RunID, "job": job.Name, "mode": mode, "status": status,
+		"counts": counts, "duration_seconds": sum.Duration.Seconds()}
+	if runErr != nil {
+		data["error"] = runErr.Error()
+	}
+	err = r.DB.Update(fin, func(tx *state.Tx) error {
+		if runErr == nil {
+			if err := tx.MarkSuccess(job.Name, time.Now()); err != nil {
+				return err
+			}
+		}
+		return r.addEvents(tx, Event{Kind: "run", What: "finished", Data: data})
+	})
+	if err != nil {
+		log.Error("record run end", "err", err)
+	}
+	r.committed()
+	log.Info("run finished", "status", status, "created", sum.Counts[Created], "updated", sum.Counts[Updated],
+		"unchanged", sum.Counts[Unchanged], "deleted", sum.Counts[Deleted], "failed", sum.Counts[Failed],
+		"held", sum.Counts[Held], "duration", sum.Duration.Round(time.Millisecond))
+	return sum, runErr
+}
+
+func (r *Runner) keepLease(ctx context.Context, job string, lost chan<- error) {
+	t := time.NewTicker(r.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.DB.RenewLease(ctx, job, r.Owner, r.LeaseTTL); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				lost <- fmt.Errorf("%s: lease lost: %w", job, err)
+				return
+			}
+		}
+	}
+}
+
+func (r *Runner) committed() {
+	if r.Committed != nil {
+		r.Committed()
+	}
+}
+
+// run does the work between the run's start and end records.
+func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []string, sum *Summary) error {
+	if err := job.Handler.Prepare(ctx, info); err != nil {
+		return fmt.Errorf("%s: prepare: %w", job.Name, err)
+	}
+	// Interrupted creates: their versions were never committed, so the
+	// source emits them again; the handler is told, so that it looks them
+	// up remotely before creating and reports one it finds as created.
+	intents, err := r.DB.Intents(ctx, job.Name)
+	if err != nil {
+		return fmt.Errorf("%s: load intents: %w", job.Name, err)
+	}
+	interrupted := make(map[string]bool, len(intents))
+	for _, in := range intents {
+		interrupted[in.Key] = true
+	}
+	if len(intents) > 0 {
+		info.Log.Warn("reconciling creates interrupted by an earlier crash or a lost reply", "records", len(intents))
+	}
+	sw, err := r.DB.OpenSweep(ctx, job.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", job.Name, err)
+	}
+	defer func() {
+		if err := sw.Close(); err != nil {
+			info.Log.Warn("close sweep", "err", err)
+		}
+	}()
+	known := &stateKnown{sw: sw, forced: info.Mode == ModeResync}
+	var filter map[string]bool
+	switch {
+	case info.Mode == ModeResync:
+	case len(only) > 0:
+		filter = make(map[string]bool, len(only))
+		for _, k := range only {
+			filter[k] = true
+		}
+		known.force = filter
+	default:
+		// Replays queued by `failures -replay` ride along with any run.
+		keys, err := r.DB.ReplayKeys(ctx, job.Name)
+		if err != nil {
+			return fmt.Errorf("%s: load replays: %w", job.Name, err)
+		}
+		if len(keys) > 0 {
+			known.force = make(map[string]bool, len(keys))
+			for _, k := range keys {
+				known.force[k] = true
+			}
+		}
+	}
+
+	b := &batcher{r: r, job: job, info: info, sum: sum, finished: map[string]bool{}}
+	batchSize := r.BatchSize
+	if job.BatchSize > 0 {
+		batchSize = job.BatchSize
+	}
+	stats, err := r.scan(ctx, job, known, batchSize, func(rec Record) error {
+		if filter != nil && !filter[rec.Key] {
+			return nil
+		}
+		rec.Interrupted = interrupted[rec.Key]
+		b.pending = append(b.pending, rec)
+		if len(b.pending) >= batchSize {
+			return b.flush(ctx, false)
+		}
+		return ctx.Err()
+	})
+	if err == nil {
+		err = b.flush(ctx, true)
+	} else if ctx.Err() == nil || len(b.pending) > 0 || len(b.streak) > 0 {
+		// Records already handed to us are still worth committing when the
+		// source fails part-way (the cancelled context still lets a flush
+		// commit what was done before it).
+		if ferr := b.flush(ctx, true); ferr != nil && !errors.Is(ferr, context.Canceled) {
+			info.Log.Warn("flush after source error", "err", ferr)
+		}
+	}
+	sum.Seen = stats.Seen
+	sum.Counts[Unchanged] += stats.Unchanged
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", job.Name, context.Cause(ctx))
+		}
+		return fmt.Errorf("%s: %w", job.Name, err)
+	}
+	return nil
+}
+
+// scan runs the job's source in a goroutine of its own, ahead of the
+// engine by at most queue records: 1C is read while the previous batch is
+// pushed, and memory stays bounded by the queue whatever the base's size.
+// handle is called on this goroutine for every record; its error stops
+// the source. A source error is returned after every record it emitted
+// before it was handled.
+func (r *Runner) scan(ctx context.Context, job JobSpec, known Known, queue int,
+	handle func(Record) error) (ScanStats, error) {
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	recs := make(chan Record, queue)
+	type scanned struct {
+		st  ScanStats
+		err error
+	}
+	done := make(chan scanned, 1)
+	go func() {
+		st, err := job.Source.Scan(sctx, known, func(rec Record) error {
+			select {
+			case recs <- rec:
+				return nil
+			case <-sctx.Done():
+				return sctx.Err()
+			}
+		})
+		close(recs)
+		done <- scanned{st, err}
+	}()
+	var herr error
+	for rec := range recs {
+		if herr != nil {
+			continue // drain: the source is stopping
+		}
+		if herr = handle(rec); herr != nil {
+			stop()
+		}
+	}
+	res := <-done
+	if herr != nil {
+		return res.st, herr
+	}
+	if res.err != nil && errors.Is(res.err, context.Canceled) && ctx.Err() != nil {
+		return res.st, ctx.Err()
+	}
+	return res.st, res.err
+}
+
+// batchIDs answers a handler's look-ups of its own batch's ids from the
+// batch's one query; everything else (another kind, another key, the
+// reverse look-up) goes to the store. Within a batch nothing is committed,
+// so the answers are what the store would give.
+type batchIDs struct {
+	IDLookup
+	kind  string
+	batch map[string]bool
+	ids   map[string]string
+}
+
+func (b *batchIDs) LookupID(ctx context.Context, kind, ref string) (string, bool, error) {
+	if kind == b.kind && b.batch[ref] {
+		id, ok := b.ids[ref]
+		return id, ok, nil
+	}
+	return b.IDLookup.LookupID(ctx, kind, ref)
+}
+
+// stateKnown is the engine's Known: the state's committed versions through
+// a Sweep, with a resync or a replay forcing keys through.
+type stateKnown struct {
+	sw     *state.Sweep
+	forced bool
+	force  map[string]bool // keys forced through (a replay); few
+}
+
+func (k *stateKnown) Count(ctx context.Context) (int, error) { return k.sw.Count(ctx) }
+func (k *stateKnown) Forced() bool                           { return k.forced }
+
+func (k *stateKnown) Versions(ctx context.Context, keys []string) (map[string]string, error) {
+	v, err := k.sw.Versions(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	if k.forced || len(k.force) > 0 {
+		for key := range v {
+			if k.forced || k.force[key] {
+				v[key] = ""
+			}
+		}
+	}
+	return v, nil
+}
+
+func (k *stateKnown) Changed(ctx context.Context, keys, versions []string) ([]string, []bool, error) {
+	if k.forced {
+		// Everything is changed; only whether it was stored is asked.
+		v, err := k.sw.Versions(ctx, keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		stored := make([]bool, len(keys))
+		for i, key := range keys {
+			_, stored[i] = v[key]
+		}
+		return keys, stored, nil
+	}
+	changed, stored, err := k.sw.Changed(ctx, keys, versions)
+	if err != nil || len(k.force) == 0 {
+		return changed, stored, err
+	}
+	// A replay forces its few keys through even when unchanged.
+	in := make(map[string]bool, len(changed))
+	for _, key := range changed {
+		in[key] = true
+	}
+	var forced []string
+	for _, key := range keys {
+		if k.force[key] && !in[key] {
+			forced = append(forced, key)
+		}
+	}
+	if len(forced) > 0 {
+		v, err := k.sw.Versions(ctx, forced)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, key := range forced {
+			_, ok := v[key]
+			changed, stored = append(changed, key), append(stored, ok)
+		}
+	}
+	return changed, stored, nil
+}
+
+func (k *stateKnown) Mark(ctx context.Context, keys []string) ([]bool, error) {
+	return k.sw.Mark(ctx, keys)
+}
+
+func (k *stateKnown) Unmarked(ctx context.Context, n int, fn func(keys []string) error) error {
+	return k.sw.Unmarked(ctx, n, fn)
+}
+
+// SystemFaultError stops a run in which many records in a row were
+// rejected for the same reason: that is a fault of the whole system (a
+// revoked key, a suspended account, a server that answers one error to
+// everything), not of the records, so none of them is marked failed.
+type SystemFaultError struct {
+	Records int    // how many records in a row
+	Reason  string // the reason of the first of them, its key elided
+}
+
+func (e *SystemFaultError) Error() string {
+	return fmt.Sprintf("%d records in a row were rejected for the same reason (%s): taken for a fault of the "+
+		"system, not of the records; none was marked failed, and the next run tries them again", e.Records, e.Reason)
+}
+
+// batcher holds the records of the current batch.
+type batcher struct {
+	r       *Runner
+	job     JobSpec
+	info    *RunInfo
+	sum     *Summary
+	pending []Record
+	done    int
+	// streak is the run's trailing rejections with one reason, not
+	// committed yet: if the next batch continues it past the limit, none
+	// of them becomes a dead letter.
+	streak []result
+	// finished caches, per job a hold waits for, whether it has ever
+	// finished a run.
+	finished map[string]bool
+	// stopped is set once a batch stopped the run.
+	stopped bool
+	// succeeded counts records of the run that the other side took.
+	succeeded int
+}
+
+type result struct {
+	rec Record
+	out Outcome
+	err error
+	ran bool
+	seq int // completion order within the run's batches
+}
+
+// sameReason is a rejection's reason with the record's key elided, so
+// that "customer A: invalid apikey" and "customer B: invalid apikey" read
+// alike.
+func sameReason(res result) string {
+	return strings.ReplaceAll(res.err.Error(), res.rec.Key, "…")
+}
+
+// flush processes and commits the pending batch: write-ahead intents for
+// records that may be created, the remote calls with bounded concurrency,
+// then one transaction for every outcome. final says no batch follows.
+func (b *batcher) flush(ctx context.Context, final bool) error {
+	if len(b.pending) == 0 && len(b.streak) == 0 {
+		return ctx.Err()
+	}
+	recs := b.pending
+	b.pending = nil
+	r, job := b.r, b.job
+
+	// The batch's ids in one query: the intents below need them, and so
+	// does every handler (through RunInfo.IDs).
+	keys := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		keys = append(keys, rec.Key)
+	}
+	ids, err := r.DB.LookupIDs(ctx, job.Kind, keys)
+	if err != nil {
+		return fmt.Errorf("read the batch's ids: %w", err)
+	}
+	// Intent before the remote call: a crash after the call but before the
+	// commit leaves the intent, and the next run reconciles by looking the
+	// record up remotely before it creates anything.
+	err = r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
+		for _, rec := range recs {
+			if _, known := ids[rec.Key]; rec.Deleted || known {
+				continue
+			}
+			if err := tx.PutIntent(job.Name, rec.Key, "create", nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record intents: %w", err)
+	}
+
+	inBatch := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		inBatch[k] = true
+	}
+	b.info.IDs = &batchIDs{IDLookup: r.DB, kind: job.Kind, batch: inBatch, ids: ids}
+	results := b.apply(ctx, recs)
+	sort.Slice(results, func(i, j int) bool { return results[i].seq < results[j].seq })
+	if err := b.checkIDs(ctx, results); err != nil {
+		return err
+	}
+	// Records never sent (dispatch stopped) keep no intent: nothing was
+	// attempted, and a stale intent would make the next run report a
+	// record it finds in virtpos as created by virtsync.
+	sent := make(map[string]bool, len(results))
+	for _, res := range results {
+		sent[res.rec.Key] = true
+	}
+	var unsent []string
+	for _, rec := range recs {
+		if !sent[rec.Key] && !rec.Deleted {
+			unsent = append(unsent, rec.Key)
+		}
+	}
+
+	// A failure that is neither a rejection nor a hold stops the run after
+	// this batch: the system on the other side is down or misconfigured,
+	// and hammering it record by record helps nobody.
+	var stopErr error
+	for _, res := range results {
+		if res.err != nil && classify(res.err) == "" {
+			stopErr = fmt.Errorf("record %s: %w", res.rec.Key, res.err)
+			break
+		}
+	}
+	// When the run stops (a system error, a cancel), rejections still in
+	// an open streak are not committed: they may be the first answers of
+	// the failing system rather than faults of their records, and the next
+	// run sends them again at no cost.
+	stopping := stopErr != nil || ctx.Err() != nil || b.stopped
+	inRun := b.done + len(b.streak) + len(results)
+	commit, dropped, fault := b.screen(results, final && !stopping, stopping, inRun)
+	if fault != nil {
+		b.info.Log.Error("run stopped: records rejected alike", "records", fault.Records, "reason", fault.Reason)
+		if stopErr == nil {
+			stopErr = fault
+		}
+	}
+	if stopErr != nil {
+		b.stopped = true
+	}
+	for _, res := range dropped {
+		unsent = append(unsent, res.rec.Key) // rejected: surely not created
+	}
+
+	var failures []Failure
+	err = r.DB.Update(context.WithoutCancel(ctx), func(tx *state.Tx) error {
+		failures = failures[:0]
+		for _, k := range unsent {
+			if err := tx.ClearIntent(job.Name, k); err != nil {
+				return err
+			}
+		}
+		for _, res := range commit {
+			f, err := b.commit(ctx, tx, res)
+			if err != nil {
+				return err
+			}
+			if f != nil {
+				failures = append(failures, *f)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("commit batch: %w", err)
+	}
+	b.sum.Failures = append(b.sum.Failures, failures...)
+	for _, res := range commit {
+		b.done++
+		if res.out.Warning != "" {
+			b.sum.Warnings = append(b.sum.Warnings, res.rec.Key+": "+res.out.Warning)
+			b.info.Log.Warn(res.out.Warning, "key", res.rec.Key)
+		}
+	}
+	if r.Progress != nil {
+		r.Progress(job.Name, b.done, 0)
+	}
+	r.committed()
+	if stopErr != nil {
+		return stopErr
+	}
+	return ctx.Err()
+}
+
+// apply runs the handler over recs with bounded concurrency. Dispatch stops
+// at the first failure that stops the run, and as soon as the run's
+// identical rejections reach the limit: records not started are left for
+// the next run.
+func (b *batcher) apply(ctx context.Context, recs []Record) []result {
+	r, job := b.r, b.job
+	results := make([]result, len(recs))
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+
+	var mu sync.Mutex
+	seq := 0
+	if n := len(b.streak); n > 0 {
+		seq = b.streak[n-1].seq
+	}
+	reason, alike := "", len(b.streak)
+	if alike > 0 {
+		reason = sameReason(b.streak[0])
+	}
+	limit := r.MaxIdenticalRejections
+	handed := make(map[string]string, len(recs)) // remote id -> key, this batch
+
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(r.Concurrency, len(recs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				// The record in flight finishes even if the run is cancelled.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
+				out, err := job.Handler.Apply(rctx, b.info, recs[i])
+				cancel()
+				mu.Lock()
+				if err == nil && out.RemoteID != "" && !out.ForgetID {
+					if other, dup := handed[out.RemoteID]; dup && other != recs[i].Key {
+						err = &IDConflictError{Kind: job.Kind, ID: out.RemoteID, Ref: recs[i].Key, Other: other}
+					} else {
+						handed[out.RemoteID] = recs[i].Key
+					}
+				}
+				seq++
+				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
+				switch classify(err) {
+				case Failed:
+					if why := sameReason(results[i]); why == reason {
+						alike++
+					} else {
+						reason, alike = why, 1
+					}
+					if limit > 0 && alike >= limit {
+						halt()
+					}
+				case Held:
+				default:
+					if err != nil {
+						halt()
+					} else {
+						alike = 0
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+dispatch:
+	for i := range recs {
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case <-stop:
+			break dispatch
+		case work <- i:
+		}
+	}
+	close(work)
+	wg.Wait()
+	ran := results[:0]
+	for _, res := range results {
+		if res.ran {
+			ran = append(ran, res)
+		}
+	}
+	return ran
+}
+
+// screen decides which results to commit. Rejections are held back while
+// they form a streak with one reason: past MaxIdenticalRejections the
+// streak is a system fault and none of it is committed; so is a run whose
+// every record (3 or more, ran in all) was rejected alike, which is how a
+// small run sees a server that answers one error to everything. A streak
+// still open at the end of a batch waits for the next one unless last is
+// set; with stopping set it is dropped (returned in dropped, uncommitted).
+func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit, dropped []result, fault *SystemFaultError) {
+	limit := b.r.MaxIdenticalRejections
+	cur := b.streak
+	b.streak = nil
+	reason := ""
+	if len(cur) > 0 {
+		reason = sameReason(cur[0])
+	}
+	end := func() {
+		if limit > 0 && len(cur) >= limit {
+			if fault == nil {
+				fault = &SystemFaultError{Records: len(cur), Reason: reason}
+			} else {
+				fault.Records += len(cur)
+			}
+			dropped = append(dropped, cur...)
+		} else {
+			commit = append(commit, cur...)
+		}
+		cur, reason = nil, ""
+	}
+	for _, res := range results {
+		switch classify(res.err) {
+		case Failed:
+			why := sameReason(res)
+			if len(cur) > 0 && why != reason {
+				end()
+			}
+			if len(cur) == 0 {
+				reason = why
+			}
+			cur = append(cur, res)
+		case Held:
+			commit = append(commit, res)
+		default:
+			if res.err == nil {
+				b.succeeded++
+				end()
+			}
+			commit = append(commit, res)
+		}
+	}
+	if len(cur) == 0 {
+		return commit, dropped, fault
+	}
+	switch {
+	case limit > 0 && len(cur) >= limit:
+		end()
+	case stopping:
+		dropped = append(dropped, cur...)
+	case last && limit > 0 && b.succeeded == 0 && len(cur) >= 3 && len(cur) == ran:
+		fault = &SystemFaultError{Records: len(cur), Reason: reason}
+		dropped = append(dropped, cur...)
+	case last || limit <= 0:
+		end()
+	default:
+		b.streak = cur
+	}
+	return commit, dropped, fault
+}
+
+// IDConflictError stops a run whose remote side handed one id to two
+// records: committing it would map two source records to one remote
+// record. It is a fault of the remote system (it is not honouring ids),
+// not of the record.
+type IDConflictError struct {
+	Kind, ID, Ref, Other string
+}
+
+func (e *IDConflictError) Error() string {
+	return fmt.Sprintf("the other side returned %s id %s for %s, already mapped to %s: it is not honouring ids",
+		e.Kind, e.ID, e.Ref, e.Other)
+}
+
+// checkIDs turns every successful outcome whose remote id the id map
+// already holds for another key into an *IDConflictError: one query per
+// batch. (Two records of one batch with one id are caught as they finish.)
+func (b *batcher) checkIDs(ctx context.Context, results []result) error {
+	var ids []string
+	for _, res := range results {
+		if res.err == nil && res.out.RemoteID != "" && !res.out.ForgetID {
+			ids = append(ids, res.out.RemoteID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	refs, err := b.r.DB.LookupRefs(context.WithoutCancel(ctx), b.job.Kind, ids)
+	if err != nil {
+		return fmt.Errorf("check the batch's ids: %w", err)
+	}
+	for i, res := range results {
+		if res.err != nil || res.out.RemoteID == "" || res.out.ForgetID {
+			continue
+		}
+		for _, other := range refs[res.out.RemoteID] {
+			if other != res.rec.Key {
+				results[i].err = &IDConflictError{Kind: b.job.Kind, ID: res.out.RemoteID, Ref: res.rec.Key, Other: other}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// clearIntent drops rec's create intent unless the hold says the handler
+// could not tell whether its create went through.
+func (b *batcher) clearIntent(tx *state.Tx, key string, he *HeldError) error {
+	if he != nil && he.KeepIntent {
+		return nil
+	}
+	return tx.ClearIntent(b.job.Name, key)
+}
+
+// waitedDone reports whether job has ever finished a run; a failure to
+// read says yes, so that holds keep their limit.
+func (b *batcher) waitedDone(ctx context.Context, job string) bool {
+	if done, ok := b.finished[job]; ok {
+		return done
+	}
+	// A cancelled run still commits its batch: read regardless, or the
+	// failed read would age first-load holds.
+	cp, err := b.r.DB.Checkpoint(context.WithoutCancel(ctx), job)
+	done := err != nil || !cp.LastSuccessAt.IsZero()
+	b.finished[job] = done
+	return done
+}
+
+// commit writes one outcome into the batch transaction and counts it.
+func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failure, error) {
+	r, job, rec := b.r, b.job, res.rec
+	count := func(x Result) {
+		b.sum.Counts[x]++
+		if r.Observe != nil {
+			r.Observe(job.Name, x)
+		}
+	}
+	switch classify(res.err) {
+	case Held:
+		var he *HeldError
+		errors.As(res.err, &he)
+		if he.WaitsFor != "" && !b.waitedDone(ctx, he.WaitsFor) {
+			// What it waits for has not had a chance yet: no aging.
+			if err := tx.HoldWaiting(job.Name, rec.Key, he.Reason); err != nil {
+				return nil, err
+			}
+			count(Held)
+			b.info.Log.Info("record held until "+he.WaitsFor+" finishes a run", "key", rec.Key, "reason", he.Reason)
+			return nil, b.clearIntent(tx, rec.Key, he)
+		}
+		attempts, firstAt, err := tx.Hold(job.Name, rec.Key, he.Reason)
+		if err != nil {
+			return nil, err
+		}
+		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
+		if attempts < r.HoldMaxAttempts && young {
+			count(Held)
+			b.info.Log.Info("record held", "key", rec.Key, "reason", he.Reason, "attempt", attempts)
+			return nil, b.clearIntent(tx, rec.Key, he)
+		}
+		if err := tx.Release(job.Name, rec.Key); err != nil {
+			return nil, err
+		}
+		res.err = Reject(nil, "still waiting after %d runs since %s: %s", attempts,
+			firstAt.Local().Format("2006-01-02 15:04"), he.Reason)
+		fallthrough
+	case Failed:
+		count(Failed)
+		reason := res.err.Error()
+		b.info.Log.Warn("record failed", "key", rec.Key, "reason", reason)
+		if err := tx.AddDeadLetter(job.Name, rec.Key, reason, nil); err != nil {
+			return nil, err
+		}
+		// The version is committed so the record is not pushed again
+		// every run; a change at the source or `failures -replay` retries it.
+		if rec.Version != "" {
+			if err := tx.SetVersion(job.Name, rec.Key, rec.Version); err != nil {
+				return nil, err
+			}
+		}
+		if err := tx.ClearIntent(job.Name, rec.Key); err != nil {
+			return nil, err
+		}
+		return &Failure{Key: rec.Key, Reason: reason}, b.r.addEvents(tx, Event{Kind: job.Kind, What: "failed",
+			Data: map[string]any{"key": rec.Key, "reason": reason, "run_id": b.info.ID}})
+	}
+	if res.err != nil {
+		return nil, nil // stops the run; the record is retried next time
+	}
+	out := res.out
+	count(out.Result)
+	switch {
+	case rec.Deleted:
+		if err := tx.DeleteVersion(job.Name, rec.Key); err != nil {
+			return nil, err
+		}
+	default:
+		v := out.Version
+		if v == "" {
+			v = rec.Version
+		}
+		if err := tx.SetVersion(job.Name, rec.Key, v); err != nil {
+			return nil, err
+		}
+	}
+	if out.ForgetID {
+		if err := tx.DeleteID(job.Kind, rec.Key); err != nil {
+			return nil, err
+		}
+	} else if out.RemoteID != "" {
+		if err := tx.PutID(job.Kind, rec.Key, out.RemoteID, out.Extra); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.ClearIntent(job.Name, rec.Key); err != nil {
+		return nil, err
+	}
+	if err := tx.Release(job.Name, rec.Key); err != nil {
+		return nil, err
+	}
+	if err := tx.ResolveDeadLetter(job.Name, rec.Key); err != nil {
+		return nil, err
+	}
+	return nil, b.r.addEvents(tx, out.Events...)
+}
+
+func (r *Runner) addEvents(tx *state.Tx, evs ...Event) error {
+	for _, e := range evs {
+		row, err := r.NewEvent(e.Kind, e.What, e.Data)
+		if err != nil {
+			return fmt.Errorf("build %s.%s event: %w", e.Kind, e.What, err)
+		}
+		if err := tx.AddEvent(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) commitEvents(ctx context.Context, evs ...Event) error {
+	err := r.DB.Update(ctx, func(tx *state.Tx) error { return r.addEvents(tx, evs...) })
+	if err == nil {
+		r.committed()
+	}
+	return err
+}

@@ -1,0 +1,78 @@
+package sink1c_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/mapping"
+)
+
+// TestItemMatching: a real УТ 11 base codes its items "00-00000282" (the
+// capture's shape) while virtpos item_ids are numbers. Matches are tried
+// in order; the first that finds exactly one item wins; two items for one
+// id hold the order instead of guessing; a held order names the item and
+// every way tried.
+func TestItemMatching(t *testing.T) {
+	prefixed := mapping.ItemMatch{Field: "Code", Prefix: "00-", Zeros: mapping.ZerosIgnore}
+	tests := []struct {
+		name     string
+		match    []mapping.ItemMatch
+		itemID   string
+		wantCode string // the Code of the item the row must point to
+		held     string // the hold's text, when the order is held
+	}{
+		{name: "prefixed code", match: []mapping.ItemMatch{prefixed}, itemID: "282", wantCode: "00-00000282"},
+		{name: "prefixed code, zeros in the id too", match: []mapping.ItemMatch{prefixed}, itemID: "000282", wantCode: "00-00000282"},
+		{name: "exact code misses a prefixed one", match: []mapping.ItemMatch{{Field: "Code"}}, itemID: "282",
+			held: "item 282 not found in Catalog_Номенклатура; tried Code"},
+		{name: "second field", match: []mapping.ItemMatch{{Field: "Code"}, {Field: "Артикул"}}, itemID: "АРТ-77", wantCode: "00-00000077"},
+		{name: "trimmed", match: []mapping.ItemMatch{{Field: "Артикул"}}, itemID: " АРТ-77 ", wantCode: "00-00000077"},
+		{name: "two items for one id", match: []mapping.ItemMatch{{Field: "Code", Zeros: mapping.ZerosIgnore}}, itemID: "5",
+			held: "item 5 matches 2 items of Catalog_Номенклатура by Code (leading zeros ignored)"},
+		{name: "every way tried is named", match: []mapping.ItemMatch{prefixed, {Field: "Артикул"}}, itemID: "999",
+			held: "item 999 not found in Catalog_Номенклатура; tried Code (prefix 00-, leading zeros ignored), Артикул"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			codes := map[string]string{}
+			for _, it := range []onectest.Object{
+				{"Code": "00-00000282", "Description": "Чай", "Артикул": ""},
+				{"Code": "00-00001282", "Description": "Кофе", "Артикул": ""},
+				{"Code": "00-00000077", "Description": "Сахар", "Артикул": "АРТ-77"},
+				{"Code": "0005", "Description": "Соль", "Артикул": ""},
+				{"Code": "005", "Description": "Соль крупная", "Артикул": ""},
+			} {
+				put, err := e.onec.Put(onectest.SetItems, it)
+				if err != nil {
+					t.Fatal(err)
+				}
+				codes[put["Ref_Key"].(string)] = it["Code"].(string)
+			}
+			e.h.Settings.Items.Match = tt.match
+			o := seedOrder()
+			o.Items = o.Items[:1]
+			o.Items[0].ItemID = tt.itemID
+			_, err := e.h.Apply(context.Background(), e.run, orderRec(o))
+			if tt.held != "" {
+				var he *engine.HeldError
+				if !errors.As(err, &he) || !strings.Contains(err.Error(), tt.held) {
+					t.Fatalf("err = %v, want a hold saying %q", err, tt.held)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := e.oneDoc(t)["Товары"].([]onectest.Object)
+			ref := rows[0]["Номенклатура_Key"].(string)
+			if codes[ref] != tt.wantCode {
+				t.Fatalf("row item has code %q, want %q", codes[ref], tt.wantCode)
+			}
+		})
+	}
+}
