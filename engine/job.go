@@ -176,7 +176,7 @@ func HoldFor(job, format string, args ...any) error {
 	return &HeldError{Reason: fmt.Sprintf(format, args...), WaitsFor: job}
 }
 
-func classify(err error) Result {
+func resultOf(err error) Result {
 	var re *RejectedError
 	var he *HeldError
 	switch {

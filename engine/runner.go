@@ -616,7 +616,7 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 	// and hammering it record by record helps nobody.
 	var stopErr error
 	for _, res := range results {
-		if res.err != nil && classify(res.err) == "" {
+		if res.err != nil && resultOf(res.err) == "" {
 			stopErr = fmt.Errorf("record %s: %w", res.rec.Key, res.err)
 			break
 		}
@@ -725,7 +725,7 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 				}
 				seq++
 				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
-				switch classify(err) {
+				switch resultOf(err) {
 				case Failed:
 					if why := sameReason(results[i]); why == reason {
 						alike++
@@ -797,7 +797,7 @@ func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit
 		cur, reason = nil, ""
 	}
 	for _, res := range results {
-		switch classify(res.err) {
+		switch resultOf(res.err) {
 		case Failed:
 			why := sameReason(res)
 			if len(cur) > 0 && why != reason {
@@ -912,7 +912,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 			r.Observe(job.Name, x)
 		}
 	}
-	switch classify(res.err) {
+	switch resultOf(res.err) {
 	case Held:
 		var he *HeldError
 		errors.As(res.err, &he)

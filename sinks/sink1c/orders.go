@@ -139,7 +139,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 		// create, so a retry after a timeout or a crash adopts the document.
 		found, ok, ferr := h.OneC.FindByField(ctx, entity, s.Doc.MarkerField, s.Doc.Marker(rec.Key))
 		if ferr != nil {
-			return engine.Outcome{}, classify(rec.Key, ferr)
+			return engine.Outcome{}, orderFailure(rec.Key, ferr)
 		}
 		if ok {
 			docRef = found.Key()
@@ -161,7 +161,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 		}
 	}
 	if err != nil {
-		return engine.Outcome{}, classify(rec.Key, err)
+		return engine.Outcome{}, orderFailure(rec.Key, err)
 	}
 	if r := doc.Key(); r != "" {
 		docRef = r
@@ -434,7 +434,7 @@ func (h *Orders) findItem(ctx context.Context, m mapping.ItemMatch, itemID strin
 	return refs, err
 }
 
-func classify(key string, err error) error {
+func orderFailure(key string, err error) error {
 	if onecapi.IsAuth(err) {
 		// Credentials or rights: a fault of the setup that every record
 		// would hit. It stops the run; no record is dead-lettered for it.

@@ -64,7 +64,7 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 		if (p.Get("customer_id") != "" || p.Get("customer_external_id") != "") && ownerMissing(err) {
 			return engine.Outcome{}, engine.HoldFor("customers", "card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
 		}
-		return engine.Outcome{}, classify("card", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 	}
 	r := engine.Updated
 	if res.IsNew {
@@ -96,7 +96,7 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 			if virtposapi.IsNotFound(err) {
 				return engine.Outcome{Result: engine.Skipped, ForgetID: true}, nil
 			}
-			return engine.Outcome{}, classify("card", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 		}
 		remote := res.ID
 		if remote == "" && known {
@@ -113,7 +113,7 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 		// Already gone in virtpos (deleted by hand, or a crash after the
 		// call): the wanted state is reached.
 		if !virtposapi.IsNotFound(err) {
-			return engine.Outcome{}, classify("card", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 		}
 	}
 	return engine.Outcome{Result: engine.Deleted, ForgetID: true, Events: []engine.Event{{Kind: "card", What: "deleted",

@@ -115,7 +115,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 		}
 		// Deleted by hand in virtpos: fall through to a fresh look-up.
 		if !virtposapi.IsNotFound(err) {
-			return engine.Outcome{}, classify("customer", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
 		}
 		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
 	}
@@ -138,7 +138,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec engine.Record, p url.Values, useListing bool) (engine.Outcome, error) {
 	foundID, ok, listed, err := h.find(ctx, run, rec, useListing)
 	if err != nil {
-		return engine.Outcome{}, classify("customer", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
 	}
 	if ok {
 		q := cloneValues(p)
@@ -149,7 +149,7 @@ func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec e
 			return h.findOrCreate(ctx, run, rec, p, false)
 		}
 		if err != nil {
-			return engine.Outcome{}, classify("customer", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
 		}
 		if res.ID != foundID {
 			return engine.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
@@ -166,12 +166,12 @@ func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec e
 		return customerOutcome(rec.Key, res.ID, true, false), nil
 	}
 	if !virtposapi.IsOutcomeUnknown(err) {
-		return engine.Outcome{}, classify("customer", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
 	}
 	run.Log.Warn("customer create: outcome unknown; looking it up before anything else", "key", rec.Key, "err", err)
 	found, ok, ferr := h.Client.FindCustomerByExternalID(ctx, rec.Key)
 	if ferr != nil {
-		return engine.Outcome{}, classify("customer", rec.Key, fmt.Errorf("look up after a create whose outcome is unknown (%v): %w", err, ferr))
+		return engine.Outcome{}, rejectOrStop("customer", rec.Key, fmt.Errorf("look up after a create whose outcome is unknown (%v): %w", err, ferr))
 	}
 	if ok {
 		// The create whose reply was lost went through, with these very
@@ -216,9 +216,9 @@ func customerOutcome(key, id string, created, adopted bool) engine.Outcome {
 		Events: []engine.Event{{Kind: "customer", What: "upserted", Data: data}}}
 }
 
-// classify turns a virtpos rejection into a dead letter; everything else
+// rejectOrStop turns a virtpos rejection into a dead letter; everything else
 // (transient after the client's retries, wrong key, redirects) stops the run.
-func classify(kind, key string, err error) error {
+func rejectOrStop(kind, key string, err error) error {
 	if virtposapi.IsRejected(err) {
 		return engine.Reject(err, "virtpos rejected %s %s", kind, key)
 	}
