@@ -110,14 +110,14 @@ func buildJobs(p *parts) error {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: custSource,
 			Handler: &sinkvp.Customers{Client: vp, Listings: p.db,
-				Mapper: &entityMapper{kind: "customer", m: comp.Customers, onec: oc, db: p.db}},
+				Mapper: &mapping.EntityMapper{Kind: "customer", Fields: comp.Customers, OneC: oc, IDs: p.db}},
 		},
 		"cards": {
 			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
 			Source: &source1c.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
 				Select: withKeys(comp.Cards.Sources())},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
-				Mapper: &entityMapper{kind: "card", m: comp.Cards, onec: oc, db: p.db}},
+				Mapper: &mapping.EntityMapper{Kind: "card", Fields: comp.Cards, OneC: oc, IDs: p.db}},
 		},
 		"orders": {
 			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,

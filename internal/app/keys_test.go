@@ -539,7 +539,7 @@ var obsCustomers = observer{"the customers job (source and mapping)", func(t *te
 	p := f.parts(t, l.cfg)
 	j := p.jobs["customers"]
 	src := j.Source.(*source1c.Entities)
-	m := j.Handler.(*sinkvp.Customers).Mapper.(*entityMapper)
+	m := j.Handler.(*sinkvp.Customers).Mapper.(*mapping.EntityMapper)
 	rec := onecapi.Entity{
 		"Ref_Key": "5a2c6b0e-0000-4000-8000-000000000001", "DataVersion": "AAAAAQAAAAA=", "DeletionMark": false,
 		"Description": "Петров Пётр Петрович", "Пол": "Мужской", "ДатаРождения": "1990-05-17T00:00:00",
@@ -549,7 +549,7 @@ var obsCustomers = observer{"the customers job (source and mapping)", func(t *te
 		},
 	}
 	vals, err := m.Map(context.Background(), engine.Record{Key: rec.Key(), Data: rec})
-	return []any{src.Entity, src.Filter, src.Groups, src.Select, m.m.Params(), vals, errText(err)}
+	return []any{src.Entity, src.Filter, src.Groups, src.Select, m.Fields.Params(), vals, errText(err)}
 }}
 
 var obsCardsSource = observer{"the cards job's source", func(t *testing.T, f *keysFixture, l loaded) any {
@@ -561,19 +561,27 @@ var obsCardsSource = observer{"the cards job's source", func(t *testing.T, f *ke
 // what it sends virtpos for a sample card (kinds served as prefetched).
 var obsCardsMap = observer{"the cards job's mapping", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
-	m := p.jobs["cards"].Handler.(*sinkvp.Cards).Mapper.(*entityMapper)
+	m := p.jobs["cards"].Handler.(*sinkvp.Cards).Mapper.(*mapping.EntityMapper)
 	const kind = "7b0e0000-0000-4000-8000-000000000002"
-	m.lookups = map[string]map[string]onecapi.Entity{}
-	for _, lf := range m.m.Lookups() {
-		m.lookups[lf.Entity] = map[string]onecapi.Entity{kind: {"Ref_Key": kind, "ТипКарты": "Штриховая", "Description": "Дисконтная"}}
+	m.OneC = kindsLister{onecapi.Entity{"Ref_Key": kind, "ТипКарты": "Штриховая", "Description": "Дисконтная"}}
+	if err := m.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	rec := onecapi.Entity{
 		"Ref_Key": "7b0e0000-0000-4000-8000-000000000001", "DataVersion": "AAAAAQAAAAA=", "DeletionMark": false,
 		"Штрихкод": "2000000000017", "Код": "000000042", "МагнитныйКод": "", "Статус": "Действует", "Owner_Key": kind,
 	}
 	vals, err := m.Map(context.Background(), engine.Record{Key: rec.Key(), Data: rec})
-	return []any{m.m.Lookups(), m.m.Params(), vals, errText(err)}
+	return []any{m.Fields.Lookups(), m.Fields.Params(), vals, errText(err)}
 }}
+
+// kindsLister serves the same card kind from whatever set is asked, so
+// that the map's prefetch runs as it does against 1C.
+type kindsLister struct{ kind onecapi.Entity }
+
+func (l kindsLister) List(_ context.Context, _ onecapi.Query, fn func(onecapi.Entity) error) error {
+	return fn(l.kind)
+}
 
 var obsCardsOnDelete = observer{"what the cards job does with a card deleted in 1C", func(t *testing.T, f *keysFixture, l loaded) any {
 	return f.parts(t, l.cfg).jobs["cards"].Handler.(*sinkvp.Cards).OnDelete

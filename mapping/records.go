@@ -1,4 +1,4 @@
-package app
+package mapping
 
 import (
 	"context"
@@ -10,18 +10,30 @@ import (
 
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
-	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/state"
 )
 
-// entityMapper applies a compiled field map to 1C records for one job:
+// Lister reads a 1C entity set: the objects a map looks up.
+type Lister interface {
+	List(ctx context.Context, q onecapi.Query, fn func(onecapi.Entity) error) error
+}
+
+// IDs is what resolving a 1C reference reads from the state: the id map,
+// and whether the customers job has seen (or finished a run over) a key.
+type IDs interface {
+	LookupID(ctx context.Context, kind, ref string) (string, bool, error)
+	Checkpoint(ctx context.Context, job string) (state.Checkpoint, error)
+	Version(ctx context.Context, job, key string) (string, bool, error)
+}
+
+// EntityMapper applies a compiled field map to 1C records for one job:
 // it serves the map's look-ups (card kinds) from a per-run prefetch and
 // resolves references through the id map.
-type entityMapper struct {
-	kind string // customer, card: for messages
-	m    *mapping.Map
-	onec *onecapi.Client
-	db   *state.DB
+type EntityMapper struct {
+	Kind   string // customer, card: for messages
+	Fields *Map
+	OneC   Lister
+	IDs    IDs
 
 	mu      sync.RWMutex
 	lookups map[string]map[string]onecapi.Entity // entity -> Ref_Key -> record
@@ -30,20 +42,20 @@ type entityMapper struct {
 // Prepare fetches the referenced objects the map reads (for cards: every
 // card kind). They are few, and fetching them whole once per run is
 // cheaper than one request per card.
-func (x *entityMapper) Prepare(ctx context.Context) error {
+func (x *EntityMapper) Prepare(ctx context.Context) error {
 	fields := map[string][]string{}
-	for _, lf := range x.m.Lookups() {
+	for _, lf := range x.Fields.Lookups() {
 		fields[lf.Entity] = append(fields[lf.Entity], lf.Field)
 	}
 	lookups := map[string]map[string]onecapi.Entity{}
 	for entity, fs := range fields {
 		rows := map[string]onecapi.Entity{}
-		err := x.onec.List(ctx, onecapi.Query{Entity: entity, Select: append([]string{"Ref_Key"}, fs...)}, func(e onecapi.Entity) error {
+		err := x.OneC.List(ctx, onecapi.Query{Entity: entity, Select: append([]string{"Ref_Key"}, fs...)}, func(e onecapi.Entity) error {
 			rows[e.Key()] = e
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("load %s for the %s map: %w", entity, x.kind, err)
+			return fmt.Errorf("load %s for the %s map: %w", entity, x.Kind, err)
 		}
 		lookups[entity] = rows
 	}
@@ -54,21 +66,21 @@ func (x *entityMapper) Prepare(ctx context.Context) error {
 }
 
 // Map implements the sinks' Mapper.
-func (x *entityMapper) Map(ctx context.Context, rec engine.Record) (url.Values, error) {
+func (x *EntityMapper) Map(ctx context.Context, rec engine.Record) (url.Values, error) {
 	e, ok := rec.Data.(onecapi.Entity)
 	if !ok {
-		return nil, fmt.Errorf("%s %s: unexpected record type %T", x.kind, rec.Key, rec.Data)
+		return nil, fmt.Errorf("%s %s: unexpected record type %T", x.Kind, rec.Key, rec.Data)
 	}
-	params, err := x.m.ApplyLookup(e, &resolver{ctx: ctx, db: x.db}, x)
+	params, err := x.Fields.ApplyLookup(e, &resolver{ctx: ctx, ids: x.IDs}, x)
 	if err != nil {
-		var fe *mapping.FieldError
-		var ue *mapping.UnresolvedError
+		var fe *FieldError
+		var ue *UnresolvedError
 		var he *engine.HeldError
 		switch {
 		case errors.As(err, &he):
 			return nil, he
 		case errors.As(err, &fe):
-			return nil, engine.Reject(err, "%s %s: mapping", x.kind, rec.Key)
+			return nil, engine.Reject(err, "%s %s: mapping", x.Kind, rec.Key)
 		case errors.As(err, &ue):
 			return nil, engine.Hold("%s", ue.Error())
 		}
@@ -81,8 +93,8 @@ func (x *entityMapper) Map(ctx context.Context, rec engine.Record) (url.Values, 
 	return v, nil
 }
 
-// Lookup implements mapping.Lookup from the per-run prefetch.
-func (x *entityMapper) Lookup(entity, ref, field string) (any, bool, error) {
+// Lookup implements Lookup from the per-run prefetch.
+func (x *EntityMapper) Lookup(entity, ref, field string) (any, bool, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	rows, ok := x.lookups[entity]
@@ -100,10 +112,10 @@ func (x *entityMapper) Lookup(entity, ref, field string) (any, bool, error) {
 // resolver resolves 1C references to virtpos ids through the id map.
 type resolver struct {
 	ctx context.Context
-	db  *state.DB
+	ids IDs
 }
 
-// Resolve implements mapping.Resolver. A customer the customers job knows
+// Resolve implements Resolver. A customer the customers job knows
 // but has not pushed yet (new, held, failed) makes the record wait: the
 // card must not be created with an owner virtpos does not know. A partner
 // the customers job never saw (outside its filter) is not known at all;
@@ -112,21 +124,21 @@ type resolver struct {
 func (r *resolver) Resolve(kind, ref string) (string, bool, error) {
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
 	defer cancel()
-	id, ok, err := r.db.LookupID(ctx, kind, ref)
+	id, ok, err := r.ids.LookupID(ctx, kind, ref)
 	if err != nil || ok {
 		return id, ok, err
 	}
-	if kind != mapping.KindCustomer {
+	if kind != KindCustomer {
 		return "", false, nil
 	}
-	cp, err := r.db.Checkpoint(ctx, "customers")
+	cp, err := r.ids.Checkpoint(ctx, "customers")
 	if err != nil {
 		return "", false, err
 	}
 	if cp.LastSuccessAt.IsZero() {
 		return "", false, engine.HoldFor("customers", "owner %s: the customers job has not completed a run yet", ref)
 	}
-	if _, seen, err := r.db.Version(ctx, "customers", ref); err != nil {
+	if _, seen, err := r.ids.Version(ctx, "customers", ref); err != nil {
 		return "", false, err
 	} else if seen {
 		return "", false, engine.HoldFor("customers", "owner %s is not synced to virtpos yet", ref)
