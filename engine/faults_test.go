@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/state"
 )
@@ -68,8 +69,8 @@ func TestRejectionsAlikeStopTheRunAsASystemFault(t *testing.T) {
 				t.Fatalf("system fault = %v (err %v), want %v", got, err, tc.wantFault)
 			}
 			dls, _ := db.DeadLetters(ctx, "customers", state.DeadLetterOpen)
-			if len(dls) != tc.wantFailed || sum.Counts[engine.Failed] != tc.wantFailed {
-				t.Fatalf("%d dead letters, %d failed; want %d", len(dls), sum.Counts[engine.Failed], tc.wantFailed)
+			if len(dls) != tc.wantFailed || sum.Counts[virtsync.Failed] != tc.wantFailed {
+				t.Fatalf("%d dead letters, %d failed; want %d", len(dls), sum.Counts[virtsync.Failed], tc.wantFailed)
 			}
 			if !tc.wantFault {
 				return
@@ -87,8 +88,8 @@ func TestRejectionsAlikeStopTheRunAsASystemFault(t *testing.T) {
 			// Fixed (the key, the account): the next run pushes everything.
 			h.apply = upsert
 			sum, err = r.Run(ctx, job(src, h), engine.ModeOnce, nil)
-			if err != nil || sum.Counts[engine.Created] != tc.n {
-				t.Fatalf("after the fix: err=%v created=%d, want %d", err, sum.Counts[engine.Created], tc.n)
+			if err != nil || sum.Counts[virtsync.Created] != tc.n {
+				t.Fatalf("after the fix: err=%v created=%d, want %d", err, sum.Counts[virtsync.Created], tc.n)
 			}
 		})
 	}
@@ -132,8 +133,8 @@ func TestAShortStreakAtTheEndIsCommittedAsDeadLetters(t *testing.T) {
 		return upsert(rec)
 	}}
 	sum, err := r.Run(ctx, job(&source{recs: records(22, "v1")}, h), engine.ModeOnce, nil)
-	if err != nil || sum.Counts[engine.Failed] != 7 {
-		t.Fatalf("err=%v failed=%d, want the 7 rejections as dead letters", err, sum.Counts[engine.Failed])
+	if err != nil || sum.Counts[virtsync.Failed] != 7 {
+		t.Fatalf("err=%v failed=%d, want the 7 rejections as dead letters", err, sum.Counts[virtsync.Failed])
 	}
 	if dls, _ := db.DeadLetters(ctx, "customers", state.DeadLetterOpen); len(dls) != 7 {
 		t.Fatalf("%d dead letters, want 7", len(dls))
@@ -173,8 +174,8 @@ func TestAHoldDoesNotAgeWhileTheJobItWaitsForHasNeverFinished(t *testing.T) {
 	orders := engine.JobSpec{Name: "orders", Kind: "order", Source: &source{recs: records(5, "v1")}, Handler: h}
 	for i := 0; i < 10; i++ {
 		sum, err := r.Run(ctx, orders, engine.ModeScheduled, nil)
-		if err != nil || sum.Counts[engine.Held] != 5 || sum.Counts[engine.Failed] != 0 {
-			t.Fatalf("run %d during the first load: err=%v held=%d failed=%d", i, err, sum.Counts[engine.Held], sum.Counts[engine.Failed])
+		if err != nil || sum.Counts[virtsync.Held] != 5 || sum.Counts[virtsync.Failed] != 0 {
+			t.Fatalf("run %d during the first load: err=%v held=%d failed=%d", i, err, sum.Counts[virtsync.Held], sum.Counts[virtsync.Failed])
 		}
 	}
 	// The customers job finishes its first run: from now on holds age.
@@ -187,8 +188,8 @@ func TestAHoldDoesNotAgeWhileTheJobItWaitsForHasNeverFinished(t *testing.T) {
 		if i == 3 {
 			wantFailed = 5
 		}
-		if sum.Counts[engine.Failed] != wantFailed {
-			t.Fatalf("run %d after the first load: failed=%d, want %d", i, sum.Counts[engine.Failed], wantFailed)
+		if sum.Counts[virtsync.Failed] != wantFailed {
+			t.Fatalf("run %d after the first load: failed=%d, want %d", i, sum.Counts[virtsync.Failed], wantFailed)
 		}
 	}
 }
@@ -233,8 +234,8 @@ func TestASmallRunRejectedAlikeIsASystemFault(t *testing.T) {
 	// Two records rejected alike are still their own fault.
 	r2, db2 := newRunner(t)
 	sum, err := r2.Run(ctx, job(&source{recs: records(2, "v1")}, h), engine.ModeOnce, nil)
-	if err != nil || sum.Counts[engine.Failed] != 2 {
-		t.Fatalf("two records: err=%v failed=%d", err, sum.Counts[engine.Failed])
+	if err != nil || sum.Counts[virtsync.Failed] != 2 {
+		t.Fatalf("two records: err=%v failed=%d", err, sum.Counts[virtsync.Failed])
 	}
 	if dls, _ := db2.DeadLetters(ctx, "customers", state.DeadLetterOpen); len(dls) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dls))
@@ -298,8 +299,8 @@ func TestAHoldUnsureOfItsCreateKeepsTheIntent(t *testing.T) {
 		return upsert(rec)
 	}}
 	src := &source{recs: records(1, "v1")}
-	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[engine.Held] != 1 {
-		t.Fatalf("held %d", sum.Counts[engine.Held])
+	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[virtsync.Held] != 1 {
+		t.Fatalf("held %d", sum.Counts[virtsync.Held])
 	}
 	if in, _ := db.Intents(ctx, "customers"); len(in) != 1 {
 		t.Fatalf("%d intents after the unsure hold, want 1", len(in))

@@ -10,6 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/virtsync/virtsync"
 )
 
 // Mode says why a run happens; it is stored with the run.
@@ -94,37 +96,16 @@ type Handler interface {
 	Apply(ctx context.Context, run *RunInfo, rec Record) (Outcome, error)
 }
 
-// Result is the kind of an outcome.
-type Result string
-
-// Results, also the names of the counters in run records and metrics.
-const (
-	Created   Result = "created"
-	Updated   Result = "updated"
-	Deleted   Result = "deleted"
-	Skipped   Result = "skipped" // seen, nothing to do (e.g. a deletion the config ignores)
-	Unchanged Result = "unchanged"
-	Failed    Result = "failed"
-	Held      Result = "held"
-)
-
 // Outcome is what a handler did with a record. The engine commits it:
 // the version, the id map, the event, all in one transaction per batch.
 type Outcome struct {
-	Result   Result
-	RemoteID string // the record's id on the other side, kept in the id map
-	Extra    string // stored beside the id (e.g. a 1C document number)
-	ForgetID bool   // the remote record is gone: drop the id mapping
-	Version  string // the version to store, when it differs from the record's
-	Events   []Event
-	Warning  string // something worth a log line that did not stop the record
-}
-
-// Event is a domain event to publish through the outbox.
-type Event struct {
-	Kind string // customer, card, order, run
-	What string // upserted, deleted, failed, new, changed, exported, started, finished
-	Data any
+	Result   virtsync.Result
+	RemoteID string             // the record's id on the other side, kept in the id map
+	Extra    string             // stored beside the id (e.g. a 1C document number)
+	ForgetID bool               // the remote record is gone: drop the id mapping
+	Version  string             // the version to store, when it differs from the record's
+	Events   []virtsync.Payload // published through the outbox
+	Warning  string             // something worth a log line that did not stop the record
 }
 
 // RejectedError marks a record that cannot pass as it is.
@@ -176,16 +157,16 @@ func HoldFor(job, format string, args ...any) error {
 	return &HeldError{Reason: fmt.Sprintf(format, args...), WaitsFor: job}
 }
 
-func resultOf(err error) Result {
+func resultOf(err error) virtsync.Result {
 	var re *RejectedError
 	var he *HeldError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &he):
-		return Held
+		return virtsync.Held
 	case errors.As(err, &re):
-		return Failed
+		return virtsync.Failed
 	}
 	return ""
 }

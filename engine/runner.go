@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/state"
 )
 
@@ -50,7 +51,7 @@ type Runner struct {
 	// disables the check.
 	MaxIdenticalRejections int
 	// Observe, when set, is told every outcome (metrics).
-	Observe func(job string, r Result)
+	Observe func(job string, r virtsync.Result)
 	// Progress, when set, is told how many records a run has finished.
 	Progress func(job string, done, total int)
 	// Committed, when set, is called after every committed batch (to wake
@@ -91,7 +92,7 @@ type Summary struct {
 	Started  time.Time
 	Duration time.Duration
 	Seen     int
-	Counts   map[Result]int
+	Counts   map[virtsync.Result]int
 	Failures []Failure // records that failed in this run
 	Warnings []string
 	Err      error // why the run stopped early, if it did
@@ -147,7 +148,7 @@ func NewRunID() string {
 // committed.
 func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string) (Summary, error) {
 	r.defaults()
-	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[Result]int{}}
+	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[virtsync.Result]int{}}
 	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
 
 	if err := AcquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL); err != nil {
@@ -177,8 +178,7 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	if err != nil {
 		return sum, fmt.Errorf("%s: record run start: %w", job.Name, err)
 	}
-	if err := r.commitEvents(ctx, Event{Kind: "run", What: "started", Data: map[string]any{
-		"run_id": sum.RunID, "job": job.Name, "mode": mode}}); err != nil {
+	if err := r.commitEvents(ctx, virtsync.RunStarted{RunID: sum.RunID, Job: job.Name, Mode: string(mode)}); err != nil {
 		log.Warn("run.started event", "err", err)
 	}
 	log.Info("run started", "mode", mode)
@@ -197,18 +197,18 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 		status = "cancelled"
 	case runErr != nil:
 		status = "failed"
-	case sum.Counts[Failed] > 0:
+	case sum.Counts[virtsync.Failed] > 0:
 		status = "partial"
 	}
 	fin := context.WithoutCancel(ctx)
 	res := state.RunResult{
 		Status:    status,
-		Created:   sum.Counts[Created],
-		Updated:   sum.Counts[Updated],
-		Unchanged: sum.Counts[Unchanged],
-		Deleted:   sum.Counts[Deleted],
-		Failed:    sum.Counts[Failed],
-		Held:      sum.Counts[Held],
+		Created:   sum.Counts[virtsync.Created],
+		Updated:   sum.Counts[virtsync.Updated],
+		Unchanged: sum.Counts[virtsync.Unchanged],
+		Deleted:   sum.Counts[virtsync.Deleted],
+		Failed:    sum.Counts[virtsync.Failed],
+		Held:      sum.Counts[virtsync.Held],
 	}
 	if runErr != nil {
 		res.Error = runErr.Error()
@@ -220,10 +220,10 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	for k, v := range sum.Counts {
 		counts[string(k)] = v
 	}
-	data := map[string]any{"run_id": sum.RunID, "job": job.Name, "mode": mode, "status": status,
-		"counts": counts, "duration_seconds": sum.Duration.Seconds()}
+	data := virtsync.RunFinished{RunID: sum.RunID, Job: job.Name, Mode: string(mode), Status: status,
+		Counts: counts, DurationSeconds: sum.Duration.Seconds()}
 	if runErr != nil {
-		data["error"] = runErr.Error()
+		data.Error = runErr.Error()
 	}
 	err = r.DB.Update(fin, func(tx *state.Tx) error {
 		if runErr == nil {
@@ -231,15 +231,15 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 				return err
 			}
 		}
-		return r.addEvents(tx, Event{Kind: "run", What: "finished", Data: data})
+		return r.addEvents(tx, data)
 	})
 	if err != nil {
 		log.Error("record run end", "err", err)
 	}
 	r.committed()
-	log.Info("run finished", "status", status, "created", sum.Counts[Created], "updated", sum.Counts[Updated],
-		"unchanged", sum.Counts[Unchanged], "deleted", sum.Counts[Deleted], "failed", sum.Counts[Failed],
-		"held", sum.Counts[Held], "duration", sum.Duration.Round(time.Millisecond))
+	log.Info("run finished", "status", status, "created", sum.Counts[virtsync.Created], "updated", sum.Counts[virtsync.Updated],
+		"unchanged", sum.Counts[virtsync.Unchanged], "deleted", sum.Counts[virtsync.Deleted], "failed", sum.Counts[virtsync.Failed],
+		"held", sum.Counts[virtsync.Held], "duration", sum.Duration.Round(time.Millisecond))
 	return sum, runErr
 }
 
@@ -347,7 +347,7 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 		}
 	}
 	sum.Seen = stats.Seen
-	sum.Counts[Unchanged] += stats.Unchanged
+	sum.Counts[virtsync.Unchanged] += stats.Unchanged
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", job.Name, context.Cause(ctx))
@@ -726,7 +726,7 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 				seq++
 				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
 				switch resultOf(err) {
-				case Failed:
+				case virtsync.Failed:
 					if why := sameReason(results[i]); why == reason {
 						alike++
 					} else {
@@ -735,7 +735,7 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 					if limit > 0 && alike >= limit {
 						halt()
 					}
-				case Held:
+				case virtsync.Held:
 				default:
 					if err != nil {
 						halt()
@@ -798,7 +798,7 @@ func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit
 	}
 	for _, res := range results {
 		switch resultOf(res.err) {
-		case Failed:
+		case virtsync.Failed:
 			why := sameReason(res)
 			if len(cur) > 0 && why != reason {
 				end()
@@ -807,7 +807,7 @@ func (b *batcher) screen(results []result, last, stopping bool, ran int) (commit
 				reason = why
 			}
 			cur = append(cur, res)
-		case Held:
+		case virtsync.Held:
 			commit = append(commit, res)
 		default:
 			if res.err == nil {
@@ -906,14 +906,14 @@ func (b *batcher) waitedDone(ctx context.Context, job string) bool {
 // commit writes one outcome into the batch transaction and counts it.
 func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failure, error) {
 	r, job, rec := b.r, b.job, res.rec
-	count := func(x Result) {
+	count := func(x virtsync.Result) {
 		b.sum.Counts[x]++
 		if r.Observe != nil {
 			r.Observe(job.Name, x)
 		}
 	}
 	switch resultOf(res.err) {
-	case Held:
+	case virtsync.Held:
 		var he *HeldError
 		errors.As(res.err, &he)
 		if he.WaitsFor != "" && !b.waitedDone(ctx, he.WaitsFor) {
@@ -921,7 +921,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 			if err := tx.HoldWaiting(job.Name, rec.Key, he.Reason); err != nil {
 				return nil, err
 			}
-			count(Held)
+			count(virtsync.Held)
 			b.info.Log.Info("record held until "+he.WaitsFor+" finishes a run", "key", rec.Key, "reason", he.Reason)
 			return nil, b.clearIntent(tx, rec.Key, he)
 		}
@@ -931,7 +931,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		}
 		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
 		if attempts < r.HoldMaxAttempts && young {
-			count(Held)
+			count(virtsync.Held)
 			b.info.Log.Info("record held", "key", rec.Key, "reason", he.Reason, "attempt", attempts)
 			return nil, b.clearIntent(tx, rec.Key, he)
 		}
@@ -941,8 +941,8 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		res.err = Reject(nil, "still waiting after %d runs since %s: %s", attempts,
 			firstAt.Local().Format("2006-01-02 15:04"), he.Reason)
 		fallthrough
-	case Failed:
-		count(Failed)
+	case virtsync.Failed:
+		count(virtsync.Failed)
 		reason := res.err.Error()
 		b.info.Log.Warn("record failed", "key", rec.Key, "reason", reason)
 		if err := tx.AddDeadLetter(job.Name, rec.Key, reason, nil); err != nil {
@@ -958,8 +958,8 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		if err := tx.ClearIntent(job.Name, rec.Key); err != nil {
 			return nil, err
 		}
-		return &Failure{Key: rec.Key, Reason: reason}, b.r.addEvents(tx, Event{Kind: job.Kind, What: "failed",
-			Data: map[string]any{"key": rec.Key, "reason": reason, "run_id": b.info.ID}})
+		return &Failure{Key: rec.Key, Reason: reason}, b.r.addEvents(tx,
+			virtsync.RecordFailed{RecordKind: job.Kind, Key: rec.Key, Reason: reason, RunID: b.info.ID})
 	}
 	if res.err != nil {
 		return nil, nil // stops the run; the record is retried next time
@@ -1001,11 +1001,11 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 	return nil, b.r.addEvents(tx, out.Events...)
 }
 
-func (r *Runner) addEvents(tx *state.Tx, evs ...Event) error {
+func (r *Runner) addEvents(tx *state.Tx, evs ...virtsync.Payload) error {
 	for _, e := range evs {
-		row, err := r.NewEvent(e.Kind, e.What, e.Data)
+		row, err := r.NewEvent(e.Kind(), e.What(), e)
 		if err != nil {
-			return fmt.Errorf("build %s.%s event: %w", e.Kind, e.What, err)
+			return fmt.Errorf("build %s.%s event: %w", e.Kind(), e.What(), err)
 		}
 		if err := tx.AddEvent(row); err != nil {
 			return err
@@ -1014,7 +1014,7 @@ func (r *Runner) addEvents(tx *state.Tx, evs ...Event) error {
 	return nil
 }
 
-func (r *Runner) commitEvents(ctx context.Context, evs ...Event) error {
+func (r *Runner) commitEvents(ctx context.Context, evs ...virtsync.Payload) error {
 	err := r.DB.Update(ctx, func(tx *state.Tx) error { return r.addEvents(tx, evs...) })
 	if err == nil {
 		r.committed()

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/state"
 )
@@ -70,10 +71,10 @@ func (h *handler) Apply(ctx context.Context, _ *engine.RunInfo, rec engine.Recor
 
 func upsert(rec engine.Record) (engine.Outcome, error) {
 	if rec.Deleted {
-		return engine.Outcome{Result: engine.Deleted, ForgetID: true}, nil
+		return engine.Outcome{Result: virtsync.Deleted, ForgetID: true}, nil
 	}
-	return engine.Outcome{Result: engine.Created, RemoteID: "v-" + rec.Key,
-		Events: []engine.Event{{Kind: "customer", What: "upserted", Data: map[string]string{"key": rec.Key}}}}, nil
+	return engine.Outcome{Result: virtsync.Created, RemoteID: "v-" + rec.Key,
+		Events: []virtsync.Payload{virtsync.CustomerUpserted{ExternalID: rec.Key, VirtposID: "v-" + rec.Key, Created: true}}}, nil
 }
 
 func records(n int, version string) []engine.Record {
@@ -129,8 +130,8 @@ func TestRunCommitsVersionsIDsAndEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts[engine.Created] != 25 {
-		t.Fatalf("created %d, want 25", sum.Counts[engine.Created])
+	if sum.Counts[virtsync.Created] != 25 {
+		t.Fatalf("created %d, want 25", sum.Counts[virtsync.Created])
 	}
 	vs, _ := db.Versions(ctx, "customers")
 	if len(vs) != 25 || vs["k007"] != "v1" {
@@ -152,8 +153,8 @@ func TestRunCommitsVersionsIDsAndEvents(t *testing.T) {
 	// Nothing changed: no record reaches the handler.
 	h.calls.Store(0)
 	sum, err = r.Run(ctx, job(src, h), engine.ModeOnce, nil)
-	if err != nil || h.calls.Load() != 0 || sum.Counts[engine.Unchanged] != 25 {
-		t.Fatalf("second run: err=%v calls=%d unchanged=%d", err, h.calls.Load(), sum.Counts[engine.Unchanged])
+	if err != nil || h.calls.Load() != 0 || sum.Counts[virtsync.Unchanged] != 25 {
+		t.Fatalf("second run: err=%v calls=%d unchanged=%d", err, h.calls.Load(), sum.Counts[virtsync.Unchanged])
 	}
 
 	// A resync sends every record again.
@@ -189,7 +190,7 @@ func TestRejectedRecordsBecomeDeadLettersAndTheRunGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Counts[engine.Failed] != 1 || sum.Counts[engine.Created] != 7 || len(sum.Failures) != 1 || sum.Failures[0].Key != "k003" {
+	if sum.Counts[virtsync.Failed] != 1 || sum.Counts[virtsync.Created] != 7 || len(sum.Failures) != 1 || sum.Failures[0].Key != "k003" {
 		t.Fatalf("summary %+v", sum)
 	}
 	dls, _ := db.DeadLetters(ctx, "customers", state.DeadLetterOpen)
@@ -236,8 +237,8 @@ func TestHeldRecordsWaitThenDeadLetter(t *testing.T) {
 		if run == 3 {
 			wantHeld, wantFailed = 0, 1
 		}
-		if sum.Counts[engine.Held] != wantHeld || sum.Counts[engine.Failed] != wantFailed {
-			t.Fatalf("run %d: held %d failed %d, want %d %d", run, sum.Counts[engine.Held], sum.Counts[engine.Failed], wantHeld, wantFailed)
+		if sum.Counts[virtsync.Held] != wantHeld || sum.Counts[virtsync.Failed] != wantFailed {
+			t.Fatalf("run %d: held %d failed %d, want %d %d", run, sum.Counts[virtsync.Held], sum.Counts[virtsync.Failed], wantHeld, wantFailed)
 		}
 	}
 	dls, _ := db.DeadLetters(ctx, "customers", "")
@@ -273,8 +274,8 @@ func TestTransientFailureStopsTheRunAndLosesNothing(t *testing.T) {
 			t.Fatalf("record %s committed although it failed", k)
 		}
 	}
-	if len(vs) != 15 || sum.Counts[engine.Created] != 15 {
-		t.Fatalf("committed %d versions, counted %d, want the 15 that passed", len(vs), sum.Counts[engine.Created])
+	if len(vs) != 15 || sum.Counts[virtsync.Created] != 15 {
+		t.Fatalf("committed %d versions, counted %d, want the 15 that passed", len(vs), sum.Counts[virtsync.Created])
 	}
 	runs, _ := db.LastRuns(ctx, 1)
 	if len(runs) != 1 || runs[0].Status != state.RunFailed || runs[0].Error == "" {
@@ -310,9 +311,9 @@ func TestCancelFinishesRecordsInFlight(t *testing.T) {
 		t.Fatalf("err = %v, want cancelled", err)
 	}
 	vs, _ := db.Versions(context.Background(), "customers")
-	if int(h.calls.Load()) != len(vs) || sum.Counts[engine.Created] != len(vs) {
+	if int(h.calls.Load()) != len(vs) || sum.Counts[virtsync.Created] != len(vs) {
 		t.Fatalf("%d records started, %d committed, %d counted: every started record must be committed",
-			h.calls.Load(), len(vs), sum.Counts[engine.Created])
+			h.calls.Load(), len(vs), sum.Counts[virtsync.Created])
 	}
 	if len(vs) >= 100 {
 		t.Fatal("the cancel did not stop the run")
@@ -367,11 +368,11 @@ func TestHeldRecordsDeadLetterByAge(t *testing.T) {
 		return engine.Outcome{}, engine.Hold("item 789 unknown")
 	}}
 	src := &source{recs: records(1, "v1")}
-	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[engine.Held] != 1 {
+	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[virtsync.Held] != 1 {
 		t.Fatalf("first run: %+v", sum.Counts)
 	}
 	time.Sleep(60 * time.Millisecond)
-	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[engine.Failed] != 1 {
+	if sum, _ := r.Run(ctx, job(src, h), engine.ModeOnce, nil); sum.Counts[virtsync.Failed] != 1 {
 		t.Fatalf("after hold_max_age: %+v, want a dead letter", sum.Counts)
 	}
 	if dls, _ := db.DeadLetters(ctx, "customers", ""); len(dls) != 1 || !strings.Contains(dls[0].Reason, "item 789 unknown") {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onecapi"
@@ -368,7 +369,7 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, onl
 		}
 		sums = append(sums, sum)
 		p.metrics.Run(sum)
-		if err != nil || sum.Counts[engine.Failed] > 0 {
+		if err != nil || sum.Counts[virtsync.Failed] > 0 {
 			code = ExitFailed
 		}
 		if ctx.Err() != nil {

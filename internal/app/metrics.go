@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 )
 
@@ -75,7 +76,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) WatchNATS(ready func(context.Context) error) { m.state.nats.Store(&ready) }
 
 // Record counts one outcome.
-func (m *Metrics) Record(job string, r engine.Result) {
+func (m *Metrics) Record(job string, r virtsync.Result) {
 	m.records.WithLabelValues(job, string(r)).Inc()
 }
 
@@ -90,7 +91,7 @@ func (m *Metrics) Run(s engine.Summary) {
 	switch {
 	case s.Err != nil:
 		status = "failed"
-	case s.Counts[engine.Failed] > 0:
+	case s.Counts[virtsync.Failed] > 0:
 		status = "partial"
 	}
 	m.runs.WithLabelValues(s.Job, status).Observe(s.Duration.Seconds())

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/state"
 )
@@ -183,13 +184,13 @@ func printSummary(w io.Writer, sums []engine.Summary) {
 		switch {
 		case s.Err != nil:
 			result = "stopped"
-		case s.Counts[engine.Failed] > 0:
+		case s.Counts[virtsync.Failed] > 0:
 			result = "partial"
 		}
 		c := s.Counts
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Job, s.Mode, result, s.Seen,
-			c[engine.Created], c[engine.Updated], c[engine.Unchanged], c[engine.Deleted], c[engine.Skipped],
-			c[engine.Failed], c[engine.Held], s.Duration.Round(time.Millisecond))
+			c[virtsync.Created], c[virtsync.Updated], c[virtsync.Unchanged], c[virtsync.Deleted], c[virtsync.Skipped],
+			c[virtsync.Failed], c[virtsync.Held], s.Duration.Round(time.Millisecond))
 	}
 	tw.Flush()
 	const show = 10

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -69,7 +70,7 @@ func TestOrdersApplySameKeyConcurrently(t *testing.T) {
 	e.onec.SetLatency(20 * time.Millisecond)
 	const n = 4
 	errs := make(chan error, n)
-	results := make(chan engine.Result, n)
+	results := make(chan virtsync.Result, n)
 	for range n {
 		go func() {
 			out, err := e.h.Apply(context.Background(), e.run, orderRec(seedOrder()))
@@ -82,7 +83,7 @@ func TestOrdersApplySameKeyConcurrently(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		if <-results == engine.Created {
+		if <-results == virtsync.Created {
 			created++
 		}
 	}
@@ -115,7 +116,7 @@ func TestLostRepliesOn1CWritesMakeNoDuplicate(t *testing.T) {
 			t.Fatal("no clean run in 30")
 		}
 		sum, err := r.Run(context.Background(), job, engine.ModeOnce, nil)
-		if err == nil && sum.Counts[engine.Failed] == 0 && sum.Counts[engine.Held] == 0 {
+		if err == nil && sum.Counts[virtsync.Failed] == 0 && sum.Counts[virtsync.Held] == 0 {
 			break
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -111,11 +112,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 	if err != nil {
 		return engine.Outcome{}, err
 	}
-	what := "new"
-	if known {
-		what = "changed"
-	}
-	orderEvent := engine.Event{Kind: "order", What: what, Data: orderData(rec.Key, o)}
+	orderEvent := orderSeen(rec.Key, o, known)
 
 	body, err := h.document(ctx, rec.Key, o)
 	if err != nil {
@@ -123,7 +120,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 	}
 
 	var doc onecapi.Entity
-	result := engine.Updated
+	result := virtsync.Updated
 	gone := ""
 	if known {
 		doc, err = h.OneC.Update(ctx, entity, docRef, "", body)
@@ -146,7 +143,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 			if rec.Interrupted {
 				// An earlier attempt created it and its reply (or the commit)
 				// was lost: it is ours, created, not adopted.
-				result = engine.Created
+				result = virtsync.Created
 				run.Log.Info("order document of an interrupted create found by its marker", "key", rec.Key, "ref", docRef)
 			} else {
 				run.Log.Info("order document already in 1C; adopting it", "key", rec.Key, "ref", docRef)
@@ -154,7 +151,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 			doc, err = h.OneC.Update(ctx, entity, docRef, "", body)
 		} else {
 			doc, err = h.OneC.Create(ctx, entity, body)
-			result = engine.Created
+			result = virtsync.Created
 			if errors.Is(err, onecapi.ErrOutcomeUnknown) {
 				doc, err = h.afterLostCreate(ctx, run, rec.Key, err)
 			}
@@ -167,7 +164,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 		docRef = r
 	}
 	number := doc.String("Number")
-	exported := map[string]any{"key": rec.Key, "document_ref": docRef, "number": number, "entity": entity}
+	exported := virtsync.OrderExported{Key: rec.Key, DocumentRef: docRef, Number: number, Entity: entity}
 	out := engine.Outcome{Result: result, RemoteID: docRef, Extra: number}
 	if gone != "" {
 		out.Warning = fmt.Sprintf("order document %s was deleted in 1C; now %s", gone, docRef)
@@ -179,10 +176,9 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 			// run tries posting again instead of creating anything.
 			out.Version = "unposted:" + rec.Version
 			out.Warning = fmt.Sprintf("order document %s saved but not posted: %v", number, err)
-			exported["posted"] = false
-			exported["post_error"] = err.Error()
+			exported.Posted, exported.PostError = new(false), err.Error()
 		} else {
-			exported["posted"] = true
+			exported.Posted = new(true)
 		}
 	}
 	if m := o.CheckSums(); len(m) > 0 {
@@ -190,12 +186,12 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 		for _, x := range m {
 			ms = append(ms, x.String())
 		}
-		exported["sum_mismatch"] = ms
+		exported.SumMismatch = ms
 		if out.Warning == "" {
 			out.Warning = fmt.Sprintf("order sums do not add up (kept as sent): %v", ms)
 		}
 	}
-	out.Events = []engine.Event{orderEvent, {Kind: "order", What: "exported", Data: exported}}
+	out.Events = []virtsync.Payload{orderEvent, exported}
 	return out, nil
 }
 
@@ -447,15 +443,17 @@ func orderFailure(key string, err error) error {
 	return fmt.Errorf("order %s: %w", key, err)
 }
 
-func orderData(key string, o *virtposapi.Order) map[string]any {
-	items := make([]map[string]any, 0, len(o.Items))
+// orderSeen is the order.new or order.changed event: the order as virtpos
+// sent it, money as decimal strings.
+func orderSeen(key string, o *virtposapi.Order, changed bool) virtsync.OrderSeen {
+	items := make([]virtsync.OrderItem, 0, len(o.Items))
 	for _, it := range o.Items {
-		items = append(items, map[string]any{"item_id": it.ItemID, "item_name": it.ItemName,
-			"quantity": it.Quantity.String(), "unit_base_price": it.UnitBasePrice.StringFixed(2),
-			"discount": it.Discount.StringFixed(2), "amount": it.Amount.StringFixed(2)})
+		items = append(items, virtsync.OrderItem{ItemID: it.ItemID, ItemName: it.ItemName,
+			Quantity: it.Quantity.String(), UnitBasePrice: it.UnitBasePrice.StringFixed(2),
+			Discount: it.Discount.StringFixed(2), Amount: it.Amount.StringFixed(2)})
 	}
-	return map[string]any{"key": key, "guid": o.GUID, "customer_id": o.CustomerID, "created_date": o.CreatedDate,
-		"paid": o.Paid, "shipped": o.Shipped, "cancelled": o.Cancelled,
-		"amount": o.Amount.StringFixed(2), "discount": o.Discount.StringFixed(2),
-		"shipping_cost": o.ShippingCost.StringFixed(2), "items": items}
+	return virtsync.OrderSeen{Changed: changed, Key: key, GUID: o.GUID, CustomerID: o.CustomerID,
+		CreatedDate: o.CreatedDate, Paid: o.Paid, Shipped: o.Shipped, Cancelled: o.Cancelled,
+		Amount: o.Amount.StringFixed(2), Discount: o.Discount.StringFixed(2),
+		ShippingCost: o.ShippingCost.StringFixed(2), Items: items}
 }

@@ -2,6 +2,7 @@ package sink1c_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/onecapi/onectest"
@@ -150,10 +152,24 @@ func orderRec(o *virtposapi.Order) engine.Record {
 	return engine.Record{Key: orderKey, Version: "fp1", Data: o}
 }
 
+// eventData is an event's data as subscribers get it: its JSON.
+func eventData(t *testing.T, p virtsync.Payload) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func eventKinds(out engine.Outcome) []string {
 	var s []string
 	for _, ev := range out.Events {
-		s = append(s, ev.Kind+"."+ev.What)
+		s = append(s, ev.Kind()+"."+ev.What())
 	}
 	return s
 }
@@ -172,7 +188,7 @@ func TestOrderNewCreatesDocument(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	doc := e.oneDoc(t)
-	if out.Result != engine.Created || out.RemoteID != doc["Ref_Key"] || out.Extra != doc["Number"] || out.Extra == "" {
+	if out.Result != virtsync.Created || out.RemoteID != doc["Ref_Key"] || out.Extra != doc["Number"] || out.Extra == "" {
 		t.Fatalf("outcome = %+v, doc ref %v number %v", out, doc["Ref_Key"], doc["Number"])
 	}
 	if out.Warning != "" || out.Version != "" {
@@ -216,14 +232,14 @@ func TestOrderNewCreatesDocument(t *testing.T) {
 		t.Errorf("Сумма text = %s", got)
 	}
 	wantEvents(t, out, "order.new", "order.exported")
-	ex := out.Events[1].Data.(map[string]any)
+	ex := eventData(t, out.Events[1])
 	if ex["document_ref"] != doc["Ref_Key"] || ex["number"] != doc["Number"] || ex["key"] != orderKey {
 		t.Fatalf("exported = %v", ex)
 	}
 	if _, ok := ex["sum_mismatch"]; ok {
 		t.Fatalf("sums add up, yet: %v", ex)
 	}
-	nd := out.Events[0].Data.(map[string]any)
+	nd := eventData(t, out.Events[0])
 	if nd["amount"] != "976.59" || nd["customer_id"] != customerID {
 		t.Fatalf("order.new data = %v", nd)
 	}
@@ -241,7 +257,7 @@ func TestOrderLostCreateAnswerIsFoundInTheSameRun(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	doc := e.oneDoc(t)
-	if out.Result != engine.Created || out.RemoteID != doc["Ref_Key"] || out.Extra != doc["Number"] {
+	if out.Result != virtsync.Created || out.RemoteID != doc["Ref_Key"] || out.Extra != doc["Number"] {
 		t.Fatalf("outcome = %+v, document %v %v", out, doc["Ref_Key"], doc["Number"])
 	}
 	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {
@@ -285,7 +301,7 @@ func TestOrderLostCreateNotFoundStopsTheRun(t *testing.T) {
 	rec := orderRec(seedOrder())
 	rec.Interrupted = true
 	out, err := e.h.Apply(ctx, e.run, rec)
-	if err != nil || out.Result != engine.Created || out.RemoteID != e.oneDoc(t)["Ref_Key"] {
+	if err != nil || out.Result != virtsync.Created || out.RemoteID != e.oneDoc(t)["Ref_Key"] {
 		t.Fatalf("next run: %+v, %v", out, err)
 	}
 }
@@ -307,7 +323,7 @@ func TestOrderOfAnInterruptedCreateFoundIsCreated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if out.Result != engine.Created || out.RemoteID != first.RemoteID || e.oneDoc(t)["Ref_Key"] != first.RemoteID {
+	if out.Result != virtsync.Created || out.RemoteID != first.RemoteID || e.oneDoc(t)["Ref_Key"] != first.RemoteID {
 		t.Fatalf("retry outcome = %+v, first %v", out, first.RemoteID)
 	}
 	if n := e.onec.Requests("POST", onectest.SetOrders); n != 1 {
@@ -327,7 +343,7 @@ func TestOrderMarkedByHandIsAdopted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if out.Result != engine.Updated || out.RemoteID != put["Ref_Key"] || out.Extra != put["Number"] {
+	if out.Result != virtsync.Updated || out.RemoteID != put["Ref_Key"] || out.Extra != put["Number"] {
 		t.Fatalf("outcome = %+v", out)
 	}
 	if n := e.onec.Writes(onectest.SetOrders); n != 1 || e.onec.Requests("POST", onectest.SetOrders) != 0 {
@@ -356,7 +372,7 @@ func TestOrderChangedFlagsUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if out.Result != engine.Updated || out.RemoteID != first.RemoteID {
+	if out.Result != virtsync.Updated || out.RemoteID != first.RemoteID {
 		t.Fatalf("outcome = %+v", out)
 	}
 	if e.onec.Requests("PATCH", onectest.SetOrders) != 1 || e.onec.Requests("POST", onectest.SetOrders) != 0 {
@@ -373,7 +389,7 @@ func TestOrderChangedFlagsUpdates(t *testing.T) {
 		t.Fatalf("rows replaced badly: %v", rows)
 	}
 	wantEvents(t, out, "order.changed", "order.exported")
-	if d := out.Events[0].Data.(map[string]any); d["paid"] != true || d["cancelled"] != true {
+	if d := eventData(t, out.Events[0]); d["paid"] != true || d["cancelled"] != true {
 		t.Fatalf("order.changed data = %v", d)
 	}
 }
@@ -443,7 +459,7 @@ func TestOrderCustomerResolvedThroughVirtpos(t *testing.T) {
 	o := seedOrder()
 	o.CustomerID = "77"
 	out, err := e.h.Apply(context.Background(), e.run, orderRec(o))
-	if err != nil || out.Result != engine.Created {
+	if err != nil || out.Result != virtsync.Created {
 		t.Fatalf("Apply = %+v, %v", out, err)
 	}
 	if doc := e.oneDoc(t); doc["Партнер_Key"] != e.partner || doc["Контрагент_Key"] != e.cp {
@@ -461,7 +477,7 @@ func TestOrderPosting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply with a failing post: %v", err)
 	}
-	if out.Result != engine.Created || !strings.HasPrefix(out.Version, "unposted:") || out.Version == "unposted:" {
+	if out.Result != virtsync.Created || !strings.HasPrefix(out.Version, "unposted:") || out.Version == "unposted:" {
 		t.Fatalf("outcome = %+v, want created with an unposted: version", out)
 	}
 	if out.Warning == "" || !strings.Contains(out.Warning, "not posted") {
@@ -471,7 +487,7 @@ func TestOrderPosting(t *testing.T) {
 	if doc["Posted"] != false || out.RemoteID != doc["Ref_Key"] {
 		t.Fatalf("document %v posted=%v", doc["Ref_Key"], doc["Posted"])
 	}
-	ex := out.Events[1].Data.(map[string]any)
+	ex := eventData(t, out.Events[1])
 	if ex["posted"] != false || ex["post_error"] == nil {
 		t.Fatalf("exported = %v", ex)
 	}
@@ -489,7 +505,7 @@ func TestOrderPosting(t *testing.T) {
 	if doc := e.oneDoc(t); doc["Posted"] != true {
 		t.Fatalf("document not posted on the retry")
 	}
-	if ex := out2.Events[1].Data.(map[string]any); ex["posted"] != true {
+	if ex := eventData(t, out2.Events[1]); ex["posted"] != true {
 		t.Fatalf("exported = %v", ex)
 	}
 }
@@ -506,7 +522,7 @@ func TestOrderCancelledIsNotPosted(t *testing.T) {
 	if doc := e.oneDoc(t); doc["Posted"] != false || doc["Статус"] != "Закрыт" {
 		t.Fatalf("cancelled order: posted %v status %v", doc["Posted"], doc["Статус"])
 	}
-	if _, ok := out.Events[1].Data.(map[string]any)["posted"]; ok || out.Version != "" {
+	if _, ok := eventData(t, out.Events[1])["posted"]; ok || out.Version != "" {
 		t.Fatalf("outcome = %+v", out)
 	}
 }
@@ -522,8 +538,8 @@ func TestOrderSumMismatchIsReportedNotFixed(t *testing.T) {
 	if !strings.Contains(out.Warning, "amount") {
 		t.Fatalf("warning = %q", out.Warning)
 	}
-	if ms, ok := out.Events[1].Data.(map[string]any)["sum_mismatch"]; !ok || len(ms.([]string)) != 1 {
-		t.Fatalf("exported = %v", out.Events[1].Data)
+	if ms, ok := eventData(t, out.Events[1])["sum_mismatch"]; !ok || len(ms.([]any)) != 1 {
+		t.Fatalf("exported = %v", out.Events[1])
 	}
 	if s := e.oneDoc(t)["СуммаДокумента"].(decimal.Decimal); !s.Equal(dec("976.60")) {
 		t.Fatalf("СуммаДокумента = %s, want the amount as sent", s)
@@ -609,10 +625,10 @@ func TestOrderKnownDocumentGone(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		otherMarked bool // another document already carries the marker
-		want        engine.Result
+		want        virtsync.Result
 	}{
-		{name: "recreated", want: engine.Created},
-		{name: "adopts the marked one", otherMarked: true, want: engine.Updated},
+		{name: "recreated", want: virtsync.Created},
+		{name: "adopts the marked one", otherMarked: true, want: virtsync.Updated},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

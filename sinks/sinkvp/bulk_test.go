@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/virtposapi"
 	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
@@ -133,7 +134,7 @@ func TestFirstLoadIntoAnEmptyVirtposLooksNothingUp(t *testing.T) {
 	e.listings = e.db
 	src := newPartners(n)
 	sum, err := e.run(t, src)
-	if err != nil || sum.Counts[engine.Created] != n {
+	if err != nil || sum.Counts[virtsync.Created] != n {
 		t.Fatalf("run: %v, counts %v", err, sum.Counts)
 	}
 	calls := e.calls.take()
@@ -148,7 +149,7 @@ func TestFirstLoadIntoAnEmptyVirtposLooksNothingUp(t *testing.T) {
 	}
 
 	sum, err = e.run(t, src)
-	if err != nil || sum.Counts[engine.Unchanged] != n {
+	if err != nil || sum.Counts[virtsync.Unchanged] != n {
 		t.Fatalf("rerun: %v, counts %v", err, sum.Counts)
 	}
 	if calls := e.calls.take(); len(calls) != 0 {
@@ -169,7 +170,7 @@ func TestNewInstallAdoptsAnExistingVirtposFromOneListing(t *testing.T) {
 	seedCustomers(t, e.srv, keysOf(src.recs[:existing]), others)
 
 	sum, err := e.run(t, src)
-	if err != nil || sum.Counts[engine.Updated] != existing || sum.Counts[engine.Created] != fresh {
+	if err != nil || sum.Counts[virtsync.Updated] != existing || sum.Counts[virtsync.Created] != fresh {
 		t.Fatalf("run: %v, counts %v; want %d adopted and %d created", err, sum.Counts, existing, fresh)
 	}
 	calls := e.calls.take()
@@ -211,7 +212,7 @@ func TestNewInstallAdoptsAnExistingVirtposFromOneListing(t *testing.T) {
 	delta := newPartners(existing + fresh + 5)
 	seedCustomers(t, e.srv, keysOf(delta.recs[existing+fresh:existing+fresh+2]), 0)
 	sum2, err := e.run(t, delta)
-	if err != nil || sum2.Counts[engine.Updated] != 2 || sum2.Counts[engine.Created] != 3 {
+	if err != nil || sum2.Counts[virtsync.Updated] != 2 || sum2.Counts[virtsync.Created] != 3 {
 		t.Fatalf("delta run: %v, counts %v; want 2 adopted and 3 created", err, sum2.Counts)
 	}
 	if calls, want := e.calls.take(), map[string]int{callCount: 1, callLookup: 5, callCreate: 3, callUpdate: 2}; !maps.Equal(calls, want) {
@@ -248,7 +249,7 @@ func TestInterruptedRecordIsLookedUpDespiteAListing(t *testing.T) {
 	e, h := bulkEnv(t)
 	e.seed(t, `{"customers":[{"id":"7","external_id":"`+partnerRec(0).Key+`","lname":"Было"}]}`)
 	// The first look-up counts (1 customer), looks partner 0 up, then lists.
-	if out, err := h.Apply(context.Background(), e.run, partnerRec(0)); err != nil || out.Result != engine.Updated || out.RemoteID != "7" {
+	if out, err := h.Apply(context.Background(), e.run, partnerRec(0)); err != nil || out.Result != virtsync.Updated || out.RemoteID != "7" {
 		t.Fatalf("partner 0: %+v, %v", out, err)
 	}
 	if got := e.lookups(); got != 3 { // count, look-up, one page
@@ -260,7 +261,7 @@ func TestInterruptedRecordIsLookedUpDespiteAListing(t *testing.T) {
 	rec := custRec("Петров Иван", "")
 	rec.Interrupted = true
 	out, err := h.Apply(context.Background(), e.run, rec)
-	if err != nil || out.Result != engine.Created || out.RemoteID != "8" {
+	if err != nil || out.Result != virtsync.Created || out.RemoteID != "8" {
 		t.Fatalf("interrupted record: %+v, %v; want found as 8 and reported created", out, err)
 	}
 	if got := e.lookups() - before; got != 1 {
@@ -269,7 +270,7 @@ func TestInterruptedRecordIsLookedUpDespiteAListing(t *testing.T) {
 	// A record the listing lacks is created without a look-up.
 	before = e.lookups()
 	out, err = h.Apply(context.Background(), e.run, partnerRec(1))
-	if err != nil || out.Result != engine.Created {
+	if err != nil || out.Result != virtsync.Created {
 		t.Fatalf("partner 1: %+v, %v", out, err)
 	}
 	if got := e.lookups() - before; got != 0 {
@@ -300,7 +301,7 @@ func TestListingFallsBackToALookUp(t *testing.T) {
 	}
 	before := e.lookups()
 	out, err := h.Apply(context.Background(), e.run, gone)
-	if err != nil || out.Result != engine.Created || out.RemoteID == "999" {
+	if err != nil || out.Result != virtsync.Created || out.RemoteID == "999" {
 		t.Fatalf("gone: %+v, %v; want created anew", out, err)
 	}
 	if got := e.lookups() - before; got != 1 {
@@ -365,7 +366,7 @@ func TestBrokenListingIsNotUsed(t *testing.T) {
 			// Partner 1 is in virtpos: looked up and adopted, not created.
 			before := e.lookups()
 			out, err := h.Apply(context.Background(), e.run, partnerRec(1))
-			if err != nil || out.Result != engine.Updated || out.RemoteID != "8" {
+			if err != nil || out.Result != virtsync.Updated || out.RemoteID != "8" {
 				t.Fatalf("partner 1: %+v, %v", out, err)
 			}
 			if got := e.lookups() - before; got != 1 {
@@ -411,13 +412,13 @@ func TestNewInstallUnderFaultsNeverDuplicates(t *testing.T) {
 	var errs []error
 	for len(errs) < 8 {
 		sum, err := e.run(t, src)
-		if sum.Counts[engine.Failed] != 0 {
-			t.Fatalf("run dead-lettered %d records: %v", sum.Counts[engine.Failed], sum.Failures)
+		if sum.Counts[virtsync.Failed] != 0 {
+			t.Fatalf("run dead-lettered %d records: %v", sum.Counts[virtsync.Failed], sum.Failures)
 		}
-		if err == nil && sum.Counts[engine.Held] == 0 {
+		if err == nil && sum.Counts[virtsync.Held] == 0 {
 			break
 		}
-		errs = append(errs, fmt.Errorf("%v, %d held", err, sum.Counts[engine.Held]))
+		errs = append(errs, fmt.Errorf("%v, %d held", err, sum.Counts[virtsync.Held]))
 	}
 	if len(errs) == 8 {
 		t.Fatalf("8 runs did not finish: %v", errs)

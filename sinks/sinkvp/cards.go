@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/virtposapi"
 )
@@ -66,9 +67,9 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 		}
 		return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 	}
-	r := engine.Updated
+	r := virtsync.Updated
 	if res.IsNew {
-		r = engine.Created
+		r = virtsync.Created
 	}
 	// A reply without an id (the seed documents none for card calls)
 	// leaves the id map as it is: the card is found by uid or external_id
@@ -77,14 +78,14 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 	if remote == "" && known {
 		remote = id
 	}
-	return engine.Outcome{Result: r, RemoteID: remote, Events: []engine.Event{{Kind: "card", What: "upserted",
-		Data: map[string]any{"external_id": rec.Key, "virtpos_id": remote, "uid": p.Get("uid"), "created": res.IsNew}}}}, nil
+	return engine.Outcome{Result: r, RemoteID: remote, Events: []virtsync.Payload{virtsync.CardUpserted{
+		ExternalID: rec.Key, VirtposID: remote, UID: p.Get("uid"), Created: res.IsNew}}}, nil
 }
 
 func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known bool) (engine.Outcome, error) {
-	why := "deleted"
+	why := virtsync.ReasonDeleted
 	if rec.Marked {
-		why = "marked"
+		why = virtsync.ReasonMarked
 	}
 	if h.OnDelete == "block" {
 		p := map[string][]string{"external_id": {rec.Key}, "status": {"BLOCKED"}}
@@ -94,7 +95,7 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 		res, err := h.Client.UpdateCard(ctx, p)
 		if err != nil {
 			if virtposapi.IsNotFound(err) {
-				return engine.Outcome{Result: engine.Skipped, ForgetID: true}, nil
+				return engine.Outcome{Result: virtsync.Skipped, ForgetID: true}, nil
 			}
 			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 		}
@@ -102,8 +103,8 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 		if remote == "" && known {
 			remote = id
 		}
-		return engine.Outcome{Result: engine.Deleted, RemoteID: remote, Events: []engine.Event{{Kind: "card", What: "deleted",
-			Data: map[string]any{"external_id": rec.Key, "virtpos_id": remote, "action": "blocked", "reason": why}}}}, nil
+		return engine.Outcome{Result: virtsync.Deleted, RemoteID: remote, Events: []virtsync.Payload{virtsync.CardDeleted{
+			ExternalID: rec.Key, VirtposID: remote, Action: virtsync.CardActionBlocked, Reason: why}}}, nil
 	}
 	k := virtposapi.CardKey{Field: "external_id", Value: rec.Key}
 	if known {
@@ -116,8 +117,8 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
 		}
 	}
-	return engine.Outcome{Result: engine.Deleted, ForgetID: true, Events: []engine.Event{{Kind: "card", What: "deleted",
-		Data: map[string]any{"external_id": rec.Key, "virtpos_id": id, "action": "deleted", "reason": why}}}}, nil
+	return engine.Outcome{Result: virtsync.Deleted, ForgetID: true, Events: []virtsync.Payload{virtsync.CardDeleted{
+		ExternalID: rec.Key, VirtposID: id, Action: virtsync.CardActionDeleted, Reason: why}}}, nil
 }
 
 // ownerMissing reports a rejection because the card's customer is unknown.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -64,7 +65,7 @@ func TestCardsUpsertCreatesThenUpdates(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	card, ok := e.srv.Card(cardUID)
-	if !ok || out.Result != engine.Created || out.RemoteID != card.ID {
+	if !ok || out.Result != virtsync.Created || out.RemoteID != card.ID {
 		t.Fatalf("create outcome = %+v, card = %+v %v", out, card, ok)
 	}
 	if card.ExternalID != cardKey || card.Status != "ACTIVE" || card.TypeName != "Дисконтная 5%" || card.Medium != "PLASTIC" {
@@ -81,7 +82,7 @@ func TestCardsUpsertCreatesThenUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	if out2.Result != engine.Updated || out2.RemoteID != card.ID {
+	if out2.Result != virtsync.Updated || out2.RemoteID != card.ID {
 		t.Fatalf("update outcome = %+v", out2)
 	}
 	if c, _ := e.srv.Card(cardUID); c.Status != "BLOCKED" {
@@ -218,7 +219,7 @@ func TestCardsDelete(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
-			if out.Result != engine.Deleted || !out.ForgetID {
+			if out.Result != virtsync.Deleted || !out.ForgetID {
 				t.Fatalf("outcome = %+v, want deleted + ForgetID", out)
 			}
 			d := onlyEvent(t, out, "card", "deleted")
@@ -264,13 +265,13 @@ func TestCardsBlockOnDelete(t *testing.T) {
 		name       string
 		inVirtpos  bool
 		mapID      string
-		wantRes    engine.Result
+		wantRes    virtsync.Result
 		wantForget bool
 	}{
-		{name: "known id", inVirtpos: true, mapID: "4", wantRes: engine.Deleted},
-		{name: "unknown id", inVirtpos: true, wantRes: engine.Deleted},
+		{name: "known id", inVirtpos: true, mapID: "4", wantRes: virtsync.Deleted},
+		{name: "unknown id", inVirtpos: true, wantRes: virtsync.Deleted},
 		// Nothing left to block: never create a card just to block it.
-		{name: "gone", mapID: "4", wantRes: engine.Skipped, wantForget: true},
+		{name: "gone", mapID: "4", wantRes: virtsync.Skipped, wantForget: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -328,7 +329,7 @@ func TestCardsStaleIDRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	card, ok := e.srv.Card(cardUID)
-	if !ok || out.Result != engine.Created || out.RemoteID != card.ID || card.ID == "404" {
+	if !ok || out.Result != virtsync.Created || out.RemoteID != card.ID || card.ID == "404" {
 		t.Fatalf("outcome = %+v card = %+v", out, card)
 	}
 	if sent := e.sentTo(virtpostest.PathCardUpdate); len(sent) != 1 || sent[0].Get("card_id") != "404" {
@@ -343,7 +344,7 @@ func TestNilMappedValues(t *testing.T) {
 	nilMap := &mapper{fn: func(context.Context, engine.Record) (url.Values, error) { return nil, nil }}
 	cust := &sinkvp.Customers{Client: e.client, Mapper: nilMap}
 	out, err := cust.Apply(context.Background(), e.run, custRec("", ""))
-	if err != nil || out.Result != engine.Created {
+	if err != nil || out.Result != virtsync.Created {
 		t.Fatalf("customer: %+v, %v", out, err)
 	}
 	if _, ok := e.srv.Customer(custKey); !ok {
@@ -387,7 +388,7 @@ func TestCardsReplyWithoutID(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out.Result != engine.Updated || out.RemoteID != tc.wantID || out.ForgetID {
+			if out.Result != virtsync.Updated || out.RemoteID != tc.wantID || out.ForgetID {
 				t.Fatalf("outcome %+v, want updated with remote id %q", out, tc.wantID)
 			}
 			if d := onlyEvent(t, out, "card", "upserted"); d["virtpos_id"] != tc.wantID || d["created"] != false {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/virtposapi"
 )
@@ -86,7 +87,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 			what = "marked for deletion"
 		}
 		run.Log.Info("customer "+what+" in 1C; left in virtpos", "key", rec.Key)
-		return engine.Outcome{Result: engine.Skipped}, nil
+		return engine.Outcome{Result: virtsync.Skipped}, nil
 	}
 	p, err := h.Mapper.Map(ctx, rec)
 	if err != nil {
@@ -204,16 +205,12 @@ func (h *Customers) find(ctx context.Context, run *engine.RunInfo, rec engine.Re
 }
 
 func customerOutcome(key, id string, created, adopted bool) engine.Outcome {
-	r := engine.Updated
+	r := virtsync.Updated
 	if created {
-		r = engine.Created
+		r = virtsync.Created
 	}
-	data := map[string]any{"external_id": key, "virtpos_id": id, "created": created}
-	if adopted {
-		data["adopted"] = true
-	}
-	return engine.Outcome{Result: r, RemoteID: id,
-		Events: []engine.Event{{Kind: "customer", What: "upserted", Data: data}}}
+	return engine.Outcome{Result: r, RemoteID: id, Events: []virtsync.Payload{
+		virtsync.CustomerUpserted{ExternalID: key, VirtposID: id, Created: created, Adopted: adopted}}}
 }
 
 // rejectOrStop turns a virtpos rejection into a dead letter; everything else

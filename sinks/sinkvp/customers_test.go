@@ -2,6 +2,7 @@ package sinkvp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -145,10 +147,17 @@ func customersHandler(e *env) *sinkvp.Customers {
 
 func onlyEvent(t *testing.T, out engine.Outcome, kind, what string) map[string]any {
 	t.Helper()
-	if len(out.Events) != 1 || out.Events[0].Kind != kind || out.Events[0].What != what {
+	if len(out.Events) != 1 || out.Events[0].Kind() != kind || out.Events[0].What() != what {
 		t.Fatalf("events = %+v, want one %s.%s", out.Events, kind, what)
 	}
-	d, _ := out.Events[0].Data.(map[string]any)
+	b, err := json.Marshal(out.Events[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
 	return d
 }
 
@@ -176,7 +185,7 @@ func TestCustomersCreateUnknown(t *testing.T) {
 	if !ok {
 		t.Fatal("customer not created in virtpos")
 	}
-	if out.Result != engine.Created || out.RemoteID != got.ID || out.RemoteID == "" {
+	if out.Result != virtsync.Created || out.RemoteID != got.ID || out.RemoteID == "" {
 		t.Fatalf("outcome = %+v, want created with id %s", out, got.ID)
 	}
 	if got.LName != "Петров" || got.FName != "Иван" || got.Email != "ivan@example.ru" {
@@ -214,7 +223,7 @@ func TestCustomersAdoptExisting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if out.Result != engine.Updated || out.RemoteID != "7" {
+	if out.Result != virtsync.Updated || out.RemoteID != "7" {
 		t.Fatalf("outcome = %+v, want updated 7", out)
 	}
 	if d := onlyEvent(t, out, "customer", "upserted"); d["adopted"] != true || d["created"] != false {
@@ -242,7 +251,7 @@ func TestCustomersKnownIDUpdatesByIDOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	if out.Result != engine.Updated || out.RemoteID != "5" {
+	if out.Result != virtsync.Updated || out.RemoteID != "5" {
 		t.Fatalf("outcome = %+v", out)
 	}
 	c := e.srv.Counts()
@@ -265,7 +274,7 @@ func TestCustomersKnownIDGoneFallsBack(t *testing.T) {
 	tests := []struct {
 		name               string
 		seed               string // what virtpos has now
-		wantRes            engine.Result
+		wantRes            virtsync.Result
 		wantID             string // "" = a fresh id
 		wantCreated        int
 		updates, lookups   int
@@ -274,12 +283,12 @@ func TestCustomersKnownIDGoneFallsBack(t *testing.T) {
 	}{
 		// Deleted by hand: neither the stale id nor the external_id is
 		// found, so it is looked up and created again.
-		{name: "deleted", seed: `{}`, wantRes: engine.Created, wantCreated: 1, updates: 2, lookups: 1, secondHasCreateFlg: true},
+		{name: "deleted", seed: `{}`, wantRes: virtsync.Created, wantCreated: 1, updates: 2, lookups: 1, secondHasCreateFlg: true},
 		// Re-created by hand under the same external_id: the stale id is
 		// not found (virtpos matches customer/update by id only), the
 		// look-up finds the new record, and it is updated by its id.
 		{name: "recreated by hand", seed: `{"customers":[{"id":"3","external_id":"` + custKey + `","lname":"Руками"}]}`,
-			wantRes: engine.Updated, wantID: "3", updates: 2, lookups: 1, secondID: "3"},
+			wantRes: virtsync.Updated, wantID: "3", updates: 2, lookups: 1, secondID: "3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -333,7 +342,7 @@ func TestCustomersDeletionSkipped(t *testing.T) {
 				return url.Values{}, nil
 			}}}
 			out, err := h.Apply(context.Background(), e.run, tc.rec)
-			if err != nil || out.Result != engine.Skipped || out.ForgetID || len(out.Events) != 0 {
+			if err != nil || out.Result != virtsync.Skipped || out.ForgetID || len(out.Events) != 0 {
 				t.Fatalf("Apply = %+v, %v; want skipped", out, err)
 			}
 			if mapped || e.totalRequests() != 0 {
@@ -426,7 +435,7 @@ func TestCustomersRepeatNeverDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Result != engine.Created || second.Result != engine.Updated || first.RemoteID != second.RemoteID {
+	if first.Result != virtsync.Created || second.Result != virtsync.Updated || first.RemoteID != second.RemoteID {
 		t.Fatalf("first %+v second %+v", first, second)
 	}
 	if n := len(e.srv.Customers()); n != 1 {
@@ -449,7 +458,7 @@ func TestCustomersInterruptedCreateIsVirtsyncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Result != engine.Created || out.RemoteID != "7" {
+	if out.Result != virtsync.Created || out.RemoteID != "7" {
 		t.Fatalf("outcome = %+v, want created 7", out)
 	}
 	if d := onlyEvent(t, out, "customer", "upserted"); d["created"] != true || d["adopted"] != nil {
@@ -503,7 +512,7 @@ func TestCustomersUnknownCreateOutcomes(t *testing.T) {
 			}
 			if err == nil {
 				got, _ := e.srv.Customer(custKey)
-				if out.Result != engine.Created || out.RemoteID != got.ID {
+				if out.Result != virtsync.Created || out.RemoteID != got.ID {
 					t.Fatalf("outcome = %+v, virtpos id %s", out, got.ID)
 				}
 				if d := onlyEvent(t, out, "customer", "upserted"); d["created"] != true || d["adopted"] != nil {

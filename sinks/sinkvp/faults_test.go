@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -202,17 +203,17 @@ func testLostReplies(t *testing.T, bulk bool) {
 			var errs []error
 			for len(errs) < 5 {
 				sum, err := e.run(t, src)
-				created += sum.Counts[engine.Created]
-				if sum.Counts[engine.Failed] != 0 {
-					t.Fatalf("run dead-lettered %d records: %v", sum.Counts[engine.Failed], sum.Failures)
+				created += sum.Counts[virtsync.Created]
+				if sum.Counts[virtsync.Failed] != 0 {
+					t.Fatalf("run dead-lettered %d records: %v", sum.Counts[virtsync.Failed], sum.Failures)
 				}
-				if err == nil && sum.Counts[engine.Held] == 0 {
+				if err == nil && sum.Counts[virtsync.Held] == 0 {
 					break
 				}
 				if err == nil {
 					// Creates whose outcome stayed unknown wait for the
 					// next run: it looks again before creating.
-					err = fmt.Errorf("%d held", sum.Counts[engine.Held])
+					err = fmt.Errorf("%d held", sum.Counts[virtsync.Held])
 				}
 				errs = append(errs, err)
 			}
@@ -255,7 +256,7 @@ func testLostReplies(t *testing.T, bulk bool) {
 			// A further run finds nothing to do.
 			e.srv.SetFaults(virtpostest.Faults{})
 			sum, err := e.run(t, src)
-			if err != nil || sum.Counts[engine.Unchanged] != n {
+			if err != nil || sum.Counts[virtsync.Unchanged] != n {
 				t.Fatalf("last run: %v, counts %v", err, sum.Counts)
 			}
 		})
@@ -284,8 +285,8 @@ func TestRefusedKeyStopsTheRunAndLosesNothing(t *testing.T) {
 			if !virtposapi.IsAuth(err) || !strings.Contains(err.Error(), "check virtpos.apikey") {
 				t.Fatalf("run error %v, want the refused key", err)
 			}
-			if sum.Counts[engine.Failed] != 0 || len(sum.Failures) != 0 {
-				t.Fatalf("%d records failed, want none: %v", sum.Counts[engine.Failed], sum.Failures)
+			if sum.Counts[virtsync.Failed] != 0 || len(sum.Failures) != 0 {
+				t.Fatalf("%d records failed, want none: %v", sum.Counts[virtsync.Failed], sum.Failures)
 			}
 			dl, err := e.db.DeadLetters(context.Background(), "customers", "")
 			if err != nil || len(dl) != 0 {
@@ -305,7 +306,7 @@ func TestRefusedKeyStopsTheRunAndLosesNothing(t *testing.T) {
 			e.client = fixed
 			e.srv.SetFaults(virtpostest.Faults{})
 			sum, err = e.run(t, src)
-			if err != nil || sum.Counts[engine.Created] != n || len(e.srv.Customers()) != n {
+			if err != nil || sum.Counts[virtsync.Created] != n || len(e.srv.Customers()) != n {
 				t.Fatalf("after the fix: %v, counts %v, %d customers", err, sum.Counts, len(e.srv.Customers()))
 			}
 		})
@@ -351,8 +352,8 @@ func TestDownVirtposStopsTheRunQuickly(t *testing.T) {
 			if !errors.Is(err, virtposapi.ErrUnavailable) || !strings.Contains(err.Error(), "check that virtpos is up") {
 				t.Fatalf("run error %v, want virtpos unavailable", err)
 			}
-			if sum.Counts[engine.Failed] != 0 {
-				t.Fatalf("%d dead letters", sum.Counts[engine.Failed])
+			if sum.Counts[virtsync.Failed] != 0 {
+				t.Fatalf("%d dead letters", sum.Counts[virtsync.Failed])
 			}
 			total := 0
 			for _, r := range e.srv.Counts().Requests {
@@ -398,7 +399,7 @@ func TestOneIDForTwoRecordsStopsTheRun(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("run error %v, want %q", err, want)
 		}
-		if sum.Counts[engine.Failed] != 0 || sum.Counts[engine.Created] != 1 {
+		if sum.Counts[virtsync.Failed] != 0 || sum.Counts[virtsync.Created] != 1 {
 			t.Fatalf("counts %v, want one created and no dead letter", sum.Counts)
 		}
 		// The next run stops at once, on the committed id map.
@@ -424,7 +425,7 @@ func TestOneIDForTwoRecordsStopsTheRun(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "returned card id 9 for "+cardKey+", already mapped to other-card") {
 			t.Fatalf("err = %v", err)
 		}
-		if sum.Counts[engine.Failed] != 0 {
+		if sum.Counts[virtsync.Failed] != 0 {
 			t.Fatalf("a fault of virtpos became the card's dead letter: %v", sum.Counts)
 		}
 		if ref, _, _ := e.db.LookupRef(context.Background(), "card", "9"); ref != "other-card" {
@@ -467,7 +468,7 @@ func TestGarbledIDNeverMapped(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "expected a virtpos id") {
 				t.Fatalf("run error %v, want the id refused", err)
 			}
-			if sum.Counts[engine.Created]+sum.Counts[engine.Failed] != 0 {
+			if sum.Counts[virtsync.Created]+sum.Counts[virtsync.Failed] != 0 {
 				t.Fatalf("counts %v", sum.Counts)
 			}
 			if ids, err := e.db.IDs(context.Background(), "customer"); err != nil || len(ids) != 0 {
@@ -536,7 +537,7 @@ func TestPersonalDataStaysOutOfState(t *testing.T) {
 			h := &sinkvp.Customers{Client: e.client, Mapper: personal}
 			sum, err := e.runner.Run(context.Background(), engine.JobSpec{Name: "customers", Kind: "customer",
 				Source: newPartners(3), Handler: h}, engine.ModeOnce, nil)
-			if err == nil && sum.Counts[engine.Failed] == 0 {
+			if err == nil && sum.Counts[virtsync.Failed] == 0 {
 				t.Fatalf("the run neither failed nor dead-lettered: %+v", sum.Counts)
 			}
 			texts := []string{fmt.Sprint(err)}
