@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/state"
@@ -128,20 +129,20 @@ func (r *resolver) Resolve(kind, ref string) (string, bool, error) {
 	if err != nil || ok {
 		return id, ok, err
 	}
-	if kind != KindCustomer {
+	if kind != virtsync.KindCustomer {
 		return "", false, nil
 	}
-	cp, err := r.ids.Checkpoint(ctx, "customers")
+	cp, err := r.ids.Checkpoint(ctx, virtsync.JobCustomers)
 	if err != nil {
 		return "", false, err
 	}
 	if cp.LastSuccessAt.IsZero() {
-		return "", false, engine.HoldFor("customers", "owner %s: the customers job has not completed a run yet", ref)
+		return "", false, engine.HoldFor(virtsync.JobCustomers, "owner %s: the customers job has not completed a run yet", ref)
 	}
-	if _, seen, err := r.ids.Version(ctx, "customers", ref); err != nil {
+	if _, seen, err := r.ids.Version(ctx, virtsync.JobCustomers, ref); err != nil {
 		return "", false, err
 	} else if seen {
-		return "", false, engine.HoldFor("customers", "owner %s is not synced to virtpos yet", ref)
+		return "", false, engine.HoldFor(virtsync.JobCustomers, "owner %s is not synced to virtpos yet", ref)
 	}
 	return "", false, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/virtsync/virtsync"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -20,7 +21,7 @@ type Record = map[string]any
 type Params map[string]string
 
 // Resolver maps a 1C reference to a virtpos id through the id map. kind is
-// KindCustomer, KindCard or KindOrder. ok=false means "not known yet".
+// virtsync.KindCustomer, virtsync.KindCard or virtsync.KindOrder. ok=false means "not known yet".
 type Resolver interface {
 	Resolve(kind, ref string) (id string, ok bool, err error)
 }
@@ -215,7 +216,7 @@ func (s *Spec) validate() error {
 	}
 	if s.As == AsRef {
 		switch s.Kind {
-		case KindCustomer, KindCard, KindOrder:
+		case virtsync.KindCustomer, virtsync.KindCard, virtsync.KindOrder:
 		default:
 			bad("ref needs kind customer, card or order, got %q", s.Kind)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virtsync/virtsync"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -344,7 +345,7 @@ func TestErrorMessages(t *testing.T) {
 		err  error
 		want string
 	}{
-		{name: "unresolved", err: &UnresolvedError{Param: "customer_id", Kind: KindCustomer, Ref: partner},
+		{name: "unresolved", err: &UnresolvedError{Param: "customer_id", Kind: virtsync.KindCustomer, Ref: partner},
 			want: "field customer_id: unresolved customer reference " + partner},
 		{name: "field", err: &FieldError{Param: "email", From: "КонтактнаяИнформация", Expected: "an e-mail address", Shape: "text of 9 chars"},
 			want: "field email (from КонтактнаяИнформация): expected an e-mail address, got text of 9 chars"},

@@ -41,13 +41,6 @@ const (
 	AsRef      = "ref"
 )
 
-// Reference kinds understood by the `ref` transform (the id map's kinds).
-const (
-	KindCustomer = "customer"
-	KindCard     = "card"
-	KindOrder    = "order"
-)
-
 // transformFunc turns a present, scalar text value into the value to send.
 // ok=false means "absent: send nothing". A failure is reported as
 // (expected, shape) so that the caller builds a FieldError without the value.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/state"
 )
 
@@ -35,7 +36,7 @@ func Example() {
 		if err := tx.SetVersion("customers", "ref-1", "AAAAAAAAAAE="); err != nil {
 			return err
 		}
-		if err := tx.PutID(state.KindCustomer, "ref-1", "1001", ""); err != nil {
+		if err := tx.PutID(virtsync.KindCustomer, "ref-1", "1001", ""); err != nil {
 			return err
 		}
 		if err := tx.ClearIntent("customers", "ref-1"); err != nil {
@@ -47,7 +48,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	id, _, _ := db.LookupID(ctx, state.KindCustomer, "ref-1")
+	id, _, _ := db.LookupID(ctx, virtsync.KindCustomer, "ref-1")
 	backlog, _, _ := db.OutboxBacklog(ctx)
 	intents, _ := db.Intents(ctx, "customers")
 	fmt.Println(id, backlog, len(intents))

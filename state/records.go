@@ -161,13 +161,6 @@ func (db *DB) pairs(ctx context.Context, query string, args ...any) (map[string]
 	return m, rows.Err()
 }
 
-// Id map kinds. The kind is free text; these are the ones virtsync uses.
-const (
-	KindCustomer = "customer"
-	KindCard     = "card"
-	KindOrder    = "order"
-)
-
 // IDEntry is one id map row. For customers and cards Ref is the 1C
 // reference and RemoteID the virtpos id; for orders Ref is the virtpos
 // order key and RemoteID the 1C document Ref_Key, with Extra holding e.g.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/state"
 )
 
@@ -118,26 +119,26 @@ func TestIDMap(t *testing.T) {
 	db, _ := MustOpenDB(t)
 
 	mustUpdate(t, db, func(tx *state.Tx) error {
-		if err := tx.PutID(state.KindCustomer, "ref-1", "vp-1", ""); err != nil {
+		if err := tx.PutID(virtsync.KindCustomer, "ref-1", "vp-1", ""); err != nil {
 			return err
 		}
-		if err := tx.PutID(state.KindCustomer, "ref-2", "vp-2", ""); err != nil {
+		if err := tx.PutID(virtsync.KindCustomer, "ref-2", "vp-2", ""); err != nil {
 			return err
 		}
-		if err := tx.PutID(state.KindOrder, "order-7", "doc-guid", "00-000123"); err != nil {
+		if err := tx.PutID(virtsync.KindOrder, "order-7", "doc-guid", "00-000123"); err != nil {
 			return err
 		}
-		return tx.PutID(state.KindCustomer, "ref-1", "vp-1b", "x") // replaces
+		return tx.PutID(virtsync.KindCustomer, "ref-1", "vp-1b", "x") // replaces
 	})
 
 	tests := []struct {
 		kind, ref, want string
 		ok              bool
 	}{
-		{state.KindCustomer, "ref-1", "vp-1b", true},
-		{state.KindCustomer, "ref-2", "vp-2", true},
-		{state.KindCard, "ref-1", "", false}, // kinds are separate namespaces
-		{state.KindOrder, "order-7", "doc-guid", true},
+		{virtsync.KindCustomer, "ref-1", "vp-1b", true},
+		{virtsync.KindCustomer, "ref-2", "vp-2", true},
+		{virtsync.KindCard, "ref-1", "", false}, // kinds are separate namespaces
+		{virtsync.KindOrder, "order-7", "doc-guid", true},
 	}
 	for _, tt := range tests {
 		id, ok, err := db.LookupID(ctx, tt.kind, tt.ref)
@@ -145,20 +146,20 @@ func TestIDMap(t *testing.T) {
 			t.Errorf("LookupID(%s, %s) = %q, %v, %v", tt.kind, tt.ref, id, ok, err)
 		}
 	}
-	e, ok, err := db.IDEntry(ctx, state.KindOrder, "order-7")
+	e, ok, err := db.IDEntry(ctx, virtsync.KindOrder, "order-7")
 	if err != nil || !ok || e.Extra != "00-000123" || e.UpdatedAt.IsZero() {
 		t.Errorf("IDEntry = %+v, %v, %v", e, ok, err)
 	}
-	ref, ok, err := db.LookupRef(ctx, state.KindCustomer, "vp-2")
+	ref, ok, err := db.LookupRef(ctx, virtsync.KindCustomer, "vp-2")
 	if err != nil || !ok || ref != "ref-2" {
 		t.Errorf("LookupRef = %q, %v, %v", ref, ok, err)
 	}
-	if _, ok, _ := db.LookupRef(ctx, state.KindCustomer, "vp-1"); ok {
+	if _, ok, _ := db.LookupRef(ctx, virtsync.KindCustomer, "vp-1"); ok {
 		t.Error("LookupRef found the replaced id")
 	}
 
-	mustUpdate(t, db, func(tx *state.Tx) error { return tx.DeleteID(state.KindCustomer, "ref-2") })
-	ids, err := db.IDs(ctx, state.KindCustomer)
+	mustUpdate(t, db, func(tx *state.Tx) error { return tx.DeleteID(virtsync.KindCustomer, "ref-2") })
+	ids, err := db.IDs(ctx, virtsync.KindCustomer)
 	if err != nil {
 		t.Fatal(err)
 	}

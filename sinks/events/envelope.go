@@ -43,28 +43,6 @@ const (
 	DefaultDedupeWindow = 10 * time.Minute
 )
 
-// Event kinds: the second subject token.
-const (
-	KindCustomer = "customer"
-	KindCard     = "card"
-	KindOrder    = "order"
-	KindRun      = "run"
-)
-
-// What happened: the third subject token. Valid pairs are customer.upserted,
-// customer.failed, card.upserted, card.deleted, card.failed, order.new,
-// order.changed, order.exported, order.failed, run.started and run.finished.
-const (
-	WhatUpserted = "upserted"
-	WhatDeleted  = "deleted"
-	WhatFailed   = "failed"
-	WhatNew      = "new"
-	WhatChanged  = "changed"
-	WhatExported = "exported"
-	WhatStarted  = "started"
-	WhatFinished = "finished"
-)
-
 // CloudEvents constants written into every envelope.
 const (
 	SpecVersion     = "1.0"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/sinks/events"
 )
 
@@ -16,18 +17,9 @@ func TestNew(t *testing.T) {
 	msk := time.FixedZone("MSK", 3*60*60)
 	now := time.Date(2026, 6, 7, 10, 14, 42, 123_000_000, msk)
 
-	pairs := []struct{ kind, what string }{
-		{events.KindCustomer, events.WhatUpserted},
-		{events.KindCustomer, events.WhatFailed},
-		{events.KindCard, events.WhatUpserted},
-		{events.KindCard, events.WhatDeleted},
-		{events.KindCard, events.WhatFailed},
-		{events.KindOrder, events.WhatNew},
-		{events.KindOrder, events.WhatChanged},
-		{events.KindOrder, events.WhatExported},
-		{events.KindOrder, events.WhatFailed},
-		{events.KindRun, events.WhatStarted},
-		{events.KindRun, events.WhatFinished},
+	var pairs []struct{ kind, what string }
+	for _, p := range virtsync.Payloads() {
+		pairs = append(pairs, struct{ kind, what string }{p.Kind(), p.What()})
 	}
 	for _, p := range pairs {
 		t.Run(p.kind+"."+p.what, func(t *testing.T) {
@@ -218,7 +210,7 @@ func TestBuilder(t *testing.T) {
 	at := time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)
 	t.Run("configured", func(t *testing.T) {
 		b := events.Builder{Source: "virtsync/shop-2", SubjectPrefix: "acme", Now: func() time.Time { return at }}
-		ev, err := b.Event(events.KindCard, events.WhatDeleted, map[string]string{"uid": "2000000000015"})
+		ev, err := b.Event(virtsync.KindCard, virtsync.CardDeleted{}.What(), map[string]string{"uid": "2000000000015"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +224,7 @@ func TestBuilder(t *testing.T) {
 		}
 	})
 	t.Run("zero value", func(t *testing.T) {
-		ev, err := events.Builder{}.Event(events.KindRun, events.WhatStarted, nil)
+		ev, err := events.Builder{}.Event(virtsync.KindRun, virtsync.RunStarted{}.What(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

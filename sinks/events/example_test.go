@@ -9,13 +9,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/sinks/events"
 )
 
 func ExampleNew() {
 	at := time.Date(2026, 6, 7, 10, 14, 42, 0, time.FixedZone("MSK", 3*60*60))
 	env, err := events.New("virtsync/shop-1", "", events.DefaultSubjectPrefix,
-		events.KindOrder, events.WhatExported, map[string]string{"order": "A-1017", "onec_number": "00-000042"}, at)
+		virtsync.KindOrder, virtsync.OrderExported{}.What(), map[string]string{"order": "A-1017", "onec_number": "00-000042"}, at)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -108,7 +108,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 	defer unlock()
 	s := h.Settings
 	entity := s.Doc.Entity
-	docRef, known, err := run.IDs.LookupID(ctx, "order", rec.Key)
+	docRef, known, err := run.IDs.LookupID(ctx, virtsync.KindOrder, rec.Key)
 	if err != nil {
 		return engine.Outcome{}, err
 	}
@@ -308,7 +308,7 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 	if customerID == "" || customerID == "0" {
 		return "", engine.Reject(nil, "order has no customer_id")
 	}
-	if ref, ok, err := h.Refs.LookupRef(ctx, "customer", customerID); err != nil {
+	if ref, ok, err := h.Refs.LookupRef(ctx, virtsync.KindCustomer, customerID); err != nil {
 		return "", err
 	} else if ok {
 		return ref, nil
@@ -329,13 +329,13 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 		// Another system may have set external_id; only a GUID can be a
 		// 1C reference.
 		if !isRef(c.ExternalID) {
-			return "", engine.HoldFor("customers", "virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
+			return "", engine.HoldFor(virtsync.JobCustomers, "virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
 		}
 		return c.ExternalID, nil
 	}
 	// The customers job links them: while it has not finished a first
 	// load, the hold does not age.
-	return "", engine.HoldFor("customers", "virtpos customer %s is not linked to a 1C partner yet", customerID)
+	return "", engine.HoldFor(virtsync.JobCustomers, "virtpos customer %s is not linked to a 1C partner yet", customerID)
 }
 
 // isRef reports whether s is a non-empty 1C reference.

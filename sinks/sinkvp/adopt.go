@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/virtposapi"
@@ -20,8 +21,6 @@ type Listings interface {
 	Listed(ctx context.Context, kind, runID, ref string) (remoteID string, ok bool, err error)
 	ClearListing(ctx context.Context, kind string) error
 }
-
-const kindCustomer = "customer"
 
 // Bulk adoption. A customer the id map lacks costs a GET /customer look-up
 // before its create; a first load or a new install beside a virtpos that
@@ -96,7 +95,7 @@ func (h *Customers) startBulk(ctx context.Context, run *engine.RunInfo) error {
 	if h.Listings == nil {
 		return nil
 	}
-	if err := h.Listings.ClearListing(ctx, kindCustomer); err != nil {
+	if err := h.Listings.ClearListing(ctx, virtsync.KindCustomer); err != nil {
 		return fmt.Errorf("drop the listing of virtpos customers an earlier run left: %w", err)
 	}
 	return nil
@@ -130,7 +129,7 @@ func (h *Customers) fromListing(ctx context.Context, run *engine.RunInfo, key st
 	case modeEmpty:
 		return "", false, true, nil
 	case modeListed:
-		id, ok, err := h.Listings.Listed(ctx, kindCustomer, run.ID, key)
+		id, ok, err := h.Listings.Listed(ctx, virtsync.KindCustomer, run.ID, key)
 		if err != nil {
 			return "", false, false, err
 		}
@@ -185,7 +184,7 @@ func (h *Customers) listIfDue(run *engine.RunInfo) {
 	start := time.Now()
 	size := h.listPageSize()
 	pages, customers, refs := 0, 0, 0
-	err := h.Listings.ReplaceListing(ctx, kindCustomer, run.ID, func(add func([]state.ListedRow) error) error {
+	err := h.Listings.ReplaceListing(ctx, virtsync.KindCustomer, run.ID, func(add func([]state.ListedRow) error) error {
 		rows := make([]state.ListedRow, 0, size)
 		return h.Client.ListCustomers(ctx, size, func(cs []virtposapi.Customer) error {
 			rows = rows[:0]

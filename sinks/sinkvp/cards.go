@@ -38,7 +38,7 @@ func (h *Cards) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 }
 
 func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Record) (engine.Outcome, error) {
-	id, known, err := run.IDs.LookupID(ctx, "card", rec.Key)
+	id, known, err := run.IDs.LookupID(ctx, virtsync.KindCard, rec.Key)
 	if err != nil {
 		return engine.Outcome{}, err
 	}
@@ -63,9 +63,9 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 		// The owner is not in virtpos yet (the customers job has not pushed
 		// it): the card waits for it instead of becoming a dead letter.
 		if (p.Get("customer_id") != "" || p.Get("customer_external_id") != "") && ownerMissing(err) {
-			return engine.Outcome{}, engine.HoldFor("customers", "card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
+			return engine.Outcome{}, engine.HoldFor(virtsync.JobCustomers, "card %s: its owner is not in virtpos yet (%v)", rec.Key, err)
 		}
-		return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop(virtsync.KindCard, rec.Key, err)
 	}
 	r := virtsync.Updated
 	if res.IsNew {
@@ -97,7 +97,7 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 			if virtposapi.IsNotFound(err) {
 				return engine.Outcome{Result: virtsync.Skipped, ForgetID: true}, nil
 			}
-			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop(virtsync.KindCard, rec.Key, err)
 		}
 		remote := res.ID
 		if remote == "" && known {
@@ -114,7 +114,7 @@ func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known 
 		// Already gone in virtpos (deleted by hand, or a crash after the
 		// call): the wanted state is reached.
 		if !virtposapi.IsNotFound(err) {
-			return engine.Outcome{}, rejectOrStop("card", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop(virtsync.KindCard, rec.Key, err)
 		}
 	}
 	return engine.Outcome{Result: virtsync.Deleted, ForgetID: true, Events: []virtsync.Payload{virtsync.CardDeleted{

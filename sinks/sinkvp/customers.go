@@ -99,7 +99,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 	p.Set("external_id", rec.Key)
 	p.Del("id")
 
-	id, known, err := run.IDs.LookupID(ctx, "customer", rec.Key)
+	id, known, err := run.IDs.LookupID(ctx, virtsync.KindCustomer, rec.Key)
 	if err != nil {
 		return engine.Outcome{}, err
 	}
@@ -116,7 +116,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 		}
 		// Deleted by hand in virtpos: fall through to a fresh look-up.
 		if !virtposapi.IsNotFound(err) {
-			return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop(virtsync.KindCustomer, rec.Key, err)
 		}
 		run.Log.Warn("customer gone from virtpos; looking it up again", "key", rec.Key, "virtpos_id", id)
 	}
@@ -139,7 +139,7 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec engine.Record, p url.Values, useListing bool) (engine.Outcome, error) {
 	foundID, ok, listed, err := h.find(ctx, run, rec, useListing)
 	if err != nil {
-		return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop(virtsync.KindCustomer, rec.Key, err)
 	}
 	if ok {
 		q := cloneValues(p)
@@ -150,7 +150,7 @@ func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec e
 			return h.findOrCreate(ctx, run, rec, p, false)
 		}
 		if err != nil {
-			return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
+			return engine.Outcome{}, rejectOrStop(virtsync.KindCustomer, rec.Key, err)
 		}
 		if res.ID != foundID {
 			return engine.Outcome{}, fmt.Errorf("virtpos answered customer id %s to an update of customer %s (%s): "+
@@ -167,12 +167,12 @@ func (h *Customers) findOrCreate(ctx context.Context, run *engine.RunInfo, rec e
 		return customerOutcome(rec.Key, res.ID, true, false), nil
 	}
 	if !virtposapi.IsOutcomeUnknown(err) {
-		return engine.Outcome{}, rejectOrStop("customer", rec.Key, err)
+		return engine.Outcome{}, rejectOrStop(virtsync.KindCustomer, rec.Key, err)
 	}
 	run.Log.Warn("customer create: outcome unknown; looking it up before anything else", "key", rec.Key, "err", err)
 	found, ok, ferr := h.Client.FindCustomerByExternalID(ctx, rec.Key)
 	if ferr != nil {
-		return engine.Outcome{}, rejectOrStop("customer", rec.Key, fmt.Errorf("look up after a create whose outcome is unknown (%v): %w", err, ferr))
+		return engine.Outcome{}, rejectOrStop(virtsync.KindCustomer, rec.Key, fmt.Errorf("look up after a create whose outcome is unknown (%v): %w", err, ferr))
 	}
 	if ok {
 		// The create whose reply was lost went through, with these very
