@@ -57,7 +57,6 @@ func Example() {
 		fmt.Printf("%s=%s\n", k, params[k])
 	}
 	// Output:
-	// external_id=3f2a9c1e-5b7d-11ef-8e2a-001dd8b71c2f
 	// fname=Мария
 	// gender=F
 	// group_name=Розница

@@ -220,10 +220,18 @@ func (p *Profile) Compile() (*Compiled, error) {
 	c := &Compiled{Profile: p}
 	var errs []error
 	var err error
-	if c.Customers, err = Compile(p.Customers.Fields); err != nil {
+	custFields, err := withoutExternalID(p.Customers.Fields)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("customers.fields.%w", err))
+	}
+	if c.Customers, err = Compile(custFields); err != nil {
 		errs = append(errs, fmt.Errorf("customers.fields: %w", err))
 	}
-	if c.Cards, err = Compile(withLookupEntity(p.Cards.Fields, p.Cards.KindsEntity)); err != nil {
+	cardFields, err := withoutExternalID(p.Cards.Fields)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("cards.fields.%w", err))
+	}
+	if c.Cards, err = Compile(withLookupEntity(cardFields, p.Cards.KindsEntity)); err != nil {
 		errs = append(errs, fmt.Errorf("cards.fields: %w", err))
 	}
 	if c.Order, err = CompileOrder(p.Orders); err != nil {
@@ -233,6 +241,24 @@ func (p *Profile) Compile() (*Compiled, error) {
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// withoutExternalID takes external_id out of a field map: virtsync always
+// sends the 1C reference (Ref_Key) there, since it is how a record is found
+// again in virtpos. "Ref_Key", which says just that, is accepted; anything
+// else would be sent over, so it is refused rather than ignored.
+func withoutExternalID(fields map[string]any) (map[string]any, error) {
+	spec, ok := fields["external_id"]
+	if !ok {
+		return fields, nil
+	}
+	if spec != "Ref_Key" {
+		return nil, errors.New("external_id: virtsync always sends the 1C reference (Ref_Key) as external_id, " +
+			"which is how a record is found again in virtpos; it cannot be mapped (remove the key)")
+	}
+	out := maps.Clone(fields)
+	delete(out, "external_id")
+	return out, nil
 }
 
 // withLookupEntity gives a lookup spec without an entity the card kinds

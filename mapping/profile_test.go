@@ -64,7 +64,6 @@ func TestUT11Customers(t *testing.T) {
 		want    Params
 	}{
 		{fixture: "partner_full.json", want: Params{
-			"external_id": "3f2a9c1e-5b7d-11ef-8e2a-001dd8b71c2f",
 			"lname":       "Иванова", "fname": "Мария", "mname": "Петровна",
 			"email":     "maria.ivanova@example.ru",
 			"phone":     "+79123456789",
@@ -74,7 +73,6 @@ func TestUT11Customers(t *testing.T) {
 		// One word of name, no gender, empty birth date, phone only in
 		// Представление, e-mail only in Представление with a Cyrillic domain.
 		{fixture: "partner_sparse.json", want: Params{
-			"external_id": "7c0d1e2f-5b7d-11ef-8e2a-001dd8b71c2f",
 			"lname":       "Петров",
 			"email":       "петров@почта.рф",
 			"phone":       "+73432223344",
@@ -114,14 +112,11 @@ func TestUT11Cards(t *testing.T) {
 		r       fakeResolver
 		want    Params
 	}{
-		{name: "barcode card of a synced customer", fixture: "card_barcode.json", r: known, want: Params{
-			"external_id": "c1a2b3c4-6a7b-11ef-8e2a-001dd8b71c2f", "uid": "2900000000428", "status": "ACTIVE",
+		{name: "barcode card of a synced customer", fixture: "card_barcode.json", r: known, want: Params{ "uid": "2900000000428", "status": "ACTIVE",
 			"medium": "PLASTIC", "type_name": "Дисконтная 5%", "customer_id": "1042"}},
-		{name: "customer not in id map yet", fixture: "card_barcode.json", r: fakeResolver{}, want: Params{
-			"external_id": "c1a2b3c4-6a7b-11ef-8e2a-001dd8b71c2f", "uid": "2900000000428", "status": "ACTIVE",
+		{name: "customer not in id map yet", fixture: "card_barcode.json", r: fakeResolver{}, want: Params{ "uid": "2900000000428", "status": "ACTIVE",
 			"medium": "PLASTIC", "type_name": "Дисконтная 5%", "customer_external_id": "3f2a9c1e-5b7d-11ef-8e2a-001dd8b71c2f"}},
-		{name: "magnetic blocked card without owner", fixture: "card_magnetic.json", r: known, want: Params{
-			"external_id": "c5c6c7c8-6a7b-11ef-8e2a-001dd8b71c2f", "uid": ";777001?", "status": "BLOCKED",
+		{name: "magnetic blocked card without owner", fixture: "card_magnetic.json", r: known, want: Params{ "uid": ";777001?", "status": "BLOCKED",
 			"medium": "MAGNET", "type_name": "Магнитная VIP"}},
 	}
 	for _, tc := range cases {
@@ -191,7 +186,6 @@ func TestMergeOverrides(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	want := Params{
-		"external_id": "3f2a9c1e-5b7d-11ef-8e2a-001dd8b71c2f",
 		"lname":       "Иванова", "fname": "Мария",
 		"email":     "maria.ivanova@example.ru",
 		"phone":     "+79123456789",

@@ -39,12 +39,15 @@ func TestShippedProfilesCompile(t *testing.T) {
 			if c.Name != name || c.Title == "" || c.Source != "shipped "+name {
 				t.Fatalf("name/title/source = %q/%q/%q", c.Name, c.Title, c.Source)
 			}
-			for _, p := range []string{"external_id", "lname", "email", "phone"} {
+			if slices.Contains(c.Customers.Params(), "external_id") || slices.Contains(c.Cards.Params(), "external_id") {
+				t.Error("external_id is virtsync's, not the map's")
+			}
+			for _, p := range []string{"lname", "email", "phone"} {
 				if !slices.Contains(c.Customers.Params(), p) {
 					t.Errorf("customers map lacks %s", p)
 				}
 			}
-			for _, p := range []string{"external_id", "uid", "customer_id", "customer_external_id"} {
+			for _, p := range []string{"uid", "customer_id", "customer_external_id"} {
 				if !slices.Contains(c.Cards.Params(), p) {
 					t.Errorf("cards map lacks %s", p)
 				}
@@ -322,5 +325,32 @@ func TestHintNamesTheProfile(t *testing.T) {
 	var target *onecapi.MetadataError
 	if !errors.As(error(me), &target) {
 		t.Fatal("not a *MetadataError")
+	}
+}
+
+// TestExternalIDIsVirtsyncs: external_id is the link virtsync finds a
+// record again by; a map may say Ref_Key (what virtsync sends anyway) but
+// nothing else, rather than be overwritten in silence.
+func TestExternalIDIsVirtsyncs(t *testing.T) {
+	for _, tc := range []struct {
+		spec any
+		want string
+	}{
+		{spec: "Ref_Key"},
+		{spec: "Code", want: "customers.fields.external_id: virtsync always sends the 1C reference (Ref_Key) as external_id"},
+		{spec: map[string]any{"from": "Ref_Key"}, want: "it cannot be mapped"},
+	} {
+		p, err := LoadProfile(ProfileUT11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Customers.Fields = Merge(p.Customers.Fields, map[string]any{"external_id": tc.spec})
+		c, err := p.Compile()
+		switch {
+		case tc.want == "" && (err != nil || slices.Contains(c.Customers.Params(), "external_id")):
+			t.Errorf("%v: %v", tc.spec, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: err = %v, want %q", tc.spec, err, tc.want)
+		}
 	}
 }
