@@ -351,15 +351,6 @@ func TestSourceFailureKeepsWhatWasDone(t *testing.T) {
 	}
 }
 
-func TestParseSchedule(t *testing.T) {
-	for spec, ok := range map[string]bool{"@every 10m": true, "*/5 * * * *": true, "0 */5 * * * *": true,
-		"CRON_TZ=Europe/Moscow 0 3 * * *": true, "every ten minutes": false, "61 * * * *": false} {
-		if err := engine.ParseSchedule(spec); (err == nil) != ok {
-			t.Errorf("ParseSchedule(%q) = %v, want ok=%v", spec, err, ok)
-		}
-	}
-}
-
 func TestHeldRecordsDeadLetterByAge(t *testing.T) {
 	r, db := newRunner(t)
 	r.HoldMaxAttempts, r.HoldMaxAge = 100, 50*time.Millisecond

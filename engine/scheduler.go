@@ -9,20 +9,9 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/virtsync/virtsync/internal/schedule"
 	"github.com/virtsync/virtsync/state"
 )
-
-// cronParser parses schedules: five fields, an optional leading seconds
-// field, descriptors (@every 10m, @hourly) and a CRON_TZ= prefix.
-func cronParser() cron.Parser {
-	return cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-}
-
-// ParseSchedule checks a schedule the way the scheduler will read it.
-func ParseSchedule(spec string) error {
-	_, err := cronParser().Parse(spec)
-	return err
-}
 
 // Scheduled is one job on its schedule.
 type Scheduled struct {
@@ -67,7 +56,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	cl := cronLogger{log}
 	// Recover: a panic in a job must not take the daemon down.
 	// SkipIfStillRunning: a slow run is never doubled by its own schedule.
-	c := cron.New(cron.WithParser(cronParser()), cron.WithLocation(loc), cron.WithLogger(cl),
+	c := cron.New(cron.WithParser(schedule.Parser{}), cron.WithLocation(loc), cron.WithLogger(cl),
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()

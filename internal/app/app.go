@@ -484,7 +484,7 @@ func httpListen(cfg config.Config) (addr string, on bool) {
 func newScheduler(p *parts, r *engine.Runner) *engine.Scheduler {
 	var sched []engine.Scheduled
 	for _, name := range enabled(p.cfg) {
-		sched = append(sched, engine.Scheduled{Spec: p.jobs[name], Schedule: schedule(p.cfg, name)})
+		sched = append(sched, engine.Scheduled{Spec: p.jobs[name], Schedule: scheduleOf(p.cfg, name)})
 	}
 	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
 		OnRun: func(sum engine.Summary, err error) { p.metrics.Run(sum) }}

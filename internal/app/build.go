@@ -230,7 +230,7 @@ func enabled(cfg config.Config) []string {
 	return out
 }
 
-func schedule(cfg config.Config, job string) string {
+func scheduleOf(cfg config.Config, job string) string {
 	switch job {
 	case "customers":
 		return cfg.Jobs.Customers.Schedule

@@ -22,6 +22,7 @@ import (
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onecapi"
+	"github.com/virtsync/virtsync/internal/schedule"
 	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/sinks/sink1c"
 	"github.com/virtsync/virtsync/sinks/sinkvp"
@@ -505,7 +506,7 @@ var obsScheduler = observer{"the daemon's scheduler", func(t *testing.T, f *keys
 	var jobs []job
 	from := time.Date(2025, 3, 14, 10, 7, 30, 0, time.UTC)
 	for _, j := range s.Jobs {
-		sc, err := config.ParseSchedule(j.Schedule)
+		sc, err := schedule.Parse(j.Schedule)
 		if err != nil {
 			t.Fatal(err)
 		}

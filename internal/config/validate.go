@@ -8,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
+	"github.com/virtsync/virtsync/internal/schedule"
 	"github.com/virtsync/virtsync/mapping"
 )
 
@@ -173,36 +172,6 @@ func (c Config) Validate() error {
 	return &Error{Problems: v.probs}
 }
 
-// ParseSchedule parses a job schedule the way the daemon does: five or six
-// (with seconds) cron fields or a descriptor ("@every 1m", "@daily"),
-// optionally prefixed "CRON_TZ=Europe/Moscow ".
-//
-// It is stricter than robfig/cron in two ways: an "@every" interval must
-// be a whole number of seconds and at least 1s (cron silently runs "@every
-// 0s", "@every -1s" and "@every 1500ms" every second), and a zone prefix
-// with nothing after it is an error (cron panics on it).
-func ParseSchedule(spec string) (cron.Schedule, error) {
-	body := spec
-	if strings.HasPrefix(body, "TZ=") || strings.HasPrefix(body, "CRON_TZ=") {
-		_, rest, ok := strings.Cut(body, " ")
-		if !ok || strings.TrimSpace(rest) == "" {
-			return nil, fmt.Errorf("parse schedule %q: a time zone prefix needs a schedule after it, such as \"CRON_TZ=Europe/Moscow 0 3 * * *\"", spec)
-		}
-		body = strings.TrimSpace(rest)
-	}
-	if every, ok := strings.CutPrefix(body, "@every "); ok {
-		if d, err := time.ParseDuration(every); err == nil && (d < time.Second || d%time.Second != 0) {
-			return nil, fmt.Errorf("parse schedule %q: an @every interval must be a whole number of seconds, at least 1s, got %s", spec, d)
-		}
-	}
-	p := cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-	s, err := p.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("parse schedule %q: %w", spec, err)
-	}
-	return s, nil
-}
-
 type validator struct{ probs []Problem }
 
 func (v *validator) add(key, reason string) {
@@ -269,8 +238,8 @@ func (v *validator) retry(key string, r RetryConfig) {
 	}
 }
 
-func (v *validator) job(key, schedule string, batch int) {
-	if _, err := ParseSchedule(schedule); err != nil {
+func (v *validator) job(key, sched string, batch int) {
+	if _, err := schedule.Parse(sched); err != nil {
 		v.add(key+".schedule", fmt.Sprintf("want a cron expression or descriptor such as \"@every 10m\": %v", err))
 	}
 	if batch < 1 {
