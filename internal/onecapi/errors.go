@@ -11,6 +11,8 @@ import (
 	"net"
 	"regexp"
 	"strings"
+
+	"github.com/virtsync/virtsync/internal/redact"
 )
 
 // ErrOutcomeUnknown marks a create whose request may have reached 1C but
@@ -336,15 +338,12 @@ func snippet(b []byte, n int) string {
 	return truncate(strings.TrimSpace(spaceRe.ReplaceAllString(string(b), " ")), n)
 }
 
-// truncate cuts s to at most n bytes without splitting a UTF-8 rune.
+// truncate cuts s to at most n bytes, marking a cut with "…".
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if head, cut := redact.Cut(s, n); cut {
+		return head + "…"
 	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
+	return s
 }
 
 // ErrRedirect is returned (wrapped) when 1C, or a proxy in front of it,

@@ -121,3 +121,16 @@ func replaceWords(s string, re *regexp.Regexp) string {
 	b.WriteString(s[last:])
 	return b.String()
 }
+
+// Cut shortens s to at most n bytes without splitting a UTF-8 sequence
+// (Cyrillic is two bytes a letter), so that an error quotes a bounded
+// head of another system's text; cut reports whether anything was dropped.
+func Cut(s string, n int) (head string, cut bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n], true
+}

@@ -73,3 +73,24 @@ func TestTextRemovesPersonalData(t *testing.T) {
 		})
 	}
 }
+
+func TestCut(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		head string
+		cut  bool
+	}{
+		{"abc", 5, "abc", false},
+		{"abc", 3, "abc", false},
+		{"abcdef", 3, "abc", true},
+		{"Поле", 3, "П", true}, // not half of "о"
+		{"Поле", 4, "По", true},
+		{"Ж", 1, "", true},
+	} {
+		head, cut := Cut(tt.s, tt.n)
+		if head != tt.head || cut != tt.cut {
+			t.Errorf("Cut(%q, %d) = %q, %v; want %q, %v", tt.s, tt.n, head, cut, tt.head, tt.cut)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/virtsync/virtsync/internal/redact"
 )
 
 // APIError is a rejection by virtpos: the call was understood and refused
@@ -330,16 +332,8 @@ func IsTransient(err error) bool {
 
 // snippet returns at most n bytes of b as a quoted string, for error text.
 func snippet(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-		// Do not cut a UTF-8 sequence in half: Cyrillic is two bytes.
-		for len(b) > 0 && b[len(b)-1]&0xC0 == 0x80 {
-			b = b[:len(b)-1]
-		}
-		if len(b) > 0 && b[len(b)-1] >= 0xC0 {
-			b = b[:len(b)-1]
-		}
-		return fmt.Sprintf("%q...", b)
+	if head, cut := redact.Cut(string(b), n); cut {
+		return fmt.Sprintf("%q...", head)
 	}
 	return fmt.Sprintf("%q", b)
 }
