@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,6 +18,30 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
+// Defaults of the Runner's zero fields. The config's defaults of the keys
+// wired to them (virtpos.concurrency, jobs.*.batch_size,
+// onec.orders.hold_max_attempts and hold_max_age) are these same constants.
+const (
+	// ConcurrencyDefault matches the virtpos client's cap
+	// (virtposapi.ConcurrencyDefault): more would only queue there.
+	ConcurrencyDefault = 4
+	// BatchSizeDefault is records per state transaction.
+	BatchSizeDefault = 200
+	// HoldMaxAttemptsDefault is the runs a record may wait for a dependency.
+	HoldMaxAttemptsDefault = 10
+	// HoldMaxAgeDefault is the config's onec.orders.hold_max_age. A zero
+	// Runner.HoldMaxAge is no limit by age, not this: the field has no
+	// other way to say "no limit".
+	HoldMaxAgeDefault = 72 * time.Hour
+	// LeaseTTLDefault is a job lease's life without renewal.
+	LeaseTTLDefault = 2 * time.Minute
+	// RecordTimeoutDefault bounds one record's remote work.
+	RecordTimeoutDefault = 2 * time.Minute
+	// MaxIdenticalRejectionsDefault is the rejections in a row, for one
+	// reason, that make a system fault.
+	MaxIdenticalRejectionsDefault = 25
+)
+
 // Runner runs jobs against the state store. One Runner serves every job of
 // a process; it holds no per-run state itself.
 type Runner struct {
@@ -26,29 +51,32 @@ type Runner struct {
 	// NewEvent builds the outbox row of a domain event (CloudEvents
 	// envelope, subject). Required.
 	NewEvent func(kind, what string, data any) (state.Event, error)
-	// Concurrency is how many records of a batch are in flight. Default 4
-	// (match the virtpos client's cap: more would only queue there).
+	// Concurrency is how many records of a batch are in flight.
+	// Default [ConcurrencyDefault] (4).
 	Concurrency int
-	// BatchSize is how many records share one state transaction. Default 200.
+	// BatchSize is how many records share one state transaction.
+	// Default [BatchSizeDefault] (200).
 	BatchSize int
 	// HoldMaxAttempts is how many runs a record may wait for a dependency
-	// before it becomes a dead letter. Default 10.
+	// before it becomes a dead letter. Default [HoldMaxAttemptsDefault] (10).
 	HoldMaxAttempts int
 	// HoldMaxAge is how long a record may wait, whatever the number of
-	// runs; 0 means no limit by age.
+	// runs; 0 means no limit by age (the config sets [HoldMaxAgeDefault]).
 	HoldMaxAge time.Duration
-	// LeaseTTL is how long a job lease lives without renewal. Default 2m;
-	// it is renewed every third of that while the run goes on.
+	// LeaseTTL is how long a job lease lives without renewal. Default
+	// [LeaseTTLDefault] (2m); it is renewed every third of that while the
+	// run goes on.
 	LeaseTTL time.Duration
 	// Owner names this process in leases. Default host:pid.
 	Owner string
 	// RecordTimeout bounds one record's remote work once it has started;
-	// a cancelled run lets the record in flight finish within it. Default 2m.
+	// a cancelled run lets the record in flight finish within it.
+	// Default [RecordTimeoutDefault] (2m).
 	RecordTimeout time.Duration
 	// MaxIdenticalRejections is how many records in a row may be rejected
 	// for the same reason before the run takes it for a system fault and
-	// stops without marking any of them failed. Default 25; negative
-	// disables the check.
+	// stops without marking any of them failed. Default
+	// [MaxIdenticalRejectionsDefault] (25); negative disables the check.
 	MaxIdenticalRejections int
 	// Observe, when set, is told every outcome (metrics).
 	Observe func(job string, r virtsync.Result)
@@ -105,24 +133,25 @@ type Failure struct {
 }
 
 func (r *Runner) defaults() {
+	// <= 0 rather than cmp.Or: a negative count or duration is as unusable
+	// as zero and takes the default too.
 	if r.Concurrency <= 0 {
-		r.Concurrency = 4
+		r.Concurrency = ConcurrencyDefault
 	}
 	if r.BatchSize <= 0 {
-		r.BatchSize = 200
+		r.BatchSize = BatchSizeDefault
 	}
 	if r.HoldMaxAttempts <= 0 {
-		r.HoldMaxAttempts = 10
+		r.HoldMaxAttempts = HoldMaxAttemptsDefault
 	}
 	if r.LeaseTTL <= 0 {
-		r.LeaseTTL = 2 * time.Minute
+		r.LeaseTTL = LeaseTTLDefault
 	}
 	if r.RecordTimeout <= 0 {
-		r.RecordTimeout = 2 * time.Minute
+		r.RecordTimeout = RecordTimeoutDefault
 	}
-	if r.MaxIdenticalRejections == 0 {
-		r.MaxIdenticalRejections = 25
-	}
+	// Only zero: a negative value disables the check.
+	r.MaxIdenticalRejections = cmp.Or(r.MaxIdenticalRejections, MaxIdenticalRejectionsDefault)
 	if r.Owner == "" {
 		host, _ := os.Hostname()
 		r.Owner = fmt.Sprintf("%s:%d", host, os.Getpid())
