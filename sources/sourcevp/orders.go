@@ -26,19 +26,33 @@ type OrdersClient interface {
 	Orders(ctx context.Context, q virtposapi.OrdersQuery, fn func(*virtposapi.Order) error) error
 }
 
+// Defaults of jobs.orders.window and jobs.orders.overlap.
+const (
+	// WindowDefault is long enough that flags flipped late (paid,
+	// shipped, cancelled) are still seen.
+	WindowDefault = 720 * time.Hour
+	// OverlapDefault is the config's jobs.orders.overlap. A zero
+	// Orders.Overlap is no overlap, not this: overlap: 0 is a valid choice.
+	OverlapDefault = 24 * time.Hour
+)
+
 // Orders is the source of the orders job.
 type Orders struct {
 	Client OrdersClient
-	// Window is how far back each run reads (orders.window; default 720h),
-	// so that flags flipped late (paid, shipped, cancelled) are seen.
+	// Window is how far back from now each run reads, so that flags
+	// flipped late (paid, shipped, cancelled) are seen: every run (not only
+	// the first) reads the orders created in the last Window+Overlap.
+	// Default [WindowDefault] (720h).
 	Window time.Duration
 	// Overlap is added to the window so a run that starts late still
-	// covers the previous run's edge. Default 24h.
+	// covers the previous run's edge. 0 means none; negative is taken as
+	// 0 (the config sets [OverlapDefault], 24h).
 	Overlap time.Duration
 	// Loc is the shop's zone: created_date is local time without a zone
 	// and the date filters are dates in that zone.
 	Loc *time.Location
-	// Full reads every order (no date filter): a resync.
+	// Full reads every order (no date filter, Window and Overlap unused):
+	// a resync.
 	Full bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -447,12 +461,10 @@ func (s *Orders) query() virtposapi.OrdersQuery {
 	if loc == nil {
 		loc = time.UTC
 	}
-	window, overlap := s.Window, s.Overlap
+	window, overlap := s.Window, max(s.Overlap, 0)
+	// <= 0 rather than cmp.Or: a negative window would read the future.
 	if window <= 0 {
-		window = 720 * time.Hour
-	}
-	if overlap < 0 {
-		overlap = 0
+		window = WindowDefault
 	}
 	t := now().In(loc)
 	return virtposapi.OrdersQuery{DateFrom: t.Add(-window - overlap), DateTo: t}
