@@ -216,13 +216,26 @@ func setItemField(it *Item, path, name, v string) error {
 // current order is held in memory.
 type xmlOrders struct {
 	d       *xml.Decoder
-	gap     *gapReader
-	guard   *textGuard
 	unknown int // unknown elements with elements inside, skipped in this order
 	text    bytes.Buffer
-	n       int // orders delivered so far, for paths in errors
-	env     envelope
-	fn      func(*Order) error
+	orderStream
+}
+
+// orderStream is what both formats' walkers keep: the guarded reader, the
+// count of orders delivered (for paths in errors), the envelope and fn.
+type orderStream struct {
+	gap   *gapReader
+	guard *textGuard
+	n     int
+	env   envelope
+	fn    func(*Order) error
+}
+
+// openStream wraps a body for a walker; h keeps its head for errors.
+func openStream(r io.Reader, xmlText bool, fn func(*Order) error) (h *headRecorder, st orderStream) {
+	h = &headRecorder{r: r}
+	g := &gapReader{r: h}
+	return h, orderStream{gap: g, guard: newTextGuard(g, xmlText), fn: fn}
 }
 
 // DecodeOrdersXML reads a GET /orders response in XML from r and calls fn for
@@ -235,32 +248,41 @@ type xmlOrders struct {
 // decoding and is returned as is. A response with success=0 yields an
 // *APIError.
 func DecodeOrdersXML(r io.Reader, fn func(*Order) error) error {
-	h := &headRecorder{r: r}
-	g := &gapReader{r: h}
-	tg := newTextGuard(g, true)
-	x := &xmlOrders{d: xml.NewDecoder(tg), gap: g, guard: tg, fn: fn}
-	if err := x.root(); err != nil {
+	h, st := openStream(r, true, fn)
+	x := &xmlOrders{d: xml.NewDecoder(st.guard), orderStream: st}
+	return decodeBody(h, x.root, &x.env)
+}
+
+// decodeBody runs a format's root decoder over a body and checks the
+// envelope it read; a decode error that does not quote the body yet gets
+// the body's head, so that an HTML error page says what it is.
+func decodeBody(h *headRecorder, root func() error, env *envelope) error {
+	if err := root(); err != nil {
 		var de *DecodeError
 		if errors.As(err, &de) && de.Got == "" {
 			de.bodyGot(h.head, 120)
 		}
 		return err
 	}
-	return x.env.check("", 0, h.head)
+	return env.check("", 0, h.head)
 }
 
-func (x *xmlOrders) syntax(path string, err error) error {
+// syntaxError says what stopped a body at path: a gap in the stream, a
+// deadline (not the body's fault), or bad syntax of the format.
+func syntaxError(path, expected string, err error) error {
 	if errors.Is(err, errGap) {
 		return gapError(path)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return err // a timer cut the read: not a fault of the body
+		return err
 	}
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	return &DecodeError{Path: path, Expected: "well-formed XML", Err: err}
+	return &DecodeError{Path: path, Expected: expected, Err: err}
 }
+
+func (x *xmlOrders) syntax(path string, err error) error { return syntaxError(path, "well-formed XML", err) }
 
 // next returns the next start or end element, skipping text, comments and
 // processing instructions between elements.
@@ -567,12 +589,8 @@ func (x *xmlOrders) wrappedItem(o *Order, base, rel string) (Item, error) {
 // numbers-as-strings, flags as booleans and single objects in place of lists
 // all pass through one path and only one order is in memory at a time.
 type jsonOrders struct {
-	d     *json.Decoder
-	gap   *gapReader
-	guard *textGuard
-	n     int
-	env   envelope
-	fn    func(*Order) error
+	d *json.Decoder
+	orderStream
 }
 
 // DecodeOrdersJSON is DecodeOrdersXML for the JSON format: it accepts
@@ -581,34 +599,14 @@ type jsonOrders struct {
 // object keyed by id in place of a list (PHP's encoding of an array whose
 // keys are not 0, 1, 2 ...).
 func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
-	h := &headRecorder{r: r}
-	g := &gapReader{r: h}
-	tg := newTextGuard(g, false)
-	d := json.NewDecoder(tg)
+	h, st := openStream(r, false, fn)
+	d := json.NewDecoder(st.guard)
 	d.UseNumber()
-	j := &jsonOrders{d: d, gap: g, guard: tg, fn: fn}
-	if err := j.root(); err != nil {
-		var de *DecodeError
-		if errors.As(err, &de) && de.Got == "" {
-			de.bodyGot(h.head, 120)
-		}
-		return err
-	}
-	return j.env.check("", 0, h.head)
+	j := &jsonOrders{d: d, orderStream: st}
+	return decodeBody(h, j.root, &j.env)
 }
 
-func (j *jsonOrders) syntax(path string, err error) error {
-	if errors.Is(err, errGap) {
-		return gapError(path)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return err // a timer cut the read: not a fault of the body
-	}
-	if errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return &DecodeError{Path: path, Expected: "valid JSON", Err: err}
-}
+func (j *jsonOrders) syntax(path string, err error) error { return syntaxError(path, "valid JSON", err) }
 
 func (j *jsonOrders) token(path string) (json.Token, error) {
 	t, err := j.d.Token()
