@@ -3,8 +3,6 @@ package sinkvp
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/virtsync/virtsync"
@@ -45,14 +43,10 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 	if rec.Deleted || rec.Marked {
 		return h.remove(ctx, rec, id, known)
 	}
-	p, err := h.Mapper.Map(ctx, rec)
+	p, err := params(ctx, h.Mapper, virtsync.KindCard, rec)
 	if err != nil {
-		return engine.Outcome{}, fmt.Errorf("card %s: %w", rec.Key, err)
+		return engine.Outcome{}, err
 	}
-	if p == nil { // a mapper with nothing beyond the key: never panic in a worker
-		p = url.Values{}
-	}
-	p.Set("external_id", rec.Key)
 	p.Set("create_if_not_exist", "1")
 	p.Del("card_id")
 	if known {

@@ -36,6 +36,20 @@ type Mapper interface {
 	Map(ctx context.Context, rec engine.Record) (url.Values, error)
 }
 
+// params maps a record and sets its external_id, the 1C reference: it is
+// how virtsync finds the record again in virtpos, so no map sets it.
+func params(ctx context.Context, m Mapper, kind string, rec engine.Record) (url.Values, error) {
+	p, err := m.Map(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, rec.Key, err)
+	}
+	if p == nil { // a mapper with nothing beyond the key: never panic in a worker
+		p = url.Values{}
+	}
+	p.Set("external_id", rec.Key)
+	return p, nil
+}
+
 // Customers is the handler of the customers job. A customer deleted or
 // marked for deletion in 1C stays in virtpos, which has no call to delete
 // one (onec.customers.on_delete accepts only "ignore"); the run counts it
@@ -89,14 +103,10 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 		run.Log.Info("customer "+what+" in 1C; left in virtpos", "key", rec.Key)
 		return engine.Outcome{Result: virtsync.Skipped}, nil
 	}
-	p, err := h.Mapper.Map(ctx, rec)
+	p, err := params(ctx, h.Mapper, virtsync.KindCustomer, rec)
 	if err != nil {
-		return engine.Outcome{}, fmt.Errorf("customer %s: %w", rec.Key, err)
+		return engine.Outcome{}, err
 	}
-	if p == nil { // a mapper with nothing beyond the key: never panic in a worker
-		p = url.Values{}
-	}
-	p.Set("external_id", rec.Key)
 	p.Del("id")
 
 	id, known, err := run.IDs.LookupID(ctx, virtsync.KindCustomer, rec.Key)
