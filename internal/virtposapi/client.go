@@ -4,6 +4,7 @@ import (
 	"github.com/virtsync/virtsync/internal/redact"
 	"github.com/virtsync/virtsync/internal/retry"
 
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,38 +22,78 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// Defaults of a zero Config, and of the virtpos section of the config,
+// which uses these constants.
+const (
+	FormatDefault = "json"
+	MethodDefault = http.MethodGet
+	// TimeoutDefault bounds one small call, or one pause in the orders
+	// stream.
+	TimeoutDefault = 30 * time.Second
+	// OrdersTimeoutDefault bounds one /orders response as a whole: long
+	// enough for a big window on a slow link.
+	OrdersTimeoutDefault = 30 * time.Minute
+	ConcurrencyDefault   = 4
+	// RateLimitDefault is the config's virtpos.rate_limit. A zero
+	// Config.RateLimit is unlimited, not this: rate_limit: 0 is a valid
+	// choice.
+	RateLimitDefault = 10
+	// RetryAttemptsDefault is Retry.MaxAttempts when zero, the first try
+	// included.
+	RetryAttemptsDefault = 6
+)
+
+// The documented paths, and for cards assumed ones that follow
+// customer/update.
+const (
+	OrdersPathDefault         = "/orders"
+	CustomerPathDefault       = "/customer"
+	CustomerUpdatePathDefault = "/customer/update"
+	CardUpdatePathDefault     = "/card/update"
+	CardInsertPathDefault     = "/card/insert"
+	CardDeletePathDefault     = "/card/delete"
+)
+
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {
 	// BaseURL is the API root, e.g. https://mycompany.myvirtualpos.ru/api.
 	BaseURL string
 	// APIKey is sent as the apikey query parameter and never shown anywhere.
 	APIKey string
-	// Format is "json" (default) or "xml".
+	// Format is "json" or "xml". Default [FormatDefault] (json).
 	Format string
-	// Method is "GET" (default: parameters in the query, as documented) or
-	// "POST" (parameters as a form body; the apikey stays in the query).
+	// Method is "GET" (parameters in the query, as documented) or "POST"
+	// (parameters as a form body; the apikey stays in the query). Default
+	// [MethodDefault] (GET).
 	Method string
 	// Timeout bounds one small call; for the orders stream it bounds the wait
 	// for the response headers and every pause between body reads, so a big
-	// window may take longer in total as long as bytes keep coming. Default 30s.
+	// window may take longer in total as long as bytes keep coming.
+	// Default [TimeoutDefault] (30s).
 	Timeout time.Duration
 	// OrdersTimeout bounds one /orders response as a whole, from the request
 	// to its last byte: a body that trickles a byte now and then never
-	// trips Timeout's idle timer, this ends it. Default 30m.
+	// trips Timeout's idle timer, this ends it. Default
+	// [OrdersTimeoutDefault] (30m).
 	OrdersTimeout time.Duration
-	// Concurrency caps requests in flight across all calls. Default 4.
+	// Concurrency caps requests in flight across all calls. Default
+	// [ConcurrencyDefault] (4).
 	Concurrency int
-	// RateLimit caps requests per second across all calls; 0 means unlimited.
+	// RateLimit caps requests per second across all calls; 0 means
+	// unlimited (the config sets [RateLimitDefault], 10).
 	RateLimit float64
-	// Retry bounds retries of transient failures.
+	// Retry bounds retries of transient failures. MaxAttempts defaults to
+	// [RetryAttemptsDefault] (6).
 	Retry RetryPolicy
 	// Breaker stops a client whose calls keep failing (transport errors,
 	// timeouts, 5xx, garbled bodies, a refused key; not rejections): after
 	// Failures in a row every call fails at once with ErrUnavailable for
 	// Cooldown, then one trial call is let through. Shared by all calls.
-	// Defaults 8 and 1m; Failures < 0 disables it.
+	// Defaults retry.BreakerFailuresDefault and BreakerCooldownDefault (8
+	// and 1m); Failures < 0 disables it.
 	Breaker BreakerPolicy
-	// Paths of the endpoints below BaseURL; empty ones take the defaults.
+	// Paths of the endpoints below BaseURL; empty ones take the
+	// XxxPathDefault constants.
 	Paths Paths
 	// Logger receives one debug line per request and a warning per retry.
 	// Nil discards.
@@ -67,7 +108,7 @@ type Config struct {
 }
 
 // RetryPolicy is the backoff policy shared with the 1C client; here
-// MaxAttempts defaults to 6.
+// MaxAttempts defaults to [RetryAttemptsDefault].
 type RetryPolicy = retry.Policy
 
 // BreakerPolicy configures the client's circuit breaker (Config.Breaker).
@@ -77,18 +118,6 @@ type BreakerPolicy = retry.BreakerPolicy
 // the virtpos documentation; the defaults follow customer/update.
 type Paths struct {
 	Orders, Customer, CustomerUpdate, CardUpdate, CardInsert, CardDelete string
-}
-
-// DefaultPaths are the documented (and, for cards, assumed) paths.
-func DefaultPaths() Paths {
-	return Paths{
-		Orders:         "/orders",
-		Customer:       "/customer",
-		CustomerUpdate: "/customer/update",
-		CardUpdate:     "/card/update",
-		CardInsert:     "/card/insert",
-		CardDelete:     "/card/delete",
-	}
 }
 
 // Endpoint names, as used in errors, logs and metric labels.
@@ -140,33 +169,29 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("virtpos: apikey is empty (set virtpos.apikey, usually ${VIRTPOS_APIKEY})")
 	}
 	c := &Client{base: base, key: cfg.APIKey, onReq: cfg.OnRequest}
-	switch strings.ToLower(cfg.Format) {
-	case "", "json":
-		c.format = "json"
-	case "xml":
-		c.format = "xml"
+	switch f := strings.ToLower(cmp.Or(cfg.Format, FormatDefault)); f {
+	case "json", "xml":
+		c.format = f
 	default:
 		return nil, fmt.Errorf("virtpos: format %q: expected json or xml", cfg.Format)
 	}
-	switch strings.ToUpper(cfg.Method) {
-	case "", "GET":
-		c.method = http.MethodGet
-	case "POST":
-		c.method = http.MethodPost
+	switch m := strings.ToUpper(cmp.Or(cfg.Method, MethodDefault)); m {
+	case http.MethodGet, http.MethodPost:
+		c.method = m
 	default:
 		return nil, fmt.Errorf("virtpos: method %q: expected GET or POST", cfg.Method)
 	}
+	// <= 0 rather than cmp.Or: a negative timeout is as unusable as zero.
 	c.timeout = cfg.Timeout
 	if c.timeout <= 0 {
-		c.timeout = 30 * time.Second
+		c.timeout = TimeoutDefault
 	}
 	c.orders = cfg.OrdersTimeout
 	if c.orders <= 0 {
-		c.orders = 30 * time.Minute
+		c.orders = OrdersTimeoutDefault
 	}
-	c.retry = cfg.Retry.WithDefaults(6)
+	c.retry = cfg.Retry.WithDefaults(RetryAttemptsDefault)
 	c.breaker = retry.NewBreaker(cfg.Breaker)
-	def := DefaultPaths()
 	pick := func(p, d string) string {
 		if p == "" {
 			return d
@@ -174,20 +199,20 @@ func New(cfg Config) (*Client, error) {
 		return "/" + strings.TrimLeft(p, "/")
 	}
 	c.paths = map[string]string{
-		EPOrders:         pick(cfg.Paths.Orders, def.Orders),
-		EPCustomer:       pick(cfg.Paths.Customer, def.Customer),
-		EPCustomerUpdate: pick(cfg.Paths.CustomerUpdate, def.CustomerUpdate),
-		EPCardUpdate:     pick(cfg.Paths.CardUpdate, def.CardUpdate),
-		EPCardInsert:     pick(cfg.Paths.CardInsert, def.CardInsert),
-		EPCardDelete:     pick(cfg.Paths.CardDelete, def.CardDelete),
+		EPOrders:         pick(cfg.Paths.Orders, OrdersPathDefault),
+		EPCustomer:       pick(cfg.Paths.Customer, CustomerPathDefault),
+		EPCustomerUpdate: pick(cfg.Paths.CustomerUpdate, CustomerUpdatePathDefault),
+		EPCardUpdate:     pick(cfg.Paths.CardUpdate, CardUpdatePathDefault),
+		EPCardInsert:     pick(cfg.Paths.CardInsert, CardInsertPathDefault),
+		EPCardDelete:     pick(cfg.Paths.CardDelete, CardDeletePathDefault),
 	}
 	c.log = cfg.Logger
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	n := cfg.Concurrency
-	if n <= 0 {
-		n = 4
+	if n <= 0 { // a negative cap is as unusable as zero
+		n = ConcurrencyDefault
 	}
 	c.sem = make(chan struct{}, n)
 	if cfg.RateLimit > 0 {
