@@ -31,6 +31,21 @@ import (
 	"time"
 )
 
+// Defaults of a zero Config, and of the onec section of the config, which
+// uses these constants.
+const (
+	TimeoutDefault  = 60 * time.Second
+	PageSizeDefault = 1000
+	// MinPageSizeDefault is the floor to which a page is halved after a 5xx.
+	MinPageSizeDefault = 50
+	// BatchSizeDefault keys per fetch-by-key request: longer filters hit
+	// URL limits of IIS/Apache in front of 1C.
+	BatchSizeDefault = 40
+	// RetryAttemptsDefault is Retry.MaxAttempts when zero, the first try
+	// included; the same as virtpos's.
+	RetryAttemptsDefault = 6
+)
+
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {
 	// BaseURL is the publication's OData root, e.g.
@@ -40,23 +55,25 @@ type Config struct {
 	// User and Password are the infobase user for HTTP Basic auth.
 	User     string
 	Password string
-	// Timeout bounds one HTTP request (headers and body). Default 60s.
-	// Ignored when HTTPClient is given (its own Timeout applies).
+	// Timeout bounds one HTTP request (headers and body). Default
+	// [TimeoutDefault] (60s). Ignored when HTTPClient is given (its own
+	// Timeout applies).
 	Timeout time.Duration
-	// PageSize is the $top of a page. Default 1000.
+	// PageSize is the $top of a page. Default [PageSizeDefault] (1000).
 	PageSize int
 	// MinPageSize is the floor to which a page is halved after a 5xx.
-	// Default 50 (or PageSize when smaller).
+	// Default [MinPageSizeDefault] (50), or PageSize when smaller.
 	MinPageSize int
 	// BatchSize is how many keys one fetch-by-key request asks for
-	// (Ref_Key eq guid'..' or ...). Default 40: longer filters hit URL limits
-	// of IIS/Apache in front of 1C.
+	// (Ref_Key eq guid'..' or ...). Default [BatchSizeDefault] (40).
 	BatchSize int
 	// Retry bounds retries of reads, updates and posting. Creates are never
-	// retried once the request may have reached 1C.
+	// retried once the request may have reached 1C. MaxAttempts defaults
+	// to [RetryAttemptsDefault] (6).
 	Retry Retry
 	// Breaker makes calls fail fast (ErrUnavailable) after a run of failed
-	// attempts, for a cooldown. Defaults: 8 failures, 1 minute.
+	// attempts, for a cooldown. Defaults retry.BreakerFailuresDefault and
+	// BreakerCooldownDefault (8 failures, 1 minute).
 	Breaker Breaker
 	// Logger receives debug request lines and warnings. Nil discards.
 	Logger *slog.Logger
@@ -66,26 +83,27 @@ type Config struct {
 }
 
 // Retry is the backoff policy shared with the virtpos client. Here
-// MaxAttempts defaults to 5, and Max also caps a server's Retry-After.
+// MaxAttempts defaults to [RetryAttemptsDefault], and Max also caps a
+// server's Retry-After.
 type Retry = retry.Policy
 
+// withDefaults fills zero and negative fields: <= 0 rather than cmp.Or,
+// as a negative size or timeout is as unusable as zero.
 func (c Config) withDefaults() Config {
 	if c.Timeout <= 0 {
-		c.Timeout = 60 * time.Second
+		c.Timeout = TimeoutDefault
 	}
 	if c.PageSize <= 0 {
-		c.PageSize = 1000
+		c.PageSize = PageSizeDefault
 	}
 	if c.MinPageSize <= 0 {
-		c.MinPageSize = 50
+		c.MinPageSize = MinPageSizeDefault
 	}
-	if c.MinPageSize > c.PageSize {
-		c.MinPageSize = c.PageSize
-	}
+	c.MinPageSize = min(c.MinPageSize, c.PageSize)
 	if c.BatchSize <= 0 {
-		c.BatchSize = 40
+		c.BatchSize = BatchSizeDefault
 	}
-	c.Retry = c.Retry.WithDefaults(5)
+	c.Retry = c.Retry.WithDefaults(RetryAttemptsDefault)
 	return c
 }
 
