@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,19 +14,29 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Defaults of a zero ConnOptions, and of nats.connect_timeout.
+const (
+	ConnNameDefault          = "virtsync"
+	PublishAckTimeoutDefault = 10 * time.Second
+	ReconnectWaitDefault     = 2 * time.Second
+	// ConnectTimeoutDefault is the config's nats.connect_timeout, and the
+	// dial timeout of a Connect whose ctx has no deadline.
+	ConnectTimeoutDefault = 5 * time.Second
+)
+
 // ConnOptions configures [Connect]. The zero value works.
 type ConnOptions struct {
 	// Name is the client name shown by the server (nats server report
-	// connections). Empty means "virtsync".
+	// connections). Empty means [ConnNameDefault] ("virtsync").
 	Name string
 
 	// PublishAckTimeout bounds the wait for each asynchronous publish ack;
 	// a publish not acked in time fails and is retried from the outbox.
-	// 0 means 10 seconds.
+	// 0 means [PublishAckTimeoutDefault] (10s).
 	PublishAckTimeout time.Duration
 
 	// ReconnectWait is the pause between reconnect attempts (plus jitter).
-	// 0 means 2 seconds.
+	// 0 means [ReconnectWaitDefault] (2s).
 	ReconnectWait time.Duration
 
 	// Logger receives connection events (disconnected, reconnected, async
@@ -71,20 +82,15 @@ func connect(ctx context.Context, url string, opts ConnOptions, extra ...nats.Op
 	if opts.PublishAckTimeout < 0 || opts.ReconnectWait < 0 {
 		return nil, errors.New("connect nats: negative timeout")
 	}
-	if opts.Name == "" {
-		opts.Name = "virtsync"
-	}
-	if opts.PublishAckTimeout == 0 {
-		opts.PublishAckTimeout = 10 * time.Second
-	}
-	if opts.ReconnectWait == 0 {
-		opts.ReconnectWait = 2 * time.Second
-	}
+	// Negative durations were refused above, so only zero is left to fill.
+	opts.Name = cmp.Or(opts.Name, ConnNameDefault)
+	opts.PublishAckTimeout = cmp.Or(opts.PublishAckTimeout, PublishAckTimeoutDefault)
+	opts.ReconnectWait = cmp.Or(opts.ReconnectWait, ReconnectWaitDefault)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("connect nats: %w", err)
 	}
 	log := discardIfNil(opts.Logger).With("component", "nats")
-	dialTimeout := 5 * time.Second
+	dialTimeout := ConnectTimeoutDefault
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < dialTimeout {
 		dialTimeout = max(time.Until(dl), time.Millisecond)
 	}
@@ -171,7 +177,7 @@ func (c *Conn) Ready(ctx context.Context) error {
 
 // EnsureStream creates the file-backed stream name capturing subjects (for
 // virtsync "<prefix>.>"), or brings an existing one to these subjects and
-// this duplicate window. dedupe 0 means [DefaultDedupeWindow]; it must exceed
+// this duplicate window. dedupe 0 means [DedupeWindowDefault]; it must exceed
 // the outbox's worst relay delay (see there).
 //
 // An existing stream is updated field by field rather than replaced with
@@ -195,9 +201,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, name string, subj
 	if dedupe < 0 {
 		return nil, fmt.Errorf("ensure stream %s: negative dedupe window %s", name, dedupe)
 	}
-	if dedupe == 0 {
-		dedupe = DefaultDedupeWindow
-	}
+	dedupe = cmp.Or(dedupe, DedupeWindowDefault) // negative refused above
 	// Two attempts: another process may create the stream between our
 	// lookup and our create.
 	for range 2 {

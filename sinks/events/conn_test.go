@@ -77,8 +77,8 @@ func testEnsureStream(t *testing.T, c *events.Conn, name, prefix string) {
 	if _, err := c.EnsureStream(ctx, name, subjects, 0); err != nil {
 		t.Fatal(err)
 	}
-	if d := config().Duplicates; d != events.DefaultDedupeWindow {
-		t.Errorf("duplicates %s with 0, want the default %s", d, events.DefaultDedupeWindow)
+	if d := config().Duplicates; d != events.DedupeWindowDefault {
+		t.Errorf("duplicates %s with 0, want the default %s", d, events.DedupeWindowDefault)
 	}
 
 	if err := c.Ready(ctx); err != nil {

@@ -5,7 +5,7 @@
 // it describes; a [Relay] reads the outbox, publishes each event with
 // Nats-Msg-Id = the event id and deletes the row only after JetStream acked
 // it. A crash between the ack and the delete re-publishes the same id, which
-// the stream's duplicate window ([DefaultDedupeWindow]) swallows.
+// the stream's duplicate window ([DedupeWindowDefault]) swallows.
 //
 // When no NATS URL is configured, [StartEmbedded] runs a nats-server with
 // JetStream inside the process, reached in-process only (no socket) unless
@@ -14,6 +14,7 @@
 package events
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -27,20 +28,21 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
-// Defaults of the events section of the config (DESIGN.md sections 5 and 7).
+// Defaults of the nats section of the config (DESIGN.md sections 5 and 7),
+// which uses these constants.
 const (
 	// DefaultSubjectPrefix is the first subject token: subjects are
 	// "<prefix>.<kind>.<what>".
 	DefaultSubjectPrefix = "virtsync"
 	// DefaultStream is the JetStream stream that captures "<prefix>.>".
 	DefaultStream = "VIRTSYNC"
-	// DefaultDedupeWindow is the stream's duplicate window. It must exceed
+	// DedupeWindowDefault is the stream's duplicate window. It must exceed
 	// the worst delay between an event's first publish attempt and the
 	// deletion of its outbox row (relay backoff, a restart after a crash),
 	// or a re-publish after that delay is stored twice. Ten minutes covers
 	// a crash-and-restart loop and the relay's 30 s maximum backoff many
 	// times over while keeping the server's id table small.
-	DefaultDedupeWindow = 10 * time.Minute
+	DedupeWindowDefault = 10 * time.Minute
 )
 
 // CloudEvents constants written into every envelope.
@@ -146,12 +148,9 @@ type Builder struct {
 // Event builds the envelope for kind.what with data and returns its outbox
 // row; see [New].
 func (b Builder) Event(kind, what string, data any) (state.Event, error) {
-	source, prefix, now := b.Source, b.SubjectPrefix, time.Now
+	source, prefix, now := b.Source, cmp.Or(b.SubjectPrefix, DefaultSubjectPrefix), time.Now
 	if source == "" {
-		source = DefaultSource()
-	}
-	if prefix == "" {
-		prefix = DefaultSubjectPrefix
+		source = DefaultSource() // not in cmp.Or: it asks the OS for the hostname
 	}
 	if b.Now != nil {
 		now = b.Now

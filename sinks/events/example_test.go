@@ -74,7 +74,7 @@ func Example_daemon() {
 		Logger: log,
 		EnsureStream: func(ctx context.Context) error {
 			_, err := conn.EnsureStream(ctx, events.DefaultStream,
-				[]string{events.DefaultSubjectPrefix + ".>"}, events.DefaultDedupeWindow)
+				[]string{events.DefaultSubjectPrefix + ".>"}, events.DedupeWindowDefault)
 			return err
 		},
 	})

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,22 +23,33 @@ type Outbox interface {
 	DeleteEvents(ctx context.Context, ids []string) error
 }
 
+// Defaults of a zero RelayOptions; RelayIntervalDefault is also the
+// config's outbox.relay_interval.
+const (
+	RelayBatchSizeDefault = 256
+	RelayIntervalDefault  = time.Second
+	PublishTimeoutDefault = 10 * time.Second
+	MaxBackoffDefault     = 30 * time.Second
+)
+
 // RelayOptions configures a [Relay]. The zero value works.
 type RelayOptions struct {
 	// BatchSize is how many events are read and published at once.
-	// 0 means 256.
+	// 0 means [RelayBatchSizeDefault] (256).
 	BatchSize int
 
 	// Interval is how often the outbox is polled when nothing kicks the
-	// relay. 0 means 1 second.
+	// relay. 0 means [RelayIntervalDefault] (1s).
 	Interval time.Duration
 
 	// PublishTimeout bounds the wait for the acks of one batch; events not
-	// acked by then stay in the outbox. 0 means 10 seconds.
+	// acked by then stay in the outbox. 0 means [PublishTimeoutDefault]
+	// (10s).
 	PublishTimeout time.Duration
 
 	// MaxBackoff caps the pause after a failure (NATS down, outbox error).
-	// The pause starts at 250 ms and doubles, with jitter. 0 means 30 s.
+	// The pause starts at 250 ms and doubles, with jitter. 0 means
+	// [MaxBackoffDefault] (30s).
 	// A reconnect ends the pause early.
 	MaxBackoff time.Duration
 
@@ -96,18 +108,11 @@ func NewRelay(outbox Outbox, js jetstream.JetStream, opts RelayOptions) (*Relay,
 	case opts.BatchSize < 0, opts.Interval < 0, opts.PublishTimeout < 0, opts.MaxBackoff < 0:
 		return nil, errors.New("new relay: negative batch size or duration")
 	}
-	if opts.BatchSize == 0 {
-		opts.BatchSize = 256
-	}
-	if opts.Interval == 0 {
-		opts.Interval = time.Second
-	}
-	if opts.PublishTimeout == 0 {
-		opts.PublishTimeout = 10 * time.Second
-	}
-	if opts.MaxBackoff == 0 {
-		opts.MaxBackoff = 30 * time.Second
-	}
+	// Negatives were refused above, so only zero is left to fill.
+	opts.BatchSize = cmp.Or(opts.BatchSize, RelayBatchSizeDefault)
+	opts.Interval = cmp.Or(opts.Interval, RelayIntervalDefault)
+	opts.PublishTimeout = cmp.Or(opts.PublishTimeout, PublishTimeoutDefault)
+	opts.MaxBackoff = cmp.Or(opts.MaxBackoff, MaxBackoffDefault)
 	return &Relay{
 		outbox: outbox,
 		js:     js,

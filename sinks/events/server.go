@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
+
+// ReadyTimeoutDefault bounds a zero Options.ReadyTimeout.
+const ReadyTimeoutDefault = 10 * time.Second
 
 // Options configures [StartEmbedded].
 type Options struct {
@@ -50,7 +54,7 @@ type Options struct {
 	SyncAlways bool
 
 	// ReadyTimeout bounds the wait for the server to accept clients.
-	// 0 means 10 seconds.
+	// 0 means [ReadyTimeoutDefault] (10s).
 	ReadyTimeout time.Duration
 
 	// Logger receives the server's own log lines, at debug level when
@@ -80,9 +84,7 @@ func StartEmbedded(opts Options) (e *Embedded, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded nats: %w", err)
 	}
-	if opts.ReadyTimeout == 0 {
-		opts.ReadyTimeout = 10 * time.Second
-	}
+	opts.ReadyTimeout = cmp.Or(opts.ReadyTimeout, ReadyTimeoutDefault) // serverOptions refused a negative one
 	// 0700: the JetStream files hold every event, and the server would
 	// create a missing directory with the process umask.
 	if err := os.MkdirAll(opts.StoreDir, 0o700); err != nil {
