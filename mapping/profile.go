@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,9 +17,13 @@ import (
 
 // Names of the shipped profiles (configs/profiles/*.yaml).
 const (
-	ProfileUT11    = "ut11"    // 1C:Управление торговлей 11, КА 2, ERP 2 (the default)
+	ProfileUT11    = "ut11"    // 1C:Управление торговлей 11, КА 2, ERP 2
 	ProfileRoznica = "roznica" // 1C:Розница 2
 	ProfileUNF     = "unf"     // 1C:Управление нашей фирмой
+
+	// ProfileDefault is what LoadProfile("") loads and the config's
+	// onec.profile default.
+	ProfileDefault = ProfileUT11
 )
 
 // Ways a profile tells buyers apart from the other items of its catalog.
@@ -100,8 +105,8 @@ type ItemsProfile struct {
 	Match  []ItemMatch `yaml:"match"`
 }
 
-// LoadProfile returns a shipped profile by name ("" is ut11) or reads a
-// user's profile file (a value with a slash or a .yaml/.yml suffix).
+// LoadProfile returns a shipped profile by name ("" is [ProfileDefault]) or
+// reads a user's profile file (a value with a slash or a .yaml/.yml suffix).
 // Unknown keys and missing names are errors naming the key.
 func LoadProfile(ref string) (*Profile, error) {
 	var (
@@ -116,10 +121,7 @@ func LoadProfile(ref string) (*Profile, error) {
 		}
 		source = ref
 	} else {
-		name := ref
-		if name == "" {
-			name = ProfileUT11
-		}
+		name := cmp.Or(ref, ProfileDefault)
 		if text, err = configs.Profile(name); err != nil {
 			return nil, fmt.Errorf("profile: %w (or a path to your own profile file, e.g. ./my-base.yaml)", err)
 		}
