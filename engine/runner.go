@@ -52,31 +52,31 @@ type Runner struct {
 	// envelope, subject). Required.
 	NewEvent func(kind, what string, data any) (state.Event, error)
 	// Concurrency is how many records of a batch are in flight.
-	// Default [ConcurrencyDefault] (4).
+	// Default [ConcurrencyDefault].
 	Concurrency int
 	// BatchSize is how many records share one state transaction.
-	// Default [BatchSizeDefault] (200).
+	// Default [BatchSizeDefault].
 	BatchSize int
 	// HoldMaxAttempts is how many runs a record may wait for a dependency
-	// before it becomes a dead letter. Default [HoldMaxAttemptsDefault] (10).
+	// before it becomes a dead letter. Default [HoldMaxAttemptsDefault].
 	HoldMaxAttempts int
 	// HoldMaxAge is how long a record may wait, whatever the number of
 	// runs; 0 means no limit by age (the config sets [HoldMaxAgeDefault]).
 	HoldMaxAge time.Duration
 	// LeaseTTL is how long a job lease lives without renewal. Default
-	// [LeaseTTLDefault] (2m); it is renewed every third of that while the
+	// [LeaseTTLDefault]; it is renewed every third of that while the
 	// run goes on.
 	LeaseTTL time.Duration
 	// Owner names this process in leases. Default host:pid.
 	Owner string
 	// RecordTimeout bounds one record's remote work once it has started;
 	// a cancelled run lets the record in flight finish within it.
-	// Default [RecordTimeoutDefault] (2m).
+	// Default [RecordTimeoutDefault].
 	RecordTimeout time.Duration
 	// MaxIdenticalRejections is how many records in a row may be rejected
 	// for the same reason before the run takes it for a system fault and
 	// stops without marking any of them failed. Default
-	// [MaxIdenticalRejectionsDefault] (25); negative disables the check.
+	// [MaxIdenticalRejectionsDefault]; negative disables the check.
 	MaxIdenticalRejections int
 	// Observe, when set, is told every outcome (metrics).
 	Observe func(job string, r virtsync.Result)

@@ -56,24 +56,24 @@ type Config struct {
 	User     string
 	Password string
 	// Timeout bounds one HTTP request (headers and body). Default
-	// [TimeoutDefault] (60s). Ignored when HTTPClient is given (its own
+	// [TimeoutDefault]. Ignored when HTTPClient is given (its own
 	// Timeout applies).
 	Timeout time.Duration
-	// PageSize is the $top of a page. Default [PageSizeDefault] (1000).
+	// PageSize is the $top of a page. Default [PageSizeDefault].
 	PageSize int
 	// MinPageSize is the floor to which a page is halved after a 5xx.
-	// Default [MinPageSizeDefault] (50), or PageSize when smaller.
+	// Default [MinPageSizeDefault], or PageSize when smaller.
 	MinPageSize int
 	// BatchSize is how many keys one fetch-by-key request asks for
-	// (Ref_Key eq guid'..' or ...). Default [BatchSizeDefault] (40).
+	// (Ref_Key eq guid'..' or ...). Default [BatchSizeDefault].
 	BatchSize int
 	// Retry bounds retries of reads, updates and posting. Creates are never
 	// retried once the request may have reached 1C. MaxAttempts defaults
-	// to [RetryAttemptsDefault] (6).
+	// to [RetryAttemptsDefault].
 	Retry Retry
 	// Breaker makes calls fail fast (ErrUnavailable) after a run of failed
 	// attempts, for a cooldown. Defaults retry.BreakerFailuresDefault and
-	// BreakerCooldownDefault (8 failures, 1 minute).
+	// BreakerCooldownDefault.
 	Breaker Breaker
 	// Logger receives debug request lines and warnings. Nil discards.
 	Logger *slog.Logger

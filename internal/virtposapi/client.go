@@ -60,37 +60,37 @@ type Config struct {
 	BaseURL string
 	// APIKey is sent as the apikey query parameter and never shown anywhere.
 	APIKey string
-	// Format is "json" or "xml". Default [FormatDefault] (json).
+	// Format is "json" or "xml". Default [FormatDefault].
 	Format string
 	// Method is "GET" (parameters in the query, as documented) or "POST"
 	// (parameters as a form body; the apikey stays in the query). Default
-	// [MethodDefault] (GET).
+	// [MethodDefault].
 	Method string
 	// Timeout bounds one small call; for the orders stream it bounds the wait
 	// for the response headers and every pause between body reads, so a big
 	// window may take longer in total as long as bytes keep coming.
-	// Default [TimeoutDefault] (30s).
+	// Default [TimeoutDefault].
 	Timeout time.Duration
 	// OrdersTimeout bounds one /orders response as a whole, from the request
 	// to its last byte: a body that trickles a byte now and then never
 	// trips Timeout's idle timer, this ends it. Default
-	// [OrdersTimeoutDefault] (30m).
+	// [OrdersTimeoutDefault].
 	OrdersTimeout time.Duration
 	// Concurrency caps requests in flight across all calls. Default
-	// [ConcurrencyDefault] (4).
+	// [ConcurrencyDefault].
 	Concurrency int
 	// RateLimit caps requests per second across all calls; 0 means
-	// unlimited (the config sets [RateLimitDefault], 10).
+	// unlimited (the config sets [RateLimitDefault]).
 	RateLimit float64
 	// Retry bounds retries of transient failures. MaxAttempts defaults to
-	// [RetryAttemptsDefault] (6).
+	// [RetryAttemptsDefault].
 	Retry RetryPolicy
 	// Breaker stops a client whose calls keep failing (transport errors,
 	// timeouts, 5xx, garbled bodies, a refused key; not rejections): after
 	// Failures in a row every call fails at once with ErrUnavailable for
 	// Cooldown, then one trial call is let through. Shared by all calls.
-	// Defaults retry.BreakerFailuresDefault and BreakerCooldownDefault (8
-	// and 1m); Failures < 0 disables it.
+	// Defaults retry.BreakerFailuresDefault and BreakerCooldownDefault;
+	// Failures < 0 disables it.
 	Breaker BreakerPolicy
 	// Paths of the endpoints below BaseURL; empty ones take the
 	// XxxPathDefault constants.

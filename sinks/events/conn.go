@@ -27,16 +27,16 @@ const (
 // ConnOptions configures [Connect]. The zero value works.
 type ConnOptions struct {
 	// Name is the client name shown by the server (nats server report
-	// connections). Empty means [ConnNameDefault] ("virtsync").
+	// connections). Empty means [ConnNameDefault].
 	Name string
 
 	// PublishAckTimeout bounds the wait for each asynchronous publish ack;
 	// a publish not acked in time fails and is retried from the outbox.
-	// 0 means [PublishAckTimeoutDefault] (10s).
+	// 0 means [PublishAckTimeoutDefault].
 	PublishAckTimeout time.Duration
 
 	// ReconnectWait is the pause between reconnect attempts (plus jitter).
-	// 0 means [ReconnectWaitDefault] (2s).
+	// 0 means [ReconnectWaitDefault].
 	ReconnectWait time.Duration
 
 	// Logger receives connection events (disconnected, reconnected, async

@@ -35,21 +35,20 @@ const (
 // RelayOptions configures a [Relay]. The zero value works.
 type RelayOptions struct {
 	// BatchSize is how many events are read and published at once.
-	// 0 means [RelayBatchSizeDefault] (256).
+	// 0 means [RelayBatchSizeDefault].
 	BatchSize int
 
 	// Interval is how often the outbox is polled when nothing kicks the
-	// relay. 0 means [RelayIntervalDefault] (1s).
+	// relay. 0 means [RelayIntervalDefault].
 	Interval time.Duration
 
 	// PublishTimeout bounds the wait for the acks of one batch; events not
-	// acked by then stay in the outbox. 0 means [PublishTimeoutDefault]
-	// (10s).
+	// acked by then stay in the outbox. 0 means [PublishTimeoutDefault].
 	PublishTimeout time.Duration
 
 	// MaxBackoff caps the pause after a failure (NATS down, outbox error).
 	// The pause starts at 250 ms and doubles, with jitter. 0 means
-	// [MaxBackoffDefault] (30s).
+	// [MaxBackoffDefault].
 	// A reconnect ends the pause early.
 	MaxBackoff time.Duration
 

@@ -54,7 +54,7 @@ type Options struct {
 	SyncAlways bool
 
 	// ReadyTimeout bounds the wait for the server to accept clients.
-	// 0 means [ReadyTimeoutDefault] (10s).
+	// 0 means [ReadyTimeoutDefault].
 	ReadyTimeout time.Duration
 
 	// Logger receives the server's own log lines, at debug level when

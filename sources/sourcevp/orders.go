@@ -42,11 +42,11 @@ type Orders struct {
 	// Window is how far back from now each run reads, so that flags
 	// flipped late (paid, shipped, cancelled) are seen: every run (not only
 	// the first) reads the orders created in the last Window+Overlap.
-	// Default [WindowDefault] (720h).
+	// Default [WindowDefault].
 	Window time.Duration
 	// Overlap is added to the window so a run that starts late still
 	// covers the previous run's edge. 0 means none; negative is taken as
-	// 0 (the config sets [OverlapDefault], 24h).
+	// 0 (the config sets [OverlapDefault]).
 	Overlap time.Duration
 	// Loc is the shop's zone: created_date is local time without a zone
 	// and the date filters are dates in that zone.
