@@ -13,9 +13,13 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/retry"
-
+	"github.com/virtsync/virtsync/internal/virtposapi"
 	"github.com/virtsync/virtsync/mapping"
+	"github.com/virtsync/virtsync/sinks/events"
+	"github.com/virtsync/virtsync/sources/sourcevp"
 )
 
 // Allowed values of enumerated keys.
@@ -190,17 +194,17 @@ type VirtposConfig struct {
 
 // VirtposPaths are the virtpos endpoints.
 type VirtposPaths struct {
-	// Orders default "/orders".
+	// Orders lists orders. Default "/orders".
 	Orders string `yaml:"orders"`
-	// Customer default "/customer".
+	// Customer reads customers. Default "/customer".
 	Customer string `yaml:"customer"`
-	// CustomerUpdate default "/customer/update".
+	// CustomerUpdate creates and updates a customer. Default "/customer/update".
 	CustomerUpdate string `yaml:"customer_update"`
-	// CardUpdate default "/card/update".
+	// CardUpdate updates a card. Default "/card/update".
 	CardUpdate string `yaml:"card_update"`
-	// CardInsert default "/card/insert".
+	// CardInsert creates a card. Default "/card/insert".
 	CardInsert string `yaml:"card_insert"`
-	// CardDelete default "/card/delete".
+	// CardDelete deletes a card. Default "/card/delete".
 	CardDelete string `yaml:"card_delete"`
 }
 
@@ -378,11 +382,12 @@ type OrdersJobConfig struct {
 	Schedule string `yaml:"schedule"`
 	// BatchSize is records per checkpoint commit. Default 200; >= 1.
 	BatchSize int `yaml:"batch_size"`
-	// Window is how far back a first run (or a resync) reads orders.
-	// Default 720h; > 0.
+	// Window is how far back from now every run reads orders, not only a
+	// first one, so that orders paid, shipped or cancelled late are seen;
+	// a resync reads every order. Default 720h; > 0.
 	Window Duration `yaml:"window"`
-	// Overlap is how far before the last checkpoint each run re-reads, to
-	// catch late changes. Default 24h; >= 0.
+	// Overlap is added to Window, so that a run that starts late still
+	// covers the previous run's edge. Default 24h; >= 0 (0: none).
 	Overlap Duration `yaml:"overlap"`
 }
 
@@ -397,61 +402,68 @@ type OutboxConfig struct {
 
 // Default returns the configuration with every default set. BaseURL and
 // APIKey have no default; Default().Validate() therefore fails.
+//
+// A default the code behind a key also falls back to is that package's
+// XxxDefault constant, not a number written again here.
 func Default() Config {
-	retries := RetryConfig{MaxAttempts: 6, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	// Initial and Max are the literals of retry.Policy.WithDefaults, which
+	// has no constants for them yet.
+	retries := func(attempts int) RetryConfig {
+		return RetryConfig{MaxAttempts: attempts, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+	}
 	breaker := BreakerConfig{Failures: retry.BreakerFailuresDefault, Cooldown: Duration(retry.BreakerCooldownDefault)}
 	return Config{
 		State: StateConfig{Path: "data/virtsync.db"},
 		NATS: NATSConfig{
-			Stream:         "VIRTSYNC",
-			SubjectPrefix:  "virtsync",
-			DedupeWindow:   Duration(10 * time.Minute),
-			ConnectTimeout: Duration(5 * time.Second),
+			Stream:         events.DefaultStream,
+			SubjectPrefix:  events.DefaultSubjectPrefix,
+			DedupeWindow:   Duration(events.DedupeWindowDefault),
+			ConnectTimeout: Duration(events.ConnectTimeoutDefault),
 		},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
 		Log:  LogConfig{Level: "info", Format: LogFormatText},
 		Virtpos: VirtposConfig{
-			Format:        FormatJSON,
-			Method:        MethodGET,
-			Timeout:       Duration(30 * time.Second),
-			OrdersTimeout: Duration(30 * time.Minute),
-			Concurrency:   4,
-			RateLimit:     10,
-			Retry:         retries,
+			Format:        virtposapi.FormatDefault,
+			Method:        virtposapi.MethodDefault,
+			Timeout:       Duration(virtposapi.TimeoutDefault),
+			OrdersTimeout: Duration(virtposapi.OrdersTimeoutDefault),
+			Concurrency:   virtposapi.ConcurrencyDefault,
+			RateLimit:     virtposapi.RateLimitDefault,
+			Retry:         retries(virtposapi.RetryAttemptsDefault),
 			Breaker:       breaker,
 			Paths: VirtposPaths{
-				Orders:         "/orders",
-				Customer:       "/customer",
-				CustomerUpdate: "/customer/update",
-				CardUpdate:     "/card/update",
-				CardInsert:     "/card/insert",
-				CardDelete:     "/card/delete",
+				Orders:         virtposapi.OrdersPathDefault,
+				Customer:       virtposapi.CustomerPathDefault,
+				CustomerUpdate: virtposapi.CustomerUpdatePathDefault,
+				CardUpdate:     virtposapi.CardUpdatePathDefault,
+				CardInsert:     virtposapi.CardInsertPathDefault,
+				CardDelete:     virtposapi.CardDeletePathDefault,
 			},
 		},
 		OneC: OneCConfig{
-			Timeout:   Duration(60 * time.Second),
-			PageSize:  1000,
-			Profile:   ProfileUT11,
-			Retry:     retries,
+			Timeout:   Duration(onecapi.TimeoutDefault),
+			PageSize:  onecapi.PageSizeDefault,
+			Profile:   mapping.ProfileDefault,
+			Retry:     retries(onecapi.RetryAttemptsDefault),
 			Breaker:   breaker,
 			Customers: CustomersConfig{OnDelete: OnDeleteIgnore},
 			Cards:     CardsConfig{OnDelete: OnDeleteDelete},
 			Orders: OrdersConfig{
-				HoldMaxAttempts: 10,
-				HoldMaxAge:      Duration(72 * time.Hour),
+				HoldMaxAttempts: engine.HoldMaxAttemptsDefault,
+				HoldMaxAge:      Duration(engine.HoldMaxAgeDefault),
 				ShopTimezone:    "Europe/Moscow",
 			},
 		},
 		Jobs: JobsConfig{
-			Customers: JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: 200},
-			Cards:     JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: 200},
+			Customers: JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: engine.BatchSizeDefault},
+			Cards:     JobConfig{Enabled: true, Schedule: "@every 10m", BatchSize: engine.BatchSizeDefault},
 			Orders: OrdersJobConfig{
-				Enabled: true, Schedule: "@every 1m", BatchSize: 200,
-				Window: Duration(720 * time.Hour), Overlap: Duration(24 * time.Hour),
+				Enabled: true, Schedule: "@every 1m", BatchSize: engine.BatchSizeDefault,
+				Window: Duration(sourcevp.WindowDefault), Overlap: Duration(sourcevp.OverlapDefault),
 			},
 		},
 		Outbox: OutboxConfig{
-			RelayInterval: Duration(time.Second),
+			RelayInterval: Duration(events.RelayIntervalDefault),
 			DrainTimeout:  Duration(10 * time.Second),
 		},
 		ShutdownTimeout: Duration(30 * time.Second),
