@@ -13,6 +13,10 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
+// StopTimeoutDefault bounds the wait for runs in flight at shutdown when
+// Scheduler.StopTimeout is not set (config shutdown_timeout).
+const StopTimeoutDefault = 30 * time.Second
+
 // Scheduled is one job on its schedule.
 type Scheduled struct {
 	Spec     JobSpec
@@ -91,7 +95,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	cancelRuns()
 	timeout := s.StopTimeout
 	if timeout <= 0 {
-		timeout = 30 * time.Second
+		timeout = StopTimeoutDefault
 	}
 	select {
 	case <-stopped.Done():

@@ -17,7 +17,7 @@ import (
 
 // streamName is the JetStream stream virtsync publishes to (nats.stream,
 // left at its default by the demo config).
-const streamName = events.DefaultStream
+const streamName = events.StreamDefault
 
 // showEvents opens virtsync's NATS store with a server of our own (virtsync
 // has exited, so the store is free), reads the whole stream and prints
@@ -133,7 +133,7 @@ func samples(msgs []events.Envelope) []events.Envelope {
 	var out []events.Envelope
 	for _, s := range []string{"customer.upserted", "card.upserted", "card.deleted", "order.new", "order.exported"} {
 		for _, m := range msgs {
-			if m.Subject == events.DefaultSubjectPrefix+"."+s {
+			if m.Subject == events.SubjectPrefixDefault+"."+s {
 				out = append(out, m)
 				break
 			}

@@ -406,17 +406,15 @@ type OutboxConfig struct {
 // A default the code behind a key also falls back to is that package's
 // XxxDefault constant, not a number written again here.
 func Default() Config {
-	// Initial and Max are the literals of retry.Policy.WithDefaults, which
-	// has no constants for them yet.
 	retries := func(attempts int) RetryConfig {
-		return RetryConfig{MaxAttempts: attempts, Initial: Duration(500 * time.Millisecond), Max: Duration(30 * time.Second)}
+		return RetryConfig{MaxAttempts: attempts, Initial: Duration(retry.InitialDefault), Max: Duration(retry.MaxDefault)}
 	}
 	breaker := BreakerConfig{Failures: retry.BreakerFailuresDefault, Cooldown: Duration(retry.BreakerCooldownDefault)}
 	return Config{
 		State: StateConfig{Path: "data/virtsync.db"},
 		NATS: NATSConfig{
-			Stream:         events.DefaultStream,
-			SubjectPrefix:  events.DefaultSubjectPrefix,
+			Stream:         events.StreamDefault,
+			SubjectPrefix:  events.SubjectPrefixDefault,
 			DedupeWindow:   Duration(events.DedupeWindowDefault),
 			ConnectTimeout: Duration(events.ConnectTimeoutDefault),
 		},
@@ -466,7 +464,7 @@ func Default() Config {
 			RelayInterval: Duration(events.RelayIntervalDefault),
 			DrainTimeout:  Duration(10 * time.Second),
 		},
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: Duration(engine.StopTimeoutDefault),
 	}
 }
 

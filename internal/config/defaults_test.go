@@ -32,8 +32,8 @@ func TestDefaultsAreThePackages(t *testing.T) {
 		key       string
 		got, want any
 	}{
-		{"nats.stream", c.NATS.Stream, events.DefaultStream},
-		{"nats.subject_prefix", c.NATS.SubjectPrefix, events.DefaultSubjectPrefix},
+		{"nats.stream", c.NATS.Stream, events.StreamDefault},
+		{"nats.subject_prefix", c.NATS.SubjectPrefix, events.SubjectPrefixDefault},
 		{"nats.dedupe_window", c.NATS.DedupeWindow.D(), events.DedupeWindowDefault},
 		{"nats.connect_timeout", c.NATS.ConnectTimeout.D(), events.ConnectTimeoutDefault},
 		{"virtpos.format", c.Virtpos.Format, virtposapi.FormatDefault},

@@ -12,15 +12,22 @@ import (
 	"time"
 )
 
+// Defaults of a Policy's zero fields.
+const (
+	InitialDefault    = 500 * time.Millisecond
+	MaxDefault        = 30 * time.Second
+	MaxElapsedDefault = 2 * time.Minute
+)
+
 // Policy bounds retries: by count and by total time.
 type Policy struct {
 	// MaxAttempts counts the first try; 1 disables retries.
 	MaxAttempts int
-	// Initial is the first backoff. Default 500ms.
+	// Initial is the first backoff. Default [InitialDefault].
 	Initial time.Duration
-	// Max caps one backoff. Default 30s.
+	// Max caps one backoff. Default [MaxDefault].
 	Max time.Duration
-	// MaxElapsed caps one call including its waits. Default 2m.
+	// MaxElapsed caps one call including its waits. Default [MaxElapsedDefault].
 	MaxElapsed time.Duration
 }
 
@@ -29,14 +36,15 @@ func (p Policy) WithDefaults(attempts int) Policy {
 	if p.MaxAttempts <= 0 {
 		p.MaxAttempts = attempts
 	}
+	// <= 0, not cmp.Or: a negative wait is no wait, the default serves.
 	if p.Initial <= 0 {
-		p.Initial = 500 * time.Millisecond
+		p.Initial = InitialDefault
 	}
 	if p.Max <= 0 {
-		p.Max = 30 * time.Second
+		p.Max = MaxDefault
 	}
 	if p.MaxElapsed <= 0 {
-		p.MaxElapsed = 2 * time.Minute
+		p.MaxElapsed = MaxElapsedDefault
 	}
 	return p
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 )
 
-// DefaultListPageSize is the page_size ListCustomers asks for when given
+// ListPageSizeDefault is the page_size ListCustomers asks for when given
 // none. A page is read whole (MaxSmallResponse), so it stays far below
 // that: 500 customers are a few hundred kilobytes.
-const DefaultListPageSize = 500
+const ListPageSizeDefault = 500
 
 // PagingError stops a listing whose pages do not add up: a server that
 // ignores page, counts something other than the total, or lost customers
@@ -50,7 +50,7 @@ func (e *PagingError) Error() string { return "virtpos: list customers: " + e.Re
 func (c *Client) ListCustomers(ctx context.Context, pageSize int, fn func([]Customer) error) error {
 	size := pageSize
 	if size <= 0 {
-		size = DefaultListPageSize
+		size = ListPageSizeDefault
 	}
 	var prev [sha256.Size]byte // ids of the page before, to catch a repeat
 	sent := 0                  // customers passed to fn, repeats included

@@ -31,11 +31,11 @@ import (
 // Defaults of the nats section of the config (DESIGN.md sections 5 and 7),
 // which uses these constants.
 const (
-	// DefaultSubjectPrefix is the first subject token: subjects are
+	// SubjectPrefixDefault is the first subject token: subjects are
 	// "<prefix>.<kind>.<what>".
-	DefaultSubjectPrefix = "virtsync"
-	// DefaultStream is the JetStream stream that captures "<prefix>.>".
-	DefaultStream = "VIRTSYNC"
+	SubjectPrefixDefault = "virtsync"
+	// StreamDefault is the JetStream stream that captures "<prefix>.>".
+	StreamDefault = "VIRTSYNC"
 	// DedupeWindowDefault is the stream's duplicate window. It must exceed
 	// the worst delay between an event's first publish attempt and the
 	// deletion of its outbox row (relay backoff, a restart after a crash),
@@ -139,7 +139,7 @@ func (e Envelope) Event() (state.Event, error) {
 type Builder struct {
 	// Source is the CloudEvents source. Empty means [DefaultSource]().
 	Source string
-	// SubjectPrefix starts every subject. Empty means [DefaultSubjectPrefix].
+	// SubjectPrefix starts every subject. Empty means [SubjectPrefixDefault].
 	SubjectPrefix string
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time
@@ -148,7 +148,7 @@ type Builder struct {
 // Event builds the envelope for kind.what with data and returns its outbox
 // row; see [New].
 func (b Builder) Event(kind, what string, data any) (state.Event, error) {
-	source, prefix, now := b.Source, cmp.Or(b.SubjectPrefix, DefaultSubjectPrefix), time.Now
+	source, prefix, now := b.Source, cmp.Or(b.SubjectPrefix, SubjectPrefixDefault), time.Now
 	if source == "" {
 		source = DefaultSource() // not in cmp.Or: it asks the OS for the hostname
 	}

@@ -15,7 +15,7 @@ import (
 
 func ExampleNew() {
 	at := time.Date(2026, 6, 7, 10, 14, 42, 0, time.FixedZone("MSK", 3*60*60))
-	env, err := events.New("virtsync/shop-1", "", events.DefaultSubjectPrefix,
+	env, err := events.New("virtsync/shop-1", "", events.SubjectPrefixDefault,
 		virtsync.KindOrder, virtsync.OrderExported{}.What(), map[string]string{"order": "A-1017", "onec_number": "00-000042"}, at)
 	if err != nil {
 		fmt.Println(err)
@@ -73,8 +73,8 @@ func Example_daemon() {
 	relay, err := events.NewRelay(outbox, conn.JetStream(), events.RelayOptions{
 		Logger: log,
 		EnsureStream: func(ctx context.Context) error {
-			_, err := conn.EnsureStream(ctx, events.DefaultStream,
-				[]string{events.DefaultSubjectPrefix + ".>"}, events.DedupeWindowDefault)
+			_, err := conn.EnsureStream(ctx, events.StreamDefault,
+				[]string{events.SubjectPrefixDefault + ".>"}, events.DedupeWindowDefault)
 			return err
 		},
 	})

@@ -156,7 +156,7 @@ func TestForgedPublishNeverReachesStream(t *testing.T) {
 	c := mustConnectEmbedded(t, srv)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	if _, err := c.EnsureStream(ctx, events.DefaultStream, []string{events.DefaultSubjectPrefix + ".>"}, 0); err != nil {
+	if _, err := c.EnsureStream(ctx, events.StreamDefault, []string{events.SubjectPrefixDefault + ".>"}, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -179,7 +179,7 @@ func TestForgedPublishNeverReachesStream(t *testing.T) {
 			}
 		})
 	}
-	if n := streamMsgs(t, c.JetStream(), events.DefaultStream); n != 0 {
+	if n := streamMsgs(t, c.JetStream(), events.StreamDefault); n != 0 {
 		t.Fatalf("stream has %d messages after the forged publishes, want 0", n)
 	}
 }

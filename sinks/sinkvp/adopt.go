@@ -226,7 +226,7 @@ func (h *Customers) listPageSize() int {
 	if h.ListPageSize > 0 {
 		return h.ListPageSize
 	}
-	return virtposapi.DefaultListPageSize
+	return virtposapi.ListPageSizeDefault
 }
 
 // refShaped reports whether s looks like a 1C reference (a GUID, as

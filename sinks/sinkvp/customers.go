@@ -62,7 +62,7 @@ type Customers struct {
 	// Nil looks every customer up on its own.
 	Listings Listings
 	// ListPageSize is the page_size of that listing. Default
-	// virtposapi.DefaultListPageSize (500).
+	// virtposapi.ListPageSizeDefault (500).
 	ListPageSize int
 	// BulkAdoptAfter is how many customers a run looks up one by one
 	// before it lists them all. 0 (the default) means as many as the
