@@ -63,7 +63,9 @@ type planHandler struct {
 	interr   atomic.Int32 // Interrupted records seen
 }
 
-func (h *planHandler) Prepare(context.Context, *engine.RunInfo) error { return errors.New("Prepare called") }
+func (h *planHandler) Prepare(context.Context, *engine.RunInfo) error {
+	return errors.New("Prepare called")
+}
 func (h *planHandler) Apply(context.Context, *engine.RunInfo, engine.Record) (engine.Outcome, error) {
 	h.applied.Add(1)
 	return engine.Outcome{}, errors.New("Apply called")
@@ -156,7 +158,9 @@ func seedPlanState(t *testing.T, path string) {
 
 func planRunner(db *state.DB) *engine.Runner {
 	return &engine.Runner{DB: db, BatchSize: 3, Concurrency: 3, HoldMaxAttempts: 3, Owner: "test",
-		NewEvent: func(string, string, any) (state.Event, error) { return state.Event{}, errors.New("an event in a dry run") }}
+		NewEvent: func(string, string, any) (state.Event, error) {
+			return state.Event{}, errors.New("an event in a dry run")
+		}}
 }
 
 func planRecords() []engine.Record {

@@ -30,7 +30,9 @@ var control = map[string]bool{"id": true, "card_id": true, "create_if_not_exist"
 
 // PreparePlan implements engine.Planner: the mapper's prefetch, and no
 // bulk adoption (its listing is kept in the state store).
-func (h *Customers) PreparePlan(ctx context.Context, _ *engine.RunInfo) error { return h.Mapper.Prepare(ctx) }
+func (h *Customers) PreparePlan(ctx context.Context, _ *engine.RunInfo) error {
+	return h.Mapper.Prepare(ctx)
+}
 
 // Plan implements engine.Planner.
 func (h *Customers) Plan(ctx context.Context, run *engine.RunInfo, rec engine.Record) (engine.Planned, error) {
@@ -118,7 +120,9 @@ func customerValue(c virtposapi.Customer, param string) (string, bool) {
 }
 
 // PreparePlan implements engine.Planner.
-func (h *Cards) PreparePlan(ctx context.Context, _ *engine.RunInfo) error { return h.Mapper.Prepare(ctx) }
+func (h *Cards) PreparePlan(ctx context.Context, _ *engine.RunInfo) error {
+	return h.Mapper.Prepare(ctx)
+}
 
 // Plan implements engine.Planner. virtpos returns cards only inside their
 // owner's record, so a card is read through its owner; one without an

@@ -27,7 +27,10 @@ func (e *env) plan(t *testing.T, name, kind string, h engine.Handler, recs []eng
 	before, _ := os.ReadFile(path)
 	beforeWAL, _ := os.ReadFile(path + "-wal")
 	r := &engine.Runner{DB: e.db, Owner: "test", Concurrency: 4, BatchSize: 3,
-		NewEvent: func(string, string, any) (state.Event, error) { t.Fatal("an event in a dry run"); return state.Event{}, nil }}
+		NewEvent: func(string, string, any) (state.Event, error) {
+			t.Fatal("an event in a dry run")
+			return state.Event{}, nil
+		}}
 	out := map[string]engine.Planned{}
 	_, err := r.Plan(context.Background(), engine.JobSpec{Name: name, Kind: kind, Source: &fixed{recs: recs}, Handler: h},
 		engine.ModeOnce, nil, func(p engine.Planned) error {
