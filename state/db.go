@@ -47,8 +47,8 @@ var ErrNewerSchema = errors.New("state file has a newer schema")
 // ErrNotFound is returned when a row a caller names does not exist.
 var ErrNotFound = errors.New("not found")
 
-// DB is an open state file. It is safe for concurrent use; writes from one
-// process are serialised on a single connection.
+// DB is an open state store. It is safe for concurrent use; writes from
+// one process are serialised on a single connection.
 type DB struct {
 	// Now returns the current time; every stored timestamp and lease
 	// expiry check uses it. Open sets it to time.Now (or the WithNow
@@ -60,9 +60,13 @@ type DB struct {
 	Host string
 	PID  int
 
+	// path is the SQLite file, or the PostgreSQL DSN without its password.
 	path   string
+	dl     *dialect
 	writer *sqlx.DB
 	reader *sqlx.DB
+	// read is reader with the dialect's rewrite: every read goes through it.
+	read rewriting
 	// idEntry is prepared once: a run looks ids up once per record (a
 	// card's owner), and preparing costs more than the look-up.
 	idEntry *sqlx.Stmt
@@ -71,6 +75,9 @@ type DB struct {
 	// scratch serves sweeps: each holds one connection for its TEMP
 	// table (see Sweep) and writes nothing else.
 	scratch *sqlx.DB
+	// fence, on a view made by [DB.Fenced], is the lease every write
+	// transaction checks first.
+	fence *Lease
 }
 
 // Option configures [Open].
@@ -137,7 +144,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	writer.SetConnMaxIdleTime(0)
 
 	host, _ := os.Hostname()
-	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, writer: writer}
+	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, dl: sqliteDialect, writer: writer}
 	if err := db.migrate(context.Background()); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -151,15 +158,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	reader.SetMaxOpenConns(o.readers)
 	reader.SetMaxIdleConns(o.readers)
-	db.reader = reader
-	if db.idEntry, err = reader.Preparex(`SELECT kind, ref, remote_id, extra, updated_at FROM idmap WHERE kind = ? AND ref = ?`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	if db.listed, err = reader.Preparex(`SELECT remote_id FROM listed WHERE kind = ? AND ref = ? AND run_id = ?`); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
+	db.setReader(reader)
 	scratch, err := sqlx.Open("sqlite3", base)
 	if err != nil {
 		db.Close()
@@ -168,27 +167,60 @@ func Open(path string, opts ...Option) (*DB, error) {
 	// A closed connection takes its temp file with it.
 	scratch.SetMaxIdleConns(0)
 	db.scratch = scratch
-	if err := db.markCrashedRuns(context.Background()); err != nil {
+	if err := db.ready(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return db, nil
 }
 
-// Path returns the file the DB was opened from.
+func (db *DB) setReader(reader *sqlx.DB) {
+	db.reader = reader
+	db.read = rewriting{r: reader, dl: db.dl}
+}
+
+// ready is the last step of opening either backend, once the pools are
+// set and the schema is current.
+func (db *DB) ready(ctx context.Context) error {
+	var err error
+	if db.idEntry, err = db.reader.PreparexContext(ctx,
+		db.dl.q(`SELECT kind, ref, remote_id, extra, updated_at FROM idmap WHERE kind = ? AND ref = ?`)); err != nil {
+		return err
+	}
+	if db.listed, err = db.reader.PreparexContext(ctx,
+		db.dl.q(`SELECT remote_id FROM listed WHERE kind = ? AND ref = ? AND run_id = ?`)); err != nil {
+		return err
+	}
+	return db.markCrashedRuns(ctx)
+}
+
+// Path returns the file the DB was opened from; for PostgreSQL, the DSN
+// without its password.
 func (db *DB) Path() string { return db.path }
 
-// Ping checks that the file is readable, for /readyz.
+// Driver returns [DriverSQLite] or [DriverPostgres].
+func (db *DB) Driver() string {
+	if db.dl.postgres {
+		return DriverPostgres
+	}
+	return DriverSQLite
+}
+
+// Ping checks that the store is readable, for /readyz.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	if err := db.reader.GetContext(ctx, &one, `SELECT 1`); err != nil {
+	if err := db.read.GetContext(ctx, &one, `SELECT 1`); err != nil {
 		return fmt.Errorf("ping state: %w", err)
 	}
 	return nil
 }
 
-// Close closes both connection pools.
+// Close closes the connection pools. On a view made by [DB.Fenced] it does
+// nothing: the pools belong to the DB it was made from.
 func (db *DB) Close() error {
+	if db.fence != nil {
+		return nil
+	}
 	var errs []error
 	for _, st := range []*sqlx.Stmt{db.idEntry, db.listed} {
 		if st != nil {
@@ -219,17 +251,31 @@ type Tx struct {
 	db    *DB
 	now   time.Time
 	stmts map[string]*sqlx.Stmt
+	// rewritten caches the dialect's rewrites (PostgreSQL only).
+	rewritten map[string]string
 }
 
-// Update runs fn in one IMMEDIATE transaction on the writer connection:
-// it commits if fn returns nil and rolls back otherwise (also on a panic,
-// which is re-raised). The engine calls it once per batch of records, since
-// a commit costs far more than a row.
+// Update runs fn in one write transaction: it commits if fn returns nil
+// and rolls back otherwise (also on a panic, which is re-raised). The
+// engine calls it once per batch of records, since a commit costs far more
+// than a row. On SQLite the transaction is BEGIN IMMEDIATE; on PostgreSQL
+// it is READ COMMITTED, and what must not interleave (leases, fencing)
+// locks its rows.
+//
+// On a view made by [DB.Fenced], the transaction first checks that the
+// view's lease still holds, and fails with a *[FencedError] without
+// calling fn when it does not.
 //
 // fn must not call Update itself (the single writer connection is busy:
 // it would wait forever). Reads through the DB inside fn do not see fn's
 // uncommitted writes. All timestamps fn writes share one DB.Now reading.
-func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.update(ctx, db.fence, fn)
+}
+
+// update is Update with the fence given: the lease methods pass nil, since
+// they check the lease themselves.
+func (db *DB) update(ctx context.Context, fence *Lease, fn func(tx *Tx) error) (err error) {
 	sqltx, err := db.writer.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin state transaction: %w", err)
@@ -241,6 +287,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 			panic(p)
 		}
 	}()
+	if fence != nil {
+		if err := tx.Fence(*fence); err != nil {
+			_ = sqltx.Rollback()
+			return err
+		}
+	}
 	if err := fn(tx); err != nil {
 		if rbErr := sqltx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
@@ -254,8 +306,21 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
 }
 
 // exec runs query with args on a statement prepared once per transaction:
-// per-row writes in a batch then cost one bind and step each.
+// per-row writes in a batch then cost one bind and step each. PostgreSQL's
+// driver keeps prepared statements per connection by itself, so there the
+// query only has its dialect rewritten, once per transaction.
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	if tx.db.dl.postgres {
+		q, ok := tx.rewritten[query]
+		if !ok {
+			q = tx.db.dl.q(query)
+			if tx.rewritten == nil {
+				tx.rewritten = map[string]string{}
+			}
+			tx.rewritten[query] = q
+		}
+		return tx.tx.ExecContext(tx.ctx, q, args...)
+	}
 	stmt, ok := tx.stmts[query]
 	if !ok {
 		var err error
@@ -267,6 +332,16 @@ func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 		tx.stmts[query] = stmt
 	}
 	return stmt.ExecContext(tx.ctx, args...)
+}
+
+// execOnce runs a statement whose text varies (an IN list), unprepared.
+func (tx *Tx) execOnce(query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(tx.ctx, tx.db.dl.q(query), args...)
+}
+
+// queryRow runs a one-row query in the transaction.
+func (tx *Tx) queryRow(query string, args ...any) *sqlx.Row {
+	return tx.tx.QueryRowxContext(tx.ctx, tx.db.dl.q(query), args...)
 }
 
 // migration is one embedded numbered SQL file.
@@ -315,9 +390,12 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
-// migrate applies the migrations the file lacks, all in one transaction so
-// a failure leaves the file as it was. The version is PRAGMA user_version,
-// which lives in the file header and is covered by the transaction.
+// migrate applies the migrations the store lacks, all in one transaction
+// so a failure leaves the store as it was. On SQLite the version is PRAGMA
+// user_version, which lives in the file header and is covered by the
+// transaction; on PostgreSQL it is the one row of virtsync_schema, and an
+// advisory lock makes a second process opening the database at the same
+// time wait for the first one's migration instead of repeating it.
 func (db *DB) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(migrationFS)
 	if err != nil {
@@ -329,30 +407,72 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	var current int
-	if err := tx.GetContext(ctx, &current, `PRAGMA user_version`); err != nil {
+	current, err := db.schemaVersion(ctx, tx)
+	if err != nil {
 		return fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	if current > latest {
-		return fmt.Errorf("%w: the file is at schema version %d but this virtsync knows only up to version %d; upgrade virtsync (do not delete the file)",
-			ErrNewerSchema, current, latest)
+		return fmt.Errorf("%w: the %s is at schema version %d but this virtsync knows only up to version %d; upgrade virtsync (do not delete the %[2]s)",
+			ErrNewerSchema, db.storeNoun(), current, latest)
 	}
 	for _, m := range ms[current:] {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, db.dl.ddl(m.sql)); err != nil {
 			return fmt.Errorf("migrate: apply %s: %w", m.name, err)
 		}
 	}
 	if current == latest {
 		return nil
 	}
-	// PRAGMA takes no bound parameters; latest is an int we computed.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, latest)); err != nil {
+	if err := db.setSchemaVersion(ctx, tx, latest); err != nil {
 		return fmt.Errorf("migrate: set schema version: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)
 	}
 	return nil
+}
+
+// storeNoun names the store in messages.
+func (db *DB) storeNoun() string {
+	if db.dl.postgres {
+		return "database"
+	}
+	return "file"
+}
+
+// migrateLock is the advisory lock key migrations take on PostgreSQL
+// (the bytes of "virtsync").
+const migrateLock = 0x7669727473796e63
+
+func (db *DB) schemaVersion(ctx context.Context, tx *sqlx.Tx) (int, error) {
+	var v int
+	if !db.dl.postgres {
+		err := tx.GetContext(ctx, &v, `PRAGMA user_version`)
+		return v, err
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrateLock),
+		`CREATE TABLE IF NOT EXISTS virtsync_schema (version INTEGER NOT NULL)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return 0, err
+		}
+	}
+	err := tx.GetContext(ctx, &v, `SELECT COALESCE(MAX(version), 0) FROM virtsync_schema`)
+	return v, err
+}
+
+func (db *DB) setSchemaVersion(ctx context.Context, tx *sqlx.Tx, v int) error {
+	if !db.dl.postgres {
+		// PRAGMA takes no bound parameters; v is an int we computed.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM virtsync_schema`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO virtsync_schema (version) VALUES ($1)`, v)
+	return err
 }
 
 // timeLayout is fixed-width (unlike time.RFC3339Nano, which drops trailing

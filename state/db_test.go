@@ -150,110 +150,113 @@ func TestOpen(t *testing.T) {
 }
 
 func TestUpdateRollsBack(t *testing.T) {
-	ctx := context.Background()
-	db, _ := MustOpenDB(t)
-	boom := errors.New("boom")
-	err := db.Update(ctx, func(tx *state.Tx) error {
-		if err := tx.SetVersion("j", "k", "v"); err != nil {
-			return err
-		}
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v", err)
-	}
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("panic was swallowed")
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, _ := b.Open(t)
+		boom := errors.New("boom")
+		err := db.Update(ctx, func(tx *state.Tx) error {
+			if err := tx.SetVersion("j", "k", "v"); err != nil {
+				return err
 			}
-		}()
-		_ = db.Update(ctx, func(tx *state.Tx) error {
-			_ = tx.SetVersion("j", "p", "v")
-			panic("bad")
+			return boom
 		})
-	}()
-	vs, err := db.Versions(ctx, "j")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) != 0 {
-		t.Errorf("rolled-back writes visible: %v", vs)
-	}
-	// The writer connection must be usable after both.
-	mustUpdate(t, db, func(tx *state.Tx) error { return tx.SetVersion("j", "k", "v2") })
-}
-
-// TestConcurrentHandles opens the file twice, as two processes would, and
-// hammers both writers: busy timeout plus BEGIN IMMEDIATE must serialise
-// them without SQLITE_BUSY.
-func TestConcurrentHandles(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "state.db")
-	c := newClock()
-	a := mustOpenPath(t, path, c)
-	b := mustOpenPath(t, path, c)
-
-	const workers, batches, rows = 4, 40, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, workers*2)
-	for _, h := range []struct {
-		name string
-		db   *state.DB
-	}{{"a", a}, {"b", b}} {
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				job := fmt.Sprintf("%s%d", h.name, w)
-				for i := range batches {
-					err := h.db.Update(ctx, func(tx *state.Tx) error {
-						if _, _, err := tx.Hold(job, "dep", "waiting"); err != nil {
-							return err
-						}
-						for r := range rows {
-							if err := tx.SetVersion(job, fmt.Sprintf("k%d-%d", i, r), "v"); err != nil {
-								return err
-							}
-						}
-						return tx.AddEvent(state.Event{ID: fmt.Sprintf("%s-%d", job, i), Subject: "s", Data: []byte("x")})
-					})
-					if err != nil {
-						errs <- err
-						return
-					}
-					// AcquireLease reads then writes in one transaction: the
-					// pattern that fails at once under a DEFERRED begin.
-					if _, err := h.db.AcquireLease(ctx, job, job, time.Minute); err != nil {
-						errs <- err
-						return
-					}
-					if _, err := h.db.Versions(ctx, job); err != nil {
-						errs <- err
-						return
-					}
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v", err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("panic was swallowed")
 				}
 			}()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent write: %v", err)
-	}
-	for _, job := range []string{"a0", "b3"} {
-		vs, err := b.Versions(ctx, job)
+			_ = db.Update(ctx, func(tx *state.Tx) error {
+				_ = tx.SetVersion("j", "p", "v")
+				panic("bad")
+			})
+		}()
+		vs, err := db.Versions(ctx, "j")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(vs) != batches*rows {
-			t.Errorf("%s: %d versions, want %d", job, len(vs), batches*rows)
+		if len(vs) != 0 {
+			t.Errorf("rolled-back writes visible: %v", vs)
 		}
-	}
-	n, _, err := a.OutboxBacklog(ctx)
-	if err != nil || n != 2*workers*batches {
-		t.Errorf("backlog = %d, %v; want %d", n, err, 2*workers*batches)
-	}
+		// The writer connection must be usable after both.
+		mustUpdate(t, db, func(tx *state.Tx) error { return tx.SetVersion("j", "k", "v2") })
+	})
+}
+
+// TestConcurrentHandles opens the store twice, as two processes would, and
+// hammers both writers: on SQLite busy timeout plus BEGIN IMMEDIATE must
+// serialise them without SQLITE_BUSY; on PostgreSQL the rows must add up.
+func TestConcurrentHandles(t *testing.T) {
+	eachBackend(t, func(t *testing.T, be *backend) {
+		ctx := context.Background()
+		c := newClock()
+		a, _ := be.Open(t)
+		b := be.Again(t, a, c)
+
+		const workers, batches, rows = 4, 40, 25
+		var wg sync.WaitGroup
+		errs := make(chan error, workers*2)
+		for _, h := range []struct {
+			name string
+			db   *state.DB
+		}{{"a", a}, {"b", b}} {
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					job := fmt.Sprintf("%s%d", h.name, w)
+					for i := range batches {
+						err := h.db.Update(ctx, func(tx *state.Tx) error {
+							if _, _, err := tx.Hold(job, "dep", "waiting"); err != nil {
+								return err
+							}
+							for r := range rows {
+								if err := tx.SetVersion(job, fmt.Sprintf("k%d-%d", i, r), "v"); err != nil {
+									return err
+								}
+							}
+							return tx.AddEvent(state.Event{ID: fmt.Sprintf("%s-%d", job, i), Subject: "s", Data: []byte("x")})
+						})
+						if err != nil {
+							errs <- err
+							return
+						}
+						// AcquireLease reads then writes in one transaction: the
+						// pattern that fails at once under a DEFERRED begin.
+						if _, err := h.db.AcquireLease(ctx, job, job, time.Minute); err != nil {
+							errs <- err
+							return
+						}
+						if _, err := h.db.Versions(ctx, job); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("concurrent write: %v", err)
+		}
+		for _, job := range []string{"a0", "b3"} {
+			vs, err := b.Versions(ctx, job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs) != batches*rows {
+				t.Errorf("%s: %d versions, want %d", job, len(vs), batches*rows)
+			}
+		}
+		n, _, err := a.OutboxBacklog(ctx)
+		if err != nil || n != 2*workers*batches {
+			t.Errorf("backlog = %d, %v; want %d", n, err, 2*workers*batches)
+		}
+	})
 }
 
 func BenchmarkSetVersionBatch(b *testing.B) {

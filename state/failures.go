@@ -40,10 +40,11 @@ func (tx *Tx) AddDeadLetter(job, key, reason string, payload []byte) error {
 			(job, key, reason, attempts, payload, first_failed_at, last_failed_at, status)
 		VALUES (?, ?, ?, 1, ?, ?, ?, 'open')
 		ON CONFLICT (job, key) DO UPDATE SET
-			attempts = CASE WHEN status = 'resolved' THEN 1 ELSE attempts + 1 END,
-			first_failed_at = CASE WHEN status = 'resolved' THEN excluded.first_failed_at ELSE first_failed_at END,
+			attempts = CASE WHEN dead_letters.status = 'resolved' THEN 1 ELSE dead_letters.attempts + 1 END,
+			first_failed_at = CASE WHEN dead_letters.status = 'resolved' THEN excluded.first_failed_at
+				ELSE dead_letters.first_failed_at END,
 			reason = excluded.reason,
-			payload = COALESCE(excluded.payload, payload),
+			payload = COALESCE(excluded.payload, dead_letters.payload),
 			last_failed_at = excluded.last_failed_at,
 			status = 'open'`,
 		job, key, reason, payload, now, now)
@@ -81,7 +82,7 @@ func (db *DB) DeadLetters(ctx context.Context, job, status string) ([]DeadLetter
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	query += " ORDER BY last_failed_at DESC, id DESC"
-	rows, err := db.reader.QueryContext(ctx, query, args...)
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters: %w", err)
 	}
@@ -105,7 +106,7 @@ func (db *DB) DeadLetters(ctx context.Context, job, status string) ([]DeadLetter
 // replay and returns how many it moved.
 func (db *DB) QueueReplay(ctx context.Context, job string) (n int, err error) {
 	err = db.Update(ctx, func(tx *Tx) error {
-		res, err := tx.tx.ExecContext(ctx, `UPDATE dead_letters SET status = 'replay'
+		res, err := tx.execOnce(`UPDATE dead_letters SET status = 'replay'
 			WHERE status = 'open' AND (? = '' OR job = ?)`, job, job)
 		if err != nil {
 			return err
@@ -123,7 +124,7 @@ func (db *DB) QueueReplay(ctx context.Context, job string) (n int, err error) {
 // ReplayKeys returns the keys of job's dead letters queued for replay.
 func (db *DB) ReplayKeys(ctx context.Context, job string) ([]string, error) {
 	var keys []string
-	err := db.reader.SelectContext(ctx, &keys,
+	err := db.read.SelectContext(ctx, &keys,
 		`SELECT key FROM dead_letters WHERE job = ? AND status = 'replay' ORDER BY id`, job)
 	if err != nil {
 		return nil, fmt.Errorf("read replay keys %s: %w", job, err)
@@ -146,9 +147,9 @@ type Hold struct {
 // hold that lasts too long into a dead letter.
 func (tx *Tx) Hold(job, key, reason string) (attempts int, firstAt time.Time, err error) {
 	now := fmtTime(tx.now)
-	err = tx.tx.QueryRowxContext(tx.ctx, `INSERT INTO holds (job, key, reason, attempts, first_at, last_at)
+	err = tx.queryRow(`INSERT INTO holds (job, key, reason, attempts, first_at, last_at)
 		VALUES (?, ?, ?, 1, ?, ?)
-		ON CONFLICT (job, key) DO UPDATE SET attempts = attempts + 1, reason = excluded.reason,
+		ON CONFLICT (job, key) DO UPDATE SET attempts = holds.attempts + 1, reason = excluded.reason,
 			last_at = excluded.last_at
 		RETURNING attempts, first_at`, job, key, reason, now, now).
 		Scan(&attempts, (*stamp)(&firstAt))
@@ -168,7 +169,7 @@ func (tx *Tx) Release(job, key string) error {
 
 // Holds lists job's holds (every job's if job is ""), oldest first.
 func (db *DB) Holds(ctx context.Context, job string) ([]Hold, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT job, key, reason, attempts, first_at, last_at
+	rows, err := db.read.QueryContext(ctx, `SELECT job, key, reason, attempts, first_at, last_at
 		FROM holds WHERE ? = '' OR job = ? ORDER BY first_at, job, key`, job, job)
 	if err != nil {
 		return nil, fmt.Errorf("read holds %s: %w", job, err)

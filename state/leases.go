@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -14,12 +15,21 @@ var ErrLeaseHeld = errors.New("job lease held by another process")
 // the lease: it expired and another owner took it.
 var ErrLeaseLost = errors.New("job lease lost")
 
+// ErrFenced is what a *FencedError matches with errors.Is.
+var ErrFenced = errors.New("job lease fenced off")
+
 // Lease says which process runs a job now.
 type Lease struct {
 	Job, Owner, Host string
 	PID              int
 	AcquiredAt       time.Time
 	ExpiresAt        time.Time
+	// Token is the fencing token: it grows by one every time the lease is
+	// acquired anew (another owner, or this one after expiry or release),
+	// never when it is extended or renewed. A write fenced with a lease
+	// (see [DB.Fenced]) commits only while the job's lease still has this
+	// owner and token.
+	Token int64
 }
 
 // Live reports whether the lease is still valid at now.
@@ -42,46 +52,132 @@ func (e *LeaseHeldError) Error() string {
 // Is makes errors.Is(err, ErrLeaseHeld) true.
 func (e *LeaseHeldError) Is(target error) bool { return target == ErrLeaseHeld }
 
-const leaseCols = `job, owner, host, pid, acquired_at, expires_at`
+// FencedError is returned by a write fenced with a lease (see [DB.Fenced])
+// that the job no longer holds: it was taken over, or released. The
+// transaction wrote nothing. It matches [ErrFenced] and [ErrLeaseLost].
+type FencedError struct {
+	Job, Owner string
+	Token      int64
+	// Holder and HolderToken are the lease's owner and token now; Holder
+	// is "" when nobody holds it.
+	Holder      string
+	HolderToken int64
+}
 
-func (tx *Tx) lease(job string) (Lease, bool, error) {
+// Error implements error.
+func (e *FencedError) Error() string {
+	now := "nobody holds it now"
+	if e.Holder != "" {
+		now = fmt.Sprintf("it belongs to %s now (token %d)", e.Holder, e.HolderToken)
+	}
+	return fmt.Sprintf("job %s: write refused: %s no longer holds the lease it took with token %d; %s",
+		e.Job, e.Owner, e.Token, now)
+}
+
+// Is makes errors.Is(err, ErrFenced) and errors.Is(err, ErrLeaseLost) true.
+func (e *FencedError) Is(target error) bool { return target == ErrFenced || target == ErrLeaseLost }
+
+// Fenced returns a view of db for the holder of lease l (as AcquireLease
+// returned it): every transaction of the view (Update, and every write
+// method built on it: StartRun, FinishRun, RecordIntent, ...) first
+// checks, inside the transaction, that the job's lease still has l's owner
+// and token, and fails with a *[FencedError] otherwise, writing nothing.
+// So a process that was paused (a GC pause, SIGSTOP, a frozen VM) past its
+// lease's expiry, while another took the job over, commits nothing when it
+// wakes. An expired lease nobody took is still this owner's: nobody else
+// ran the job meanwhile.
+//
+// On PostgreSQL the check locks the lease row until the transaction ends,
+// so a takeover waits for a commit under way and the commit cannot land
+// after it. On SQLite the transaction holds the whole file.
+//
+// The view's RenewLease and ReleaseLease of l's job also need l's token.
+// It shares db's connections: closing it does nothing, and it is valid
+// until db is closed.
+func (db *DB) Fenced(l Lease) *DB {
+	v := *db
+	v.fence = &l
+	return &v
+}
+
+// Fence checks, inside the transaction, that l is still the lease of its
+// job: same owner, same token. It fails with a *[FencedError] otherwise.
+// A view made by [DB.Fenced] calls it first in every transaction; call it
+// directly to fence a single transaction.
+func (tx *Tx) Fence(l Lease) error {
+	if l.Job == "" || l.Owner == "" {
+		return fmt.Errorf("fence: lease of job %q has no owner: fence with the lease AcquireLease returned", l.Job)
+	}
+	cur, ok, err := tx.lease(l.Job, tx.db.dl.lockShared())
+	if err != nil {
+		return fmt.Errorf("fence %s: %w", l.Job, err)
+	}
+	if !ok || cur.Owner != l.Owner || cur.Token != l.Token {
+		return &FencedError{Job: l.Job, Owner: l.Owner, Token: l.Token, Holder: cur.Owner, HolderToken: cur.Token}
+	}
+	return nil
+}
+
+const leaseCols = `job, owner, host, pid, acquired_at, expires_at, token`
+
+func scanLease(sc interface{ Scan(...any) error }) (Lease, error) {
 	var l Lease
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT `+leaseCols+` FROM leases WHERE job = ?`, job)
+	err := sc.Scan(&l.Job, &l.Owner, &l.Host, &l.PID, (*stamp)(&l.AcquiredAt), (*stamp)(&l.ExpiresAt), &l.Token)
+	return l, err
+}
+
+// lease reads job's lease row, lock appended to the query. A released
+// lease (owner "") is not a lease: ok is false, though its token is
+// returned, since the next owner's token follows it.
+func (tx *Tx) lease(job, lock string) (Lease, bool, error) {
+	row := tx.queryRow(`SELECT `+leaseCols+` FROM leases WHERE job = ?`+lock, job)
+	l, err := scanLease(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, false, nil
+	}
 	if err != nil {
 		return Lease{}, false, err
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		return Lease{}, false, rows.Err()
-	}
-	err = rows.Scan(&l.Job, &l.Owner, &l.Host, &l.PID, (*stamp)(&l.AcquiredAt), (*stamp)(&l.ExpiresAt))
-	return l, err == nil, err
+	return l, l.Owner != "", nil
 }
 
 // AcquireLease takes job's lease for owner until DB.Now()+ttl. It fails
 // with a *LeaseHeldError while another owner's lease is live; an expired
-// one is taken over. Acquiring a lease owner already holds extends it.
-// Taking a lease over marks the job's 'running' runs as crashed, since
-// their process stopped renewing.
+// one is taken over. Acquiring a lease owner already holds extends it and
+// keeps its token; any other acquisition takes the next token. Taking a
+// lease over marks the job's 'running' runs as crashed, since their
+// process stopped renewing.
+//
+// Concurrent acquirers, in this process or another, are serialised: on
+// PostgreSQL by the lease row's lock, which a fenced commit under way
+// holds too (so the takeover waits for it, see [DB.Fenced]).
 func (db *DB) AcquireLease(ctx context.Context, job, owner string, ttl time.Duration) (Lease, error) {
 	if owner == "" || ttl <= 0 {
 		return Lease{}, fmt.Errorf("acquire lease %s: owner and a positive ttl are required", job)
 	}
 	var got Lease
-	err := db.Update(ctx, func(tx *Tx) error {
-		cur, ok, err := tx.lease(job)
+	err := db.update(ctx, nil, func(tx *Tx) error {
+		// A row to lock even for a job never leased: without one, two
+		// acquirers on PostgreSQL could both find none and both insert.
+		if _, err := tx.exec(`INSERT INTO leases (job, owner, host, pid, acquired_at, expires_at, token)
+			VALUES (?, '', '', 0, '', '', 0) ON CONFLICT (job) DO NOTHING`, job); err != nil {
+			return err
+		}
+		cur, ok, err := tx.lease(job, tx.db.dl.lockUpdate())
 		if err != nil {
 			return err
 		}
-		mine := ok && cur.Owner == owner && cur.Live(tx.now)
-		if ok && cur.Owner != owner && cur.Live(tx.now) {
+		live := ok && cur.Live(tx.now)
+		if live && cur.Owner != owner {
 			return &LeaseHeldError{Job: job, Owner: cur.Owner, Host: cur.Host, PID: cur.PID,
 				Since: cur.AcquiredAt, Expires: cur.ExpiresAt}
 		}
-		got = Lease{Job: job, Owner: owner, Host: db.Host, PID: db.PID, AcquiredAt: tx.now, ExpiresAt: tx.now.Add(ttl)}
-		if mine {
+		got = Lease{Job: job, Owner: owner, Host: db.Host, PID: db.PID, AcquiredAt: tx.now, ExpiresAt: tx.now.Add(ttl),
+			Token: cur.Token}
+		if live { // ours: extend it
 			got.AcquiredAt = cur.AcquiredAt
 		} else {
+			got.Token++
 			_, err := tx.exec(`UPDATE runs SET status = 'crashed', finished_at = ?,
 					error = 'the process stopped before the run finished'
 				WHERE job = ? AND status = 'running'`, fmtTime(tx.now), job)
@@ -89,10 +185,8 @@ func (db *DB) AcquireLease(ctx context.Context, job, owner string, ttl time.Dura
 				return err
 			}
 		}
-		_, err = tx.exec(`INSERT INTO leases (job, owner, host, pid, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (job) DO UPDATE SET owner = excluded.owner, host = excluded.host, pid = excluded.pid,
-				acquired_at = excluded.acquired_at, expires_at = excluded.expires_at`,
-			job, owner, got.Host, got.PID, fmtTime(got.AcquiredAt), fmtTime(got.ExpiresAt))
+		_, err = tx.exec(`UPDATE leases SET owner = ?, host = ?, pid = ?, acquired_at = ?, expires_at = ?, token = ?
+			WHERE job = ?`, owner, got.Host, got.PID, fmtTime(got.AcquiredAt), fmtTime(got.ExpiresAt), got.Token, job)
 		return err
 	})
 	if err != nil {
@@ -102,14 +196,27 @@ func (db *DB) AcquireLease(ctx context.Context, job, owner string, ttl time.Dura
 	return got, nil
 }
 
+// fenceFor returns the token condition a lease write on job needs: on a
+// view fenced with job's lease, the token must still be the view's.
+func (db *DB) fenceFor(job string) (string, []any) {
+	if db.fence != nil && db.fence.Job == job {
+		return ` AND token = ?`, []any{db.fence.Token}
+	}
+	return "", nil
+}
+
 // RenewLease extends owner's lease on job to DB.Now()+ttl. It fails with
 // ErrLeaseLost when the lease now belongs to someone else or to no one
 // (released, or expired and taken over and released); an expired lease
 // nobody took is renewed, since nobody else ran the job meanwhile.
 func (db *DB) RenewLease(ctx context.Context, job, owner string, ttl time.Duration) error {
-	err := db.Update(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`UPDATE leases SET expires_at = ? WHERE job = ? AND owner = ?`,
-			fmtTime(tx.now.Add(ttl)), job, owner)
+	if owner == "" {
+		return fmt.Errorf("renew lease %s: owner is required", job)
+	}
+	cond, args := db.fenceFor(job)
+	err := db.update(ctx, nil, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE leases SET expires_at = ? WHERE job = ? AND owner = ?`+cond,
+			append([]any{fmtTime(tx.now.Add(ttl)), job, owner}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -128,9 +235,15 @@ func (db *DB) RenewLease(ctx context.Context, job, owner string, ttl time.Durati
 
 // ReleaseLease gives up owner's lease on job. Releasing a lease owner does
 // not hold is a no-op, so a deferred release after a takeover is harmless.
+// The row stays, ownerless, to keep the job's token growing.
 func (db *DB) ReleaseLease(ctx context.Context, job, owner string) error {
-	err := db.Update(ctx, func(tx *Tx) error {
-		_, err := tx.exec(`DELETE FROM leases WHERE job = ? AND owner = ?`, job, owner)
+	if owner == "" {
+		return nil
+	}
+	cond, args := db.fenceFor(job)
+	err := db.update(ctx, nil, func(tx *Tx) error {
+		_, err := tx.exec(`UPDATE leases SET owner = '', host = '', pid = 0, acquired_at = '', expires_at = ''
+			WHERE job = ? AND owner = ?`+cond, append([]any{job, owner}, args...)...)
 		return err
 	})
 	if err != nil {
@@ -141,7 +254,7 @@ func (db *DB) ReleaseLease(ctx context.Context, job, owner string) error {
 
 // Lease returns job's lease row, live or expired (see Lease.Live).
 func (db *DB) Lease(ctx context.Context, job string) (Lease, bool, error) {
-	ls, err := db.leases(ctx, `WHERE job = ?`, job)
+	ls, err := db.leases(ctx, `AND job = ?`, job)
 	if err != nil {
 		return Lease{}, false, fmt.Errorf("read lease %s: %w", job, err)
 	}
@@ -161,15 +274,16 @@ func (db *DB) Leases(ctx context.Context) ([]Lease, error) {
 }
 
 func (db *DB) leases(ctx context.Context, where string, args ...any) ([]Lease, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+leaseCols+` FROM leases `+where+` ORDER BY job`, args...)
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+leaseCols+` FROM leases WHERE owner <> '' `+where+` ORDER BY job`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Lease
 	for rows.Next() {
-		var l Lease
-		if err := rows.Scan(&l.Job, &l.Owner, &l.Host, &l.PID, (*stamp)(&l.AcquiredAt), (*stamp)(&l.ExpiresAt)); err != nil {
+		l, err := scanLease(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, l)

@@ -85,12 +85,12 @@ func (db *DB) Listed(ctx context.Context, kind, runID, ref string) (remoteID str
 // the start of every run costs one read.
 func (db *DB) ClearListing(ctx context.Context, kind string) error {
 	for {
-		var exists int
-		err := db.reader.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM listed WHERE kind = ?)`, kind)
+		var exists bool
+		err := db.read.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM listed WHERE kind = ?)`, kind)
 		if err != nil {
 			return fmt.Errorf("clear listing %s: %w", kind, err)
 		}
-		if exists == 0 {
+		if !exists {
 			return nil
 		}
 		var n int64

@@ -50,11 +50,11 @@ func (tx *Tx) AddEvent(ev Event) error {
 // PendingEvents returns up to limit events, oldest (lowest Seq) first.
 // limit <= 0 means all.
 func (db *DB) PendingEvents(ctx context.Context, limit int) ([]Event, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	query, args := `SELECT seq, id, subject, data, created_at FROM outbox ORDER BY seq`, []any{}
+	if limit > 0 {
+		query, args = query+` LIMIT ?`, append(args, limit)
 	}
-	rows, err := db.reader.QueryContext(ctx,
-		`SELECT seq, id, subject, data, created_at FROM outbox ORDER BY seq LIMIT ?`, limit)
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -89,7 +89,7 @@ func (db *DB) DeleteEvents(ctx context.Context, ids []string) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.tx.ExecContext(ctx, query, args...); err != nil {
+			if _, err := tx.execOnce(query, args...); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func (db *DB) DeleteEvents(ctx context.Context, ids []string) error {
 // OutboxBacklog returns how many events wait in the outbox and when the
 // oldest was created (zero if none), for status and metrics.
 func (db *DB) OutboxBacklog(ctx context.Context) (count int, oldest time.Time, err error) {
-	err = db.reader.QueryRowContext(ctx,
+	err = db.read.QueryRowxContext(ctx,
 		`SELECT COUNT(*), (SELECT created_at FROM outbox ORDER BY seq LIMIT 1) FROM outbox`).
 		Scan(&count, (*stamp)(&oldest))
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {

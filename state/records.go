@@ -57,7 +57,7 @@ func scanCheckpoint(sc interface{ Scan(...any) error }) (Checkpoint, error) {
 // Checkpoint returns job's checkpoint. A job never checkpointed gets a zero
 // Checkpoint (with Job set) and no error: it starts from the beginning.
 func (db *DB) Checkpoint(ctx context.Context, job string) (Checkpoint, error) {
-	row := db.reader.QueryRowxContext(ctx, `SELECT `+checkpointCols+` FROM checkpoints WHERE job = ?`, job)
+	row := db.read.QueryRowxContext(ctx, `SELECT `+checkpointCols+` FROM checkpoints WHERE job = ?`, job)
 	c, err := scanCheckpoint(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Checkpoint{Job: job}, nil
@@ -70,7 +70,7 @@ func (db *DB) Checkpoint(ctx context.Context, job string) (Checkpoint, error) {
 
 // Checkpoints returns every job's checkpoint, ordered by job.
 func (db *DB) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
-	rows, err := db.reader.QueryxContext(ctx, `SELECT `+checkpointCols+` FROM checkpoints ORDER BY job`)
+	rows, err := db.read.QueryxContext(ctx, `SELECT `+checkpointCols+` FROM checkpoints ORDER BY job`)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoints: %w", err)
 	}
@@ -123,7 +123,7 @@ func (tx *Tx) ClearVersions(job string) (int, error) {
 
 // Version returns the last pushed version of job's record key.
 func (db *DB) Version(ctx context.Context, job, key string) (version string, ok bool, err error) {
-	err = db.reader.GetContext(ctx, &version, `SELECT version FROM records WHERE job = ? AND key = ?`, job, key)
+	err = db.read.GetContext(ctx, &version, `SELECT version FROM records WHERE job = ? AND key = ?`, job, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -145,7 +145,7 @@ func (db *DB) Versions(ctx context.Context, job string) (map[string]string, erro
 
 // pairs runs a two-column text query into a map.
 func (db *DB) pairs(ctx context.Context, query string, args ...any) (map[string]string, error) {
-	rows, err := db.reader.QueryContext(ctx, query, args...)
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func (db *DB) IDEntry(ctx context.Context, kind, ref string) (IDEntry, bool, err
 // holds: one query for a batch instead of one per record.
 func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[string]string, error) {
 	out := make(map[string]string, len(refs))
-	err := pairsIn(ctx, db.reader, `SELECT ref, remote_id FROM idmap WHERE kind = ? AND ref IN (%s)`, kind, refs,
+	err := pairsIn(ctx, db.read, `SELECT ref, remote_id FROM idmap WHERE kind = ? AND ref IN (%s)`, kind, refs,
 		func(ref, id string) { out[ref] = id })
 	if err != nil {
 		return nil, fmt.Errorf("lookup ids %s: %w", kind, err)
@@ -226,7 +226,7 @@ func (db *DB) LookupIDs(ctx context.Context, kind string, refs []string) (map[st
 // mapped to it, for those of ids the id map holds.
 func (db *DB) LookupRefs(ctx context.Context, kind string, ids []string) (map[string][]string, error) {
 	out := make(map[string][]string, len(ids))
-	err := pairsIn(ctx, db.reader, `SELECT remote_id, ref FROM idmap INDEXED BY idmap_remote
+	err := pairsIn(ctx, db.read, `SELECT remote_id, ref FROM idmap INDEXED BY idmap_remote
 		WHERE kind = ? AND remote_id IN (%s) ORDER BY remote_id, updated_at DESC`, kind, ids,
 		func(id, ref string) { out[id] = append(out[id], ref) })
 	if err != nil {
@@ -278,7 +278,7 @@ func pairsIn(ctx context.Context, q queryer, query string, first any, keys []str
 // called once per pushed record); the reverse index answers in
 // microseconds at any size.
 func (db *DB) LookupRef(ctx context.Context, kind, remoteID string) (ref string, ok bool, err error) {
-	err = db.reader.GetContext(ctx, &ref,
+	err = db.read.GetContext(ctx, &ref,
 		`SELECT ref FROM idmap INDEXED BY idmap_remote WHERE kind = ? AND remote_id = ? ORDER BY updated_at DESC LIMIT 1`, kind, remoteID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
@@ -337,7 +337,7 @@ func (db *DB) RecordIntent(ctx context.Context, job, key, op string, payload []b
 
 // Intents returns job's outstanding intents, oldest first.
 func (db *DB) Intents(ctx context.Context, job string) ([]Intent, error) {
-	rows, err := db.reader.QueryContext(ctx,
+	rows, err := db.read.QueryContext(ctx,
 		`SELECT job, key, op, payload, created_at FROM intents WHERE job = ? ORDER BY created_at, key`, job)
 	if err != nil {
 		return nil, fmt.Errorf("read intents %s: %w", job, err)

@@ -42,13 +42,10 @@ type RunResult struct {
 func (db *DB) StartRun(ctx context.Context, job, mode, runID string) (int64, error) {
 	var id int64
 	err := db.Update(ctx, func(tx *Tx) error {
-		res, err := tx.exec(`INSERT INTO runs (run_id, job, mode, started_at, status) VALUES (?, ?, ?, ?, 'running')`,
-			runID, job, mode, fmtTime(tx.now))
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
-		return err
+		// RETURNING rather than LastInsertId, which PostgreSQL's driver
+		// does not have.
+		return tx.queryRow(`INSERT INTO runs (run_id, job, mode, started_at, status) VALUES (?, ?, ?, ?, 'running')
+			RETURNING id`, runID, job, mode, fmtTime(tx.now)).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start run %s: %w", job, err)
@@ -89,9 +86,9 @@ func (db *DB) LastRuns(ctx context.Context, perJob int) ([]Run, error) {
 	if perJob <= 0 {
 		perJob = 1
 	}
-	rows, err := db.reader.QueryContext(ctx, `SELECT id, run_id, job, mode, status, started_at, finished_at,
+	rows, err := db.read.QueryContext(ctx, `SELECT id, run_id, job, mode, status, started_at, finished_at,
 			created, updated, unchanged, deleted, failed, held, error
-		FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id DESC) AS n FROM runs)
+		FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id DESC) AS n FROM runs) AS ranked
 		WHERE n <= ? ORDER BY job, id DESC`, perJob)
 	if err != nil {
 		return nil, fmt.Errorf("read runs: %w", err)

@@ -18,8 +18,10 @@ import (
 //
 // A Sweep is used by one goroutine at a time (a mutex guards it anyway).
 type Sweep struct {
-	mu   sync.Mutex
-	conn *sqlx.Conn
+	mu  sync.Mutex
+	raw *sqlx.Conn
+	// conn is raw with the dialect's rewrite.
+	conn rewriting
 	job  string
 	gen  int64 // Mark calls so far
 }
@@ -30,44 +32,50 @@ const sweepChunk = 1000
 
 // OpenSweep starts a sweep of job's keys. Close it when the run ends.
 func (db *DB) OpenSweep(ctx context.Context, job string) (*Sweep, error) {
-	conn, err := db.scratch.Connx(ctx)
+	raw, err := db.scratch.Connx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open sweep %s: %w", job, err)
 	}
-	// The temp schema is per connection; a pooled connection could still
-	// hold an earlier sweep's table if a Close failed half-way.
-	for _, q := range []string{
-		`PRAGMA temp_store = FILE`,
-		// 2 MiB of cache (SQLite's default for a file) keeps the set's
-		// upper levels in memory and the rest in the temp file: keys
-		// arrive in key order, so a bigger cache bought no speed, only
-		// memory that grew with the base up to its size.
-		`PRAGMA temp.cache_size = -2048`,
-		`DROP TABLE IF EXISTS temp.swept`,
+	var setup []string
+	if !db.dl.postgres {
+		setup = []string{
+			`PRAGMA temp_store = FILE`,
+			// 2 MiB of cache (SQLite's default for a file) keeps the set's
+			// upper levels in memory and the rest in the temp file: keys
+			// arrive in key order, so a bigger cache bought no speed, only
+			// memory that grew with the base up to its size.
+			`PRAGMA temp.cache_size = -2048`,
+		}
+	}
+	// The temp schema is per connection (per session on PostgreSQL); a
+	// pooled connection could still hold an earlier sweep's table if a
+	// Close failed half-way.
+	setup = append(setup, `DROP TABLE IF EXISTS temp.swept`,
 		// gen is the Mark call that added the key: telling which keys a
 		// call added costs a look-up only when some were there before.
-		`CREATE TEMP TABLE swept (key TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID`,
-	} {
+		db.dl.ddl(`CREATE TEMP TABLE swept (key TEXT PRIMARY KEY, gen INTEGER NOT NULL) WITHOUT ROWID`))
+	conn := rewriting{r: raw, dl: db.dl}
+	for _, q := range setup {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			conn.Close()
+			raw.Close()
 			return nil, fmt.Errorf("open sweep %s: %w", job, err)
 		}
 	}
-	return &Sweep{conn: conn, job: job}, nil
+	return &Sweep{raw: raw, conn: conn, job: job}, nil
 }
 
 // Close drops the set and returns the connection.
 func (s *Sweep) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn == nil {
+	if s.raw == nil {
 		return nil
 	}
 	_, err := s.conn.ExecContext(context.Background(), `DROP TABLE IF EXISTS temp.swept`)
-	if cerr := s.conn.Close(); err == nil {
+	if cerr := s.raw.Close(); err == nil {
 		err = cerr
 	}
-	s.conn = nil
+	s.raw = nil
 	if err != nil {
 		return fmt.Errorf("close sweep %s: %w", s.job, err)
 	}
@@ -154,8 +162,8 @@ func (s *Sweep) Mark(ctx context.Context, keys []string) ([]bool, error) {
 		for _, k := range chunk {
 			args = append(args, k)
 		}
-		res, err := s.conn.ExecContext(ctx, `INSERT INTO temp.swept (key, gen) SELECT column1, ? FROM (VALUES `+
-			repeatList("(?)", len(chunk))+`) WHERE true ON CONFLICT (key) DO NOTHING`, args...)
+		res, err := s.conn.ExecContext(ctx, `INSERT INTO temp.swept (key, gen) SELECT column1, CAST(? AS INTEGER) FROM (VALUES `+
+			repeatList("(?)", len(chunk))+`) AS v WHERE true ON CONFLICT (key) DO NOTHING`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("mark swept keys %s: %w", s.job, err)
 		}
