@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +49,14 @@ type world struct {
 	stream    jetstream.Stream
 	writesVP  func() []string
 	statePath string
+	// blind makes virtpos answer every request without the apikey with
+	// its "invalid apikey" envelope, whatever the path.
+	blind atomic.Bool
 }
+
+// writePaths are virtpos's write endpoints.
+var writePaths = []string{virtpostest.PathCustomerUpdate, virtpostest.PathCardUpdate, virtpostest.PathCardInsert,
+	virtpostest.PathCardDelete}
 
 // newWorld starts the 1C fake of profile with a small demo base, the
 // virtpos fake (behind a wrapper that answers an HTML 404 at /api/cards/insert,
@@ -58,15 +67,35 @@ func newWorld(t *testing.T, profile string) *world {
 	w := &world{}
 	w.onec, w.onecURL = onectest.StartDemo(t, onectest.Options{User: onecUser, Password: onecPassword, Profile: profile}, 20, 10, 3, 7)
 
+	var mu sync.Mutex
 	var writes []string
 	w.vp = virtpostest.New(virtpostest.Options{APIKey: apiKey})
 	w.vp.SetFaults(virtpostest.Faults{Reject: func(path string, p url.Values) (bool, string) {
 		// Reached only by a request virtpos would carry out.
+		mu.Lock()
+		defer mu.Unlock()
 		writes = append(writes, path)
 		return true, "the check must not write"
 	}})
-	w.writesVP = func() []string { return writes }
+	w.writesVP = func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(writes)
+	}
 	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		keyed := r.FormValue("apikey") != ""
+		if keyed && slices.Contains(writePaths, strings.TrimPrefix(r.URL.Path, "/api")) {
+			mu.Lock()
+			writes = append(writes, "with the apikey: "+r.URL.Path)
+			mu.Unlock()
+		}
+		if w.blind.Load() && !keyed {
+			// An API that checks the key before it routes: every path,
+			// even one that does not exist, answers alike.
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(rw, `{"success":0,"info":"invalid apikey"}`)
+			return
+		}
 		if r.URL.Path == "/api/cards/insert" {
 			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
 			rw.WriteHeader(http.StatusNotFound)
@@ -222,6 +251,34 @@ func TestCheck(t *testing.T) {
 			}
 			cfg.State.Path = filepath.Join(file, "data", "virtsync.db")
 		}, fail: []string{"state.path"}, want: []string{"is a file, not a directory", "set state.path"}},
+		{name: "unf profile", fake1C: onectest.ProfileUNF,
+			edit: func(t *testing.T, w *world, cfg *config.Config) { cfg.OneC.Profile = mapping.ProfileUNF },
+			want: []string{"All ", "Catalog_Контрагенты: 5 record(s) read", "Catalog_ДисконтныеКарты"}},
+		{name: "virtpos xml over POST", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			cfg.Virtpos.Format, cfg.Virtpos.Method = "xml", "POST"
+		}, want: []string{"All ", `without the apikey: success=0, "invalid apikey"`, "decoded"}},
+		{name: "jobs off", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			cfg.Jobs.Cards.Enabled, cfg.Jobs.Orders.Enabled = false, false
+		}, skip: []string{"1C cards", "1C orders"}, want: []string{"jobs.cards.enabled is false"}},
+		{name: "virtpos answers every keyless path alike", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			w.blind.Store(true)
+			cfg.Virtpos.Paths.CardInsert = "/cards/insert"
+		}, skip: []string{"virtpos.paths.customer_update", "virtpos.paths.card_update", "virtpos.paths.card_insert",
+			"virtpos.paths.card_delete"}, want: []string{"answers with the apikey (without it every path answers alike)", "decoded"}},
+		{name: "state file exists", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			cfg.State.Path = filepath.Join(t.TempDir(), "virtsync.db")
+			if err := os.WriteFile(cfg.State.Path, []byte("not touched"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if b, err := os.ReadFile(cfg.State.Path); err != nil || string(b) != "not touched" {
+					t.Errorf("the state file changed: %q, %v", b, err)
+				}
+			})
+		}, want: []string{"exists and is writable", "warning:", "chmod 600"}},
+		{name: "state path is a directory", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			cfg.State.Path = t.TempDir()
+		}, fail: []string{"state.path"}, want: []string{"is a directory", "names the database file"}},
 		{name: "state directory not writable", edit: func(t *testing.T, w *world, cfg *config.Config) {
 			if os.Geteuid() == 0 {
 				t.Skip("root writes into a directory of any mode")

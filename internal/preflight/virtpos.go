@@ -153,7 +153,7 @@ func checkPaths(ctx context.Context, in Inputs, keyOK bool, ls *lines) {
 				"and the apikey was not accepted for a read")
 			continue
 		case blind:
-			res.detail = "answers the reads with the apikey"
+			res.detail = "answers with the apikey (without it every path answers alike)"
 		}
 		switch pt.key {
 		case "orders":
