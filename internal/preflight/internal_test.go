@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -96,13 +97,13 @@ func TestScrub(t *testing.T) {
 	cfg.OneC.BaseURL = "http://127.0.0.1:1/odata/standard.odata"
 	cfg.Virtpos.BaseURL = "http://127.0.0.1:1/api"
 	cfg.State.Path = t.TempDir() + "/virtsync.db"
-	cfg.NATS.StoreDir = t.TempDir()
+	cfg.NATS.URL = "nats://virtsync:" + url.QueryEscape("n4ts-Пароль") + "@127.0.0.1:1"
 	rep := Run(t.Context(), Inputs{Config: cfg,
-		OneCErr:    errors.New("onec: a proxy said pa55-Секрет and dTpwYTU1LdCh0LXQutGA0LXRgg=="),
-		VirtposErr: errors.New("virtpos: bad key key-Ключ-1")})
+		OneCErr:    errors.New("onec: a proxy said pa55-Секрет and dTpwYTU1LdCh0LXQutGA0LXRgg== and n4ts-Пароль"),
+		VirtposErr: errors.New("virtpos: bad key key-Ключ-1 and " + url.QueryEscape("n4ts-Пароль"))})
 	var b strings.Builder
 	_ = rep.Print(&b)
-	for _, s := range []string{"pa55-Секрет", "key-Ключ-1", "dTpwYTU1LdCh0LXQutGA0LXRgg=="} {
+	for _, s := range []string{"pa55-Секрет", "key-Ключ-1", "dTpwYTU1LdCh0LXQutGA0LXRgg==", "n4ts-Пароль", url.QueryEscape("n4ts-Пароль")} {
 		if strings.Contains(b.String(), s) {
 			t.Errorf("the report holds %q:\n%s", s, b.String())
 		}

@@ -34,7 +34,7 @@ const (
 
 func checkOneC(ctx context.Context, in Inputs, ls *lines) {
 	base := displayURL(in.Config.OneC.BaseURL)
-	if in.OneC == nil {
+	if in.OneCErr != nil || in.OneC == nil {
 		ls.fail("1C client", errText(in.OneCErr), "correct the onec.* keys named above")
 		ls.skip("1C reachable, credentials, $metadata, reads", "the 1C client could not be built")
 		return
@@ -285,7 +285,10 @@ func readOne(ctx context.Context, oc OneC, ls *lines, broken map[string]bool, ro
 }
 
 func readFailed(ls *lines, name, role, entity string, err error) {
+	var oe *onecapi.Error
 	switch {
+	case errors.As(err, &oe) && oe.Status == 401:
+		ls.fail(name, errText(err), fixOneCAuth)
 	case onecapi.IsAuth(err):
 		ls.fail(name, errText(err), "give the infobase user (onec.user) the right to read "+entity+
 			" (a role with Чтение on it); reads send allowedOnly=true, so row-level restrictions only hide rows")

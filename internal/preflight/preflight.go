@@ -22,6 +22,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -62,8 +64,9 @@ type Inputs struct {
 	Profile    *mapping.Compiled
 	ProfileErr error
 	// OneC is the 1C client of the onec.* keys; OneCErr says why it could
-	// not be built. Give it one attempt per call (onec.retry.max_attempts
-	// 1) so that a check of an unreachable 1C answers in seconds.
+	// not be built (then OneC is not used, so a typed nil may stay in it).
+	// Give it one attempt per call (Retry.MaxAttempts 1) so that a check
+	// of an unreachable 1C answers in seconds.
 	OneC    OneC
 	OneCErr error
 	// Virtpos is the virtpos client of the virtpos.* keys, likewise with
@@ -230,9 +233,25 @@ func scrub(ls []Line, cfg config.Config) []Line {
 	if cfg.OneC.Password != "" {
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(cfg.OneC.User+":"+cfg.OneC.Password)))
 	}
+	// nats.url may carry a password or a token, also percent-encoded.
+	for _, u := range strings.Split(cfg.NATS.URL, ",") {
+		p, err := url.Parse(strings.TrimSpace(u))
+		if err != nil || p.User == nil {
+			continue
+		}
+		cred, ok := p.User.Password()
+		if !ok {
+			cred = p.User.Username() // a token
+		}
+		if len(cred) >= 3 {
+			secrets = append(secrets, cred, url.QueryEscape(cred), url.PathEscape(cred), p.User.String())
+		}
+	}
 	if len(secrets) == 0 {
 		return ls
 	}
+	// Longer first, so that an encoded form is not cut by a shorter one.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	pairs := make([]string, 0, 2*len(secrets))
 	for _, s := range secrets {
 		pairs = append(pairs, s, "***")

@@ -33,7 +33,7 @@ const controlPath = "/virtsync-check-no-such-endpoint"
 func checkVirtpos(ctx context.Context, in Inputs, ls *lines) {
 	cfg := in.Config.Virtpos
 	base := displayURL(cfg.BaseURL)
-	if in.Virtpos == nil {
+	if in.VirtposErr != nil || in.Virtpos == nil {
 		ls.fail("virtpos client", errText(in.VirtposErr), "correct the virtpos.* keys named above")
 		ls.skip("virtpos reachable, apikey, paths", "the virtpos client could not be built")
 		return
