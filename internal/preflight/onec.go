@@ -288,9 +288,9 @@ func readFailed(ls *lines, name, role, entity string, err error) {
 	var oe *onecapi.Error
 	switch {
 	case errors.As(err, &oe) && oe.Status == 401:
-		ls.fail(name, errText(err), fixOneCAuth)
+		ls.fail(name, entity+": "+answerText(oe), fixOneCAuth)
 	case onecapi.IsAuth(err):
-		ls.fail(name, errText(err), "give the infobase user (onec.user) the right to read "+entity+
+		ls.fail(name, entity+": "+answerText(oe), "give the infobase user (onec.user) the right to read "+entity+
 			" (a role with Чтение on it); reads send allowedOnly=true, so row-level restrictions only hide rows")
 	case onecapi.IsNotFound(err):
 		ls.fail(name, errText(err), "publish "+entity+" in the standard OData interface, or set onec."+role+
@@ -305,6 +305,22 @@ func lookupFix(err error) string {
 		return fixOneCRights
 	}
 	return "the map reads this set through `lookup`: publish it, or set onec.cards.kinds_entity (or the spec's `entity`)"
+}
+
+// answerText is 1C's answer without the client's advice, which the line's
+// fix gives in its own words.
+func answerText(e *onecapi.Error) string {
+	if e == nil {
+		return "refused"
+	}
+	s := fmt.Sprintf("HTTP %d", e.Status)
+	if e.Code != "" {
+		s += " (code " + e.Code + ")"
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
 }
 
 // unresolved stands in for the id map, which the check does not open: no

@@ -49,6 +49,8 @@ type world struct {
 	stream    jetstream.Stream
 	writesVP  func() []string
 	statePath string
+	// denied is a 1C entity set the user may not read.
+	denied atomic.Value
 	// blind makes virtpos answer every request without the apikey with
 	// its "invalid apikey" envelope, whatever the path.
 	blind atomic.Bool
@@ -65,7 +67,22 @@ var writePaths = []string{virtpostest.PathCustomerUpdate, virtpostest.PathCardUp
 func newWorld(t *testing.T, profile string) *world {
 	t.Helper()
 	w := &world{}
-	w.onec, w.onecURL = onectest.StartDemo(t, onectest.Options{User: onecUser, Password: onecPassword, Profile: profile}, 20, 10, 3, 7)
+	w.onec = onectest.New(onectest.Options{User: onecUser, Password: onecPassword, Profile: profile})
+	if err := w.onec.LoadDemo(20, 10, 3, 7); err != nil {
+		t.Fatal(err)
+	}
+	oh := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if d, _ := w.denied.Load().(string); d != "" && strings.HasPrefix(r.URL.Path, onectest.PublicationPath+d) {
+			// What 1C answers a user whose roles do not allow the object.
+			rw.Header().Set("Content-Type", "application/json;charset=utf-8")
+			rw.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(rw, `{"odata.error":{"code":"20","message":{"lang":"ru","value":"Недостаточно прав для выполнения операции"}}}`)
+			return
+		}
+		w.onec.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(oh.Close)
+	w.onecURL = oh.URL + onectest.PublicationPath
 
 	var mu sync.Mutex
 	var writes []string
@@ -214,6 +231,10 @@ func TestCheck(t *testing.T) {
 			cfg.OneC.BaseURL = "http://" + closedPort(t) + "/odata/standard.odata"
 		}, fail: []string{"1C reachable"}, skip: []string{"1C $metadata, reads, maps"},
 			want: []string{"no answer from", "connection refused"}},
+		{name: "1C user may not read a set", edit: func(t *testing.T, w *world, cfg *config.Config) {
+			w.denied.Store(onectest.SetCards)
+		}, fail: []string{"1C read cards.entity"}, skip: []string{"1C map cards.fields"},
+			want: []string{"HTTP 403 (code 20)", "the right to read Catalog_КартыЛояльности"}},
 		{name: "profile of another configuration", fake1C: onectest.ProfileUNF,
 			fail: []string{"1C $metadata (profile shipped ut11)"},
 			skip: []string{"1C read customers.entity", "1C map customers.fields", "1C read cards.entity", "1C read orders.entity"},
