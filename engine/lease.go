@@ -17,22 +17,27 @@ import (
 // OOM killer) is taken over at once instead of after its TTL: the holder
 // cannot be running the job.
 func AcquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owner string, ttl time.Duration) error {
-	_, err := db.AcquireLease(ctx, job, owner, ttl)
+	_, err := acquireLease(ctx, db, log, job, owner, ttl)
+	return err
+}
+
+// acquireLease is AcquireLease returning the lease, for its fencing token.
+func acquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owner string, ttl time.Duration) (state.Lease, error) {
+	l, err := db.AcquireLease(ctx, job, owner, ttl)
 	var held *state.LeaseHeldError
 	if !errors.As(err, &held) {
-		return err
+		return l, err
 	}
 	host, _ := os.Hostname()
 	if held.Host != host || held.PID <= 0 || processAlive(held.PID) {
-		return err
+		return l, err
 	}
 	log.Warn("taking over the lease of a process that is gone", "job", job, "owner", held.Owner, "pid", held.PID,
 		"since", held.Since)
 	if rerr := db.ReleaseLease(ctx, job, held.Owner); rerr != nil {
-		return fmt.Errorf("release the lease of dead pid %d: %w", held.PID, rerr)
+		return l, fmt.Errorf("release the lease of dead pid %d: %w", held.PID, rerr)
 	}
-	_, err = db.AcquireLease(ctx, job, owner, ttl)
-	return err
+	return db.AcquireLease(ctx, job, owner, ttl)
 }
 
 // processAlive reports whether pid exists (signal 0 checks without sending).

@@ -180,9 +180,16 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[virtsync.Result]int{}}
 	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
 
-	if err := AcquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL); err != nil {
+	lease, err := acquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL)
+	if err != nil {
 		return sum, fmt.Errorf("%s: %w", job.Name, err)
 	}
+	// Every write of the run, its lease's renewal and release included,
+	// checks this lease's fencing token: a process paused past its lease
+	// while another took the job over commits nothing when it wakes.
+	fenced := *r
+	fenced.DB = r.DB.Fenced(lease)
+	r = &fenced
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseLost := make(chan error, 1)
 	go r.keepLease(leaseCtx, job.Name, leaseLost)

@@ -370,3 +370,45 @@ func TestHeldRecordsDeadLetterByAge(t *testing.T) {
 		t.Fatalf("dead letters %+v", dls)
 	}
 }
+
+// TestATakenOverRunCommitsNothingMore: when another process takes the
+// job's lease over mid-run (this one was paused past its lease), the
+// run's next commit is fenced off: nothing of it lands, the run stops, and
+// the new holder keeps the lease.
+func TestATakenOverRunCommitsNothingMore(t *testing.T) {
+	r, db := newRunner(t)
+	ctx := context.Background()
+	h := &handler{apply: func(rec engine.Record) (engine.Outcome, error) {
+		if rec.Key == "k012" { // in the second batch
+			// What the other host does once this one's lease expired.
+			if err := db.ReleaseLease(ctx, "customers", "test"); err != nil {
+				return engine.Outcome{}, err
+			}
+			if _, err := db.AcquireLease(ctx, "customers", "other-host", time.Minute); err != nil {
+				return engine.Outcome{}, err
+			}
+		}
+		return upsert(rec)
+	}}
+	_, err := r.Run(ctx, job(&source{recs: records(30, "v1")}, h), engine.ModeOnce, nil)
+	if !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("err = %v, want the run fenced off", err)
+	}
+	vs, _ := db.Versions(ctx, "customers")
+	if len(vs) != 10 {
+		t.Errorf("%d versions committed, want the first batch's 10 only", len(vs))
+	}
+	if _, ok, _ := db.LookupID(ctx, "customer", "k012"); ok {
+		t.Error("the fenced batch's id map landed")
+	}
+	if n := events(t, db, "t.customer.upserted"); n != 10 {
+		t.Errorf("%d upsert events, want the first batch's 10", n)
+	}
+	if l, ok, _ := db.Lease(ctx, "customers"); !ok || l.Owner != "other-host" {
+		t.Errorf("lease = %+v, %v; the fenced run must not release the new holder's lease", l, ok)
+	}
+	runs, _ := db.LastRuns(ctx, 1)
+	if len(runs) != 1 || runs[0].Status != state.RunCrashed {
+		t.Errorf("runs = %+v; want the run the takeover marked crashed, not finished by the fenced process", runs)
+	}
+}
