@@ -158,7 +158,7 @@ func checkPaths(ctx context.Context, in Inputs, keyOK bool, ls *lines) {
 		switch pt.key {
 		case "orders":
 			if !keyOK {
-				ls.ok(name, path+": "+res.detail+" (orders not read: the apikey was not accepted)")
+				ls.ok(name, path+": "+res.detail+"; orders not read: the apikey was not accepted")
 				continue
 			}
 			if d, err := readEmptyWindow(ctx, in.Virtpos, in.Now()); err != nil {
