@@ -116,7 +116,9 @@ func TestScrub(t *testing.T) {
 // listOf serves List from a fixed set of records.
 type listOf []onecapi.Entity
 
-func (l listOf) FetchMetadata(context.Context) (*onecapi.Metadata, error) { return nil, errors.New("not here") }
+func (l listOf) FetchMetadata(context.Context) (*onecapi.Metadata, error) {
+	return nil, errors.New("not here")
+}
 func (l listOf) List(_ context.Context, _ onecapi.Query, fn func(onecapi.Entity) error) error {
 	for _, e := range l {
 		if err := fn(e); err != nil {

@@ -179,7 +179,9 @@ func (r Report) Print(w io.Writer) error {
 // lines collects one group's lines.
 type lines []Line
 
-func (ls *lines) ok(name, detail string) { *ls = append(*ls, Line{Name: name, OK: true, Detail: detail}) }
+func (ls *lines) ok(name, detail string) {
+	*ls = append(*ls, Line{Name: name, OK: true, Detail: detail})
+}
 func (ls *lines) fail(name, detail, fix string) {
 	*ls = append(*ls, Line{Name: name, Detail: detail, Fix: fix})
 }
