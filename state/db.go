@@ -1,6 +1,21 @@
-// Package state is virtsync's SQLite store: checkpoints, record versions,
-// the id map, write intents, the event outbox, dead letters, holds, runs and
-// job leases, all in one file.
+// Package state is virtsync's store: checkpoints, record versions, the id
+// map, write intents, the event outbox, dead letters, holds, runs and job
+// leases. One API, two backends: [Open] keeps it in an SQLite file,
+// [OpenPostgres] in a PostgreSQL database, and [OpenDriver] picks by the
+// config's state.driver.
+//
+// # Which backend
+//
+// One host: SQLite, the default. Nothing to run or administer, and the
+// fastest: a commit is a local write. Two hosts, one active (a standby
+// that takes the jobs over when the active host stops or hangs):
+// PostgreSQL, which both hosts reach. Either way a job runs on one process
+// at a time, held by its lease; PostgreSQL does not make two active hosts
+// share a job's work, it lets the second take over with the state as the
+// first committed it. Never put the SQLite file on a network file system
+// for two hosts: its locks do not hold there.
+//
+// # SQLite
 //
 // The file runs in WAL mode with a busy timeout, foreign keys on and
 // synchronous=NORMAL. Each *DB has exactly one writer connection (every
@@ -9,13 +24,47 @@
 // Two processes may open the same file: their writers queue on SQLite's
 // lock for up to the busy timeout instead of failing with SQLITE_BUSY.
 //
+// # PostgreSQL
+//
+// The same tables and the same migration files: the SQL is written once in
+// SQLite's dialect and rewritten mechanically (placeholders, BLOB as
+// BYTEA, identity columns, text in the "C" collation so it compares byte
+// by byte as in SQLite). The schema version is the row of virtsync_schema;
+// a migration runs in one transaction under an advisory lock. As with
+// SQLite each *DB writes through one connection, a transaction per
+// [DB.Update], so one process's writes are serialised; transactions are
+// READ COMMITTED. Between processes, what must not interleave locks its
+// rows: AcquireLease locks the lease row FOR UPDATE, and a fenced write
+// locks it FOR SHARE, so a takeover waits for a commit under way (up to
+// lock_timeout, 5s) and never lands in the middle of one. SERIALIZABLE
+// with retries was not needed: the lease is the only read-then-write
+// shared between processes, and a job's rows are written by its lease
+// holder alone. A writer session stopped inside a transaction is ended by
+// the server after idle_in_transaction_session_timeout (30s): its locks
+// go and nothing of it commits. Either setting given in the DSN wins.
+// Readers are read-only sessions; durability is the server's. Errors name
+// the database as postgres://user@host:port/db, never with its password.
+//
+// # Fencing
+//
+// A lease carries a fencing token that grows every time the lease is
+// acquired anew. [DB.Fenced] returns a view whose every transaction first
+// checks, inside the transaction, that the lease still has its owner and
+// token, and fails with a *[FencedError] otherwise: a process paused past
+// its lease (a GC pause, SIGSTOP, a frozen VM) while another took the job
+// over commits nothing when it wakes. The engine runs each job's run on
+// such a view. This holds on both backends.
+//
+// # Data
+//
 // Timestamps are stored as UTC text in a fixed-width RFC 3339 form with
-// nanoseconds, so text order is time order and the file is readable with
-// the sqlite3 shell. The store never holds URLs or credentials: the virtpos
-// apikey lives only in the config and environment. It does hold customer
-// ids and the id map, so a file Open creates is 0600 (and with it the -wal
-// and -shm files, which SQLite gives the database file's mode) in a
-// directory it creates 0700.
+// nanoseconds, so text order is time order and the store is readable with
+// the sqlite3 shell or psql. The store never holds URLs or credentials:
+// the virtpos apikey lives only in the config and environment. It does
+// hold customer ids and the id map, so a file Open creates is 0600 (and
+// with it the -wal and -shm files, which SQLite gives the database file's
+// mode) in a directory it creates 0700; on PostgreSQL, grant the database
+// to virtsync's user alone.
 package state
 
 import (
