@@ -69,7 +69,7 @@ func checkOneC(ctx context.Context, in Inputs, ls *lines) {
 	}
 	if jobs.Cards.Enabled {
 		p := prof.Profile.Cards
-		readOne(ctx, in.OneC, ls, broken, "cards.kinds_entity", p.KindsEntity, "", []string{"Ref_Key"})
+		readOne(ctx, in.OneC, ls, broken, "cards.kinds_entity", p.KindsEntity, []string{"Ref_Key"})
 		sampleAndMap(ctx, in.OneC, ls, broken, sample{role: "cards.entity", entity: p.Entity, filter: p.Filter,
 			kind: "cards", fields: prof.Cards})
 	} else {
@@ -77,15 +77,15 @@ func checkOneC(ctx context.Context, in Inputs, ls *lines) {
 	}
 	if jobs.Orders.Enabled {
 		o := prof.Orders
-		readOne(ctx, in.OneC, ls, broken, "orders.entity", o.Entity, "", []string{"Ref_Key"})
-		readOne(ctx, in.OneC, ls, broken, "orders.items.entity", o.Items.Entity, "", []string{"Ref_Key"})
+		readOne(ctx, in.OneC, ls, broken, "orders.entity", o.Entity, []string{"Ref_Key"})
+		readOne(ctx, in.OneC, ls, broken, "orders.items.entity", o.Items.Entity, []string{"Ref_Key"})
 		if o.Counterparty.Entity != "" && prof.Order.Writes(mapping.ValueCounterparty) {
-			readOne(ctx, in.OneC, ls, broken, "orders.counterparty.entity", o.Counterparty.Entity, "",
+			readOne(ctx, in.OneC, ls, broken, "orders.counterparty.entity", o.Counterparty.Entity,
 				[]string{"Ref_Key", o.Counterparty.By})
 		}
 		for i, m := range o.Items.Match {
 			if m.Entity != "" {
-				readOne(ctx, in.OneC, ls, broken, fmt.Sprintf("orders.items.match[%d].entity", i), m.Entity, "",
+				readOne(ctx, in.OneC, ls, broken, fmt.Sprintf("orders.items.match[%d].entity", i), m.Entity,
 					[]string{m.Ref, m.Field})
 			}
 		}
@@ -260,7 +260,7 @@ func sampleAndMap(ctx context.Context, oc OneC, ls *lines, broken map[string]boo
 }
 
 // readOne reads one record of a set the orders or cards job reads.
-func readOne(ctx context.Context, oc OneC, ls *lines, broken map[string]bool, role, entity, filter string, sel []string) {
+func readOne(ctx context.Context, oc OneC, ls *lines, broken map[string]bool, role, entity string, sel []string) {
 	name := "1C read " + role
 	if entity == "" {
 		return
@@ -270,7 +270,7 @@ func readOne(ctx context.Context, oc OneC, ls *lines, broken map[string]bool, ro
 		return
 	}
 	n := 0
-	err := oc.List(ctx, onecapi.Query{Entity: entity, Select: sel, Filter: filter, PageSize: 1}, func(onecapi.Entity) error {
+	err := oc.List(ctx, onecapi.Query{Entity: entity, Select: sel, PageSize: 1}, func(onecapi.Entity) error {
 		n++
 		return errEnough
 	})
