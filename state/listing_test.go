@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/virtsync/virtsync/state"
 )
@@ -167,7 +168,9 @@ func TestMigrateAddsListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, q := range []string{string(v1), "PRAGMA user_version = 1",
-		`INSERT INTO idmap (kind, ref, remote_id, updated_at) VALUES ('customer', 'r1', '5', '')`} {
+		`INSERT INTO idmap (kind, ref, remote_id, updated_at) VALUES ('customer', 'r1', '5', '')`,
+		`INSERT INTO leases (job, owner, pid, host, acquired_at, expires_at)
+			VALUES ('customers', 'old', 1, 'h', '2026-03-01T09:00:00.000000000Z', '2026-03-01T09:01:00.000000000Z')`} {
 		if _, err := raw.Exec(q); err != nil {
 			t.Fatalf("%.40s: %v", q, err)
 		}
@@ -186,5 +189,8 @@ func TestMigrateAddsListing(t *testing.T) {
 	err = db.ReplaceListing(context.Background(), "customer", "r", pages([]state.ListedRow{{Ref: "r2", RemoteID: "6"}}, 1))
 	if err != nil {
 		t.Fatalf("listing after the upgrade: %v", err)
+	}
+	if l, err := db.AcquireLease(context.Background(), "customers", "new", time.Minute); err != nil || l.Token != 1 {
+		t.Fatalf("lease after the upgrade = %+v, %v; want token 1", l, err)
 	}
 }

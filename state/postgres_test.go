@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/virtsync/virtsync/state"
 )
@@ -131,7 +132,7 @@ func TestPostgresMigratesFromVersion1(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listing after the upgrade: %v", err)
 	}
-	l, err := db.AcquireLease(ctx, "customers", "new", 60e9)
+	l, err := db.AcquireLease(ctx, "customers", "new", time.Minute)
 	if err != nil || l.Token != 1 {
 		t.Fatalf("lease after the upgrade = %+v, %v; want token 1", l, err)
 	}
