@@ -64,7 +64,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 	defer startCPUProfile(getenv("VIRTSYNC_CPUPROFILE"), env.Stderr)()
-	log := newLogger(cfg.Log, env.Stderr)
+	log := NewLogger(cfg.Log, env.Stderr)
 	var openOpts []state.Option
 	if opts.Command == "status" || (opts.Command == "failures" && !opts.Replay) {
 		// Reading commands must not leave an empty database behind a
@@ -83,9 +83,6 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if w := state.PermissionWarning(cfg.State.Path); w != "" {
 		log.Warn(w)
 	}
-	p := &parts{cfg: cfg, log: log, db: db}
-	p.metrics = NewMetrics(backlogFunc(db), deadFunc(db))
-
 	switch opts.Command {
 	case "status":
 		return printStatus(ctx, db, env.Stdout)
@@ -94,9 +91,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 			return printFailures(ctx, db, opts.Job, env.Stdout)
 		}
 	}
-	if err := buildJobs(p); err != nil {
+	p, err := Build(cfg, log, db)
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
-		var ce *configError
+		var ce *ConfigError
 		if errors.As(err, &ce) {
 			return ExitUsage
 		}
@@ -110,7 +108,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case opts.Command == "failures":
 		return replay(ctx, p, opts.Job, env)
 	case opts.Once:
-		jobs := enabled(cfg)
+		jobs := EnabledJobs(cfg)
 		if opts.Job != "" {
 			jobs = []string{opts.Job}
 		}
@@ -128,20 +126,20 @@ var Version = "dev"
 // checkMetadata confirms that 1C publishes what the jobs need. A missing
 // entity or field is a setup error (exit 2); 1C being unreachable is not
 // decided here: the runs will say so.
-func checkMetadata(ctx context.Context, p *parts, stderr io.Writer) (int, bool) {
-	cctx, cancel := context.WithTimeout(ctx, p.cfg.OneC.Timeout.D())
+func checkMetadata(ctx context.Context, p *Parts, stderr io.Writer) (int, bool) {
+	cctx, cancel := context.WithTimeout(ctx, p.Config.OneC.Timeout.D())
 	defer cancel()
-	m, err := p.onec.CheckMetadata(cctx, p.profile.Needs())
+	m, err := p.OneC.CheckMetadata(cctx, p.Profile.Needs())
 	if err == nil {
 		return 0, true
 	}
 	var me *onecapi.MetadataError
 	if errors.As(err, &me) {
-		mapping.Hint(me, m.HasEntity, p.profile.Profile)
-		fmt.Fprintf(stderr, "virtsync: 1C (profile %s): %v\n", p.profile.Source, err)
+		mapping.Hint(me, m.HasEntity, p.Profile.Profile)
+		fmt.Fprintf(stderr, "virtsync: 1C (profile %s): %v\n", p.Profile.Source, err)
 		return ExitUsage, false
 	}
-	p.log.Warn("could not check the 1C $metadata; going on", "err", err)
+	p.Log.Warn("could not check the 1C $metadata; going on", "err", err)
 	return 0, true
 }
 
@@ -160,18 +158,18 @@ type eventsPipe struct {
 // startEvents starts publishing the outbox. When the daemon runs on this
 // state file, a one-shot command publishes nothing itself: the daemon's
 // relay picks its events up from the outbox within a second.
-func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error) {
-	cfg := p.cfg
+func startEvents(ctx context.Context, p *Parts, daemon bool) (*eventsPipe, error) {
+	cfg := p.Config
 	if !daemon {
-		if l, ok, err := p.db.Lease(ctx, daemonLease); err == nil && ok && l.Live(time.Now()) {
-			p.log.Info("the daemon is running on this state file; it will publish this run's events",
+		if l, ok, err := p.DB.Lease(ctx, daemonLease); err == nil && ok && l.Live(time.Now()) {
+			p.Log.Info("the daemon is running on this state file; it will publish this run's events",
 				"daemon", l.Owner)
 			return nil, nil
 		}
 	}
 	es := eventsOptions(cfg)
-	ep := &eventsPipe{log: p.log, drain: es.Drain, done: make(chan struct{})}
-	nlog := p.log.With("system", "nats")
+	ep := &eventsPipe{log: p.Log, drain: es.Drain, done: make(chan struct{})}
+	nlog := p.Log.With("system", "nats")
 	copts := events.ConnOptions{Name: "virtsync", Logger: nlog}
 	var conn *events.Conn
 	if es.URL != "" {
@@ -197,7 +195,7 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 		if !daemon && errors.Is(err, events.ErrStoreLocked) {
 			// Two servers on one store lose acknowledged events. The owner's
 			// relay publishes this run's events from the shared outbox.
-			p.log.Info("another virtsync process runs the embedded NATS; it will publish this run's events", "err", err)
+			p.Log.Info("another virtsync process runs the embedded NATS; it will publish this run's events", "err", err)
 			return nil, nil
 		}
 		if err != nil {
@@ -214,9 +212,9 @@ func startEvents(ctx context.Context, p *parts, daemon bool) (*eventsPipe, error
 		conn = c
 	}
 	ep.conn = conn
-	relay, err := events.NewRelay(p.db, conn.JetStream(), events.RelayOptions{
+	relay, err := events.NewRelay(p.DB, conn.JetStream(), events.RelayOptions{
 		Interval: es.RelayInterval,
-		Logger:   p.log.With("system", "outbox"),
+		Logger:   p.Log.With("system", "outbox"),
 		EnsureStream: func(ctx context.Context) error {
 			_, err := conn.EnsureStream(ctx, es.Stream, es.Subjects, es.DedupeWindow)
 			return err
@@ -321,16 +319,16 @@ func (ep *eventsPipe) ready(ctx context.Context) error {
 	return ep.conn.Ready(ctx)
 }
 
-func newRunner(p *parts, ep *eventsPipe) *engine.Runner {
+func newRunner(p *Parts, ep *eventsPipe) *engine.Runner {
 	host, _ := os.Hostname()
 	return &engine.Runner{
-		DB:              p.db,
-		Log:             p.log,
-		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.cfg.NATS.SubjectPrefix}.Event,
-		Concurrency:     p.cfg.Virtpos.Concurrency,
-		HoldMaxAttempts: p.cfg.OneC.Orders.HoldMaxAttempts,
-		HoldMaxAge:      p.cfg.OneC.Orders.HoldMaxAge.D(),
-		Observe:         p.metrics.Record,
+		DB:              p.DB,
+		Log:             p.Log,
+		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.Config.NATS.SubjectPrefix}.Event,
+		Concurrency:     p.Config.Virtpos.Concurrency,
+		HoldMaxAttempts: p.Config.OneC.Orders.HoldMaxAttempts,
+		HoldMaxAge:      p.Config.OneC.Orders.HoldMaxAge.D(),
+		Observe:         p.Metrics.Record,
 		Committed:       ep.kick,
 	}
 }
@@ -338,11 +336,11 @@ func newRunner(p *parts, ep *eventsPipe) *engine.Runner {
 // runOnce runs jobs one after another (customers before cards before
 // orders) and prints a summary. It waits for a job another process is
 // running instead of overlapping it.
-func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
+func runOnce(ctx context.Context, p *Parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
 	ep, err := startEvents(ctx, p, false)
 	if err != nil {
 		// Events wait in the outbox; syncing does not depend on NATS.
-		p.log.Warn("events will wait in the outbox", "err", err)
+		p.Log.Warn("events will wait in the outbox", "err", err)
 	}
 	defer ep.shutdown()
 	r := newRunner(p, ep)
@@ -354,7 +352,7 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, onl
 	code := ExitOK
 	var sums []engine.Summary
 	for _, name := range jobs {
-		spec := p.jobs[name]
+		spec := p.Jobs[name]
 		if mode == engine.ModeResync && name == "orders" {
 			// A resync reads every order virtpos has, not a window.
 			spec = resyncOrders(spec)
@@ -368,7 +366,7 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, onl
 			bars.finish(name)
 		}
 		sums = append(sums, sum)
-		p.metrics.Run(sum)
+		p.Metrics.Run(sum)
 		if err != nil || sum.Counts[virtsync.Failed] > 0 {
 			code = ExitFailed
 		}
@@ -381,9 +379,9 @@ func runOnce(ctx context.Context, p *parts, jobs []string, mode engine.Mode, onl
 		// Nothing published here (NATS down, or another process owns the
 		// embedded store): say where the events are, so nobody thinks
 		// them lost.
-		if n, _, err := p.db.OutboxBacklog(context.WithoutCancel(ctx)); err == nil && n > 0 {
+		if n, _, err := p.DB.OutboxBacklog(context.WithoutCancel(ctx)); err == nil && n > 0 {
 			fmt.Fprintf(env.Stderr, "virtsync: %d event(s) wait in the outbox of %s; the process that runs NATS, "+
-				"or the next run that reaches it, publishes them\n", n, p.cfg.State.Path)
+				"or the next run that reaches it, publishes them\n", n, p.Config.State.Path)
 		}
 	}
 	return code
@@ -414,14 +412,14 @@ func runWaiting(ctx context.Context, r *engine.Runner, spec engine.JobSpec, mode
 
 // replay queues the dead letters again and runs their jobs now with only
 // those records.
-func replay(ctx context.Context, p *parts, job string, env Env) int {
+func replay(ctx context.Context, p *Parts, job string, env Env) int {
 	only := map[string][]string{}
 	var jobs []string
-	for _, name := range jobNames() {
+	for _, name := range JobNames() {
 		if job != "" && name != job {
 			continue
 		}
-		n, err := p.db.QueueReplay(ctx, name)
+		n, err := p.DB.QueueReplay(ctx, name)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "virtsync: queue replay of %s: %v\n", name, err)
 			return ExitFailed
@@ -429,7 +427,7 @@ func replay(ctx context.Context, p *parts, job string, env Env) int {
 		if n == 0 {
 			continue
 		}
-		keys, err := p.db.ReplayKeys(ctx, name)
+		keys, err := p.DB.ReplayKeys(ctx, name)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
 			return ExitFailed
@@ -446,7 +444,7 @@ func replay(ctx context.Context, p *parts, job string, env Env) int {
 }
 
 // httpServer serves /livez, /readyz and /metrics.
-func httpServer(p *parts, ep *eventsPipe) *http.Server {
+func httpServer(p *Parts, ep *eventsPipe) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -457,7 +455,7 @@ func httpServer(p *parts, ep *eventsPipe) *http.Server {
 		// Without the state nothing syncs: not ready. Without NATS
 		// syncing goes on and events wait in the outbox: ready, degraded
 		// (virtsync_nats_up says so too).
-		if err := p.db.Ping(ctx); err != nil {
+		if err := p.DB.Ping(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "state: "+err.Error())
 			return
@@ -468,9 +466,9 @@ func httpServer(p *parts, ep *eventsPipe) *http.Server {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	p.metrics.WatchNATS(ep.ready)
-	mux.Handle("/metrics", p.metrics.Handler())
-	addr, _ := httpListen(p.cfg)
+	p.Metrics.WatchNATS(ep.ready)
+	mux.Handle("/metrics", p.Metrics.Handler())
+	addr, _ := httpListen(p.Config)
 	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
@@ -481,24 +479,24 @@ func httpListen(cfg config.Config) (addr string, on bool) {
 }
 
 // newScheduler puts the enabled jobs on their schedules.
-func newScheduler(p *parts, r *engine.Runner) *engine.Scheduler {
+func newScheduler(p *Parts, r *engine.Runner) *engine.Scheduler {
 	var sched []engine.Scheduled
-	for _, name := range enabled(p.cfg) {
-		sched = append(sched, engine.Scheduled{Spec: p.jobs[name], Schedule: scheduleOf(p.cfg, name)})
+	for _, name := range EnabledJobs(p.Config) {
+		sched = append(sched, engine.Scheduled{Spec: p.Jobs[name], Schedule: JobSchedule(p.Config, name)})
 	}
-	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.log, StopTimeout: p.cfg.ShutdownTimeout.D(),
-		OnRun: func(sum engine.Summary, err error) { p.metrics.Run(sum) }}
+	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.Log, StopTimeout: p.Config.ShutdownTimeout.D(),
+		OnRun: func(sum engine.Summary, err error) { p.Metrics.Run(sum) }}
 }
 
 // runDaemon runs the jobs on their schedules until ctx ends.
-func runDaemon(ctx context.Context, p *parts, env Env) int {
+func runDaemon(ctx context.Context, p *Parts, env Env) int {
 	owner := fmt.Sprintf("daemon:%d", os.Getpid())
 	ttl := time.Minute
-	if err := engine.AcquireLease(ctx, p.db, p.log, daemonLease, owner, ttl); err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.cfg.State.Path, err)
+	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.Config.State.Path, err)
 		return ExitUsage
 	}
-	defer p.db.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
+	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
 	go func() {
 		t := time.NewTicker(ttl / 3)
 		defer t.Stop()
@@ -507,8 +505,8 @@ func runDaemon(ctx context.Context, p *parts, env Env) int {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := p.db.RenewLease(ctx, daemonLease, owner, ttl); err != nil && ctx.Err() == nil {
-					p.log.Error("renew daemon lease", "err", err)
+				if err := p.DB.RenewLease(ctx, daemonLease, owner, ttl); err != nil && ctx.Err() == nil {
+					p.Log.Error("renew daemon lease", "err", err)
 				}
 			}
 		}
@@ -516,13 +514,13 @@ func runDaemon(ctx context.Context, p *parts, env Env) int {
 
 	ep, err := startEvents(ctx, p, true)
 	if err != nil {
-		p.log.Error("events", "err", err)
+		p.Log.Error("events", "err", err)
 		return ExitFailed
 	}
 	r := newRunner(p, ep)
 
 	var srv *http.Server
-	if addr, on := httpListen(p.cfg); on {
+	if addr, on := httpListen(p.Config); on {
 		srv = httpServer(p, ep)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -531,11 +529,11 @@ func runDaemon(ctx context.Context, p *parts, env Env) int {
 			return ExitUsage
 		}
 		go func() { _ = srv.Serve(ln) }()
-		p.log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
+		p.Log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
 	}
 
 	s := newScheduler(p, r)
-	p.log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.cfg.State.Path)
+	p.Log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.Config.State.Path)
 	serr := s.Run(ctx)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -544,9 +542,9 @@ func runDaemon(ctx context.Context, p *parts, env Env) int {
 	}
 	ep.shutdown()
 	if serr != nil {
-		p.log.Error("shutdown", "err", serr)
+		p.Log.Error("shutdown", "err", serr)
 		return ExitFailed
 	}
-	p.log.Info("virtsync daemon stopped")
+	p.Log.Info("virtsync daemon stopped")
 	return ExitOK
 }

@@ -21,10 +21,6 @@ type Options struct {
 	Version bool   // -version
 }
 
-// jobNames are the job names in the order they run: customers before
-// cards (a card needs its owner), orders last (an order needs its customer).
-func jobNames() []string { return []string{"customers", "cards", "orders"} }
-
 // errUsage marks a command line that cannot be run; main exits 2.
 var errUsage = errors.New("usage")
 
@@ -114,7 +110,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)
 	}
 	if o.Job != "" && !knownJob(o.Job) {
-		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(jobNames(), ", "))
+		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(JobNames(), ", "))
 	}
 	if _, err := o.ResyncJobs(); err != nil {
 		return o, err
@@ -143,9 +139,9 @@ func explicitlyEmpty(fs *flag.FlagSet, context string) error {
 func emptyHint(flagName string) string {
 	switch flagName {
 	case "resync":
-		return "want all or a comma list of " + strings.Join(jobNames(), ", ")
+		return "want all or a comma list of " + strings.Join(JobNames(), ", ")
 	case "job":
-		return "want one of " + strings.Join(jobNames(), ", ")
+		return "want one of " + strings.Join(JobNames(), ", ")
 	case "config":
 		return "want a config file path (leave the flag out for $VIRTSYNC_CONFIG, else virtsync.yaml)"
 	default:
@@ -154,7 +150,7 @@ func emptyHint(flagName string) string {
 }
 
 func knownJob(name string) bool {
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		if j == name {
 			return true
 		}
@@ -172,17 +168,17 @@ func (o Options) ResyncJobs() ([]string, error) {
 		p = strings.TrimSpace(p)
 		switch {
 		case p == "all":
-			for _, j := range jobNames() {
+			for _, j := range JobNames() {
 				want[j] = true
 			}
 		case knownJob(p):
 			want[p] = true
 		default:
-			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(jobNames(), ", "))
+			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(JobNames(), ", "))
 		}
 	}
 	var out []string
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		if want[j] {
 			out = append(out, j)
 		}

@@ -84,7 +84,7 @@ func TestResyncJobsOrder(t *testing.T) {
 	}
 	o.Resync = "all"
 	got, _ = o.ResyncJobs()
-	if !reflect.DeepEqual(got, jobNames()) {
+	if !reflect.DeepEqual(got, JobNames()) {
 		t.Fatalf("all = %v", got)
 	}
 }

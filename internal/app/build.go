@@ -3,6 +3,7 @@ package app
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,21 +21,24 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
-// parts are the long-lived objects one process builds from its config.
-type parts struct {
-	cfg     config.Config
-	log     *slog.Logger
-	db      *state.DB
-	vp      *virtposapi.Client
-	onec    *onecapi.Client
-	metrics *Metrics
-	jobs    map[string]engine.JobSpec
-	// profile is the 1C profile with the config's overrides.
-	profile *mapping.Compiled
+// Parts are the long-lived objects one process builds from its config.
+type Parts struct {
+	Config  config.Config
+	Log     *slog.Logger
+	DB      *state.DB
+	Virtpos *virtposapi.Client
+	OneC    *onecapi.Client
+	// Metrics are fed by the clients (every request), the runs and the
+	// state (read at scrape time).
+	Metrics *Metrics
+	// Jobs by name (JobNames).
+	Jobs map[string]engine.JobSpec
+	// Profile is the 1C profile with the config's overrides.
+	Profile *mapping.Compiled
 }
 
-// newLogger builds the process logger from log.level and log.format.
-func newLogger(cfg config.LogConfig, w interface{ Write([]byte) (int, error) }) *slog.Logger {
+// NewLogger builds the process logger from log.level and log.format.
+func NewLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: lvl}
@@ -44,42 +48,44 @@ func newLogger(cfg config.LogConfig, w interface{ Write([]byte) (int, error) }) 
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// buildJobs wires clients, maps, sources and sinks. It fails with a config
-// error (exit 2) when a field map does not compile.
-func buildJobs(p *parts) error {
-	cfg := p.cfg
+// Build wires the metrics, the clients, the 1C profile and the jobs (maps,
+// sources and sinks) of a process whose state is db. It fails with a
+// *ConfigError (exit 2) when the config cannot be built, a field map that
+// does not compile say.
+func Build(cfg config.Config, log *slog.Logger, db *state.DB) (*Parts, error) {
+	p := &Parts{Config: cfg, Log: log, DB: db, Metrics: NewMetrics(backlogFunc(db), deadFunc(db))}
 	prof, err := mapping.LoadProfile(cfg.OneC.Profile)
 	if err != nil {
-		return &configError{fmt.Errorf("onec.profile: %w", err)}
+		return nil, &ConfigError{fmt.Errorf("onec.profile: %w", err)}
 	}
 	overrideProfile(prof, cfg.OneC)
 	comp, err := prof.Compile()
 	if err != nil {
-		return &configError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
+		return nil, &ConfigError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
 	}
-	p.profile = comp
-	vc := virtposConfig(cfg.Virtpos)
-	vc.Logger = p.log.With("system", "virtpos")
+	p.Profile = comp
+	vc := VirtposConfig(cfg.Virtpos)
+	vc.Logger = p.Log.With("system", "virtpos")
 	vc.OnRequest = func(ep string, status int, d time.Duration) {
-		p.metrics.Request("virtpos", ep, status, d)
+		p.Metrics.Request("virtpos", ep, status, d)
 	}
 	vp, err := virtposapi.New(vc)
 	if err != nil {
-		return &configError{err}
+		return nil, &ConfigError{err}
 	}
-	p.vp = vp
-	occ := onecConfig(cfg.OneC)
-	occ.Logger = p.log.With("system", "onec")
-	occ.HTTPClient = &http.Client{Timeout: occ.Timeout, Transport: &metered{next: http.DefaultTransport, m: p.metrics}}
+	p.Virtpos = vp
+	occ := OneCConfig(cfg.OneC)
+	occ.Logger = p.Log.With("system", "onec")
+	occ.HTTPClient = &http.Client{Timeout: occ.Timeout, Transport: &metered{next: http.DefaultTransport, m: p.Metrics}}
 	oc, err := onecapi.New(occ)
 	if err != nil {
-		return &configError{err}
+		return nil, &ConfigError{err}
 	}
-	p.onec = oc
+	p.OneC = oc
 
 	loc, err := time.LoadLocation(cfg.OneC.Orders.ShopTimezone)
 	if err != nil {
-		return &configError{fmt.Errorf("onec.orders.shop_timezone: %w", err)}
+		return nil, &ConfigError{fmt.Errorf("onec.orders.shop_timezone: %w", err)}
 	}
 	co := cfg.OneC.Orders
 	settings := sink1c.OrderSettings{
@@ -105,34 +111,34 @@ func buildJobs(p *parts) error {
 		custSource.Filter = prof.Customers.Filter
 		custSource.Groups = prof.Customers.Groups
 	}
-	p.jobs = map[string]engine.JobSpec{
+	p.Jobs = map[string]engine.JobSpec{
 		"customers": {
 			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: custSource,
-			Handler: &sinkvp.Customers{Client: vp, Listings: p.db,
-				Mapper: &mapping.EntityMapper{Kind: "customer", Fields: comp.Customers, OneC: oc, IDs: p.db}},
+			Handler: &sinkvp.Customers{Client: vp, Listings: db,
+				Mapper: &mapping.EntityMapper{Kind: "customer", Fields: comp.Customers, OneC: oc, IDs: db}},
 		},
 		"cards": {
 			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
 			Source: &source1c.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
 				Select: withKeys(comp.Cards.Sources())},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
-				Mapper: &mapping.EntityMapper{Kind: "card", Fields: comp.Cards, OneC: oc, IDs: p.db}},
+				Mapper: &mapping.EntityMapper{Kind: "card", Fields: comp.Cards, OneC: oc, IDs: db}},
 		},
 		"orders": {
 			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
 			Source: &sourcevp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc,
-				Log: p.log.With("job", "orders")},
-			Handler: &sink1c.Orders{OneC: oc, Customers: vp, Refs: p.db, Settings: settings},
+				Log: p.Log.With("job", "orders")},
+			Handler: &sink1c.Orders{OneC: oc, Customers: vp, Refs: db, Settings: settings},
 		},
 	}
-	return nil
+	return p, nil
 }
 
-// virtposConfig is what the virtpos.* keys set on the client; the caller
-// adds the logger and the metrics hook. Kept apart so a test can show that
+// VirtposConfig is what the virtpos.* keys set on the client; Build adds
+// the logger and the metrics hook. Exported so that a test can show that
 // every key reaches the client.
-func virtposConfig(c config.VirtposConfig) virtposapi.Config {
+func VirtposConfig(c config.VirtposConfig) virtposapi.Config {
 	return virtposapi.Config{
 		BaseURL: c.BaseURL, APIKey: c.APIKey, Format: c.Format, Method: c.Method,
 		Timeout: c.Timeout.D(), OrdersTimeout: c.OrdersTimeout.D(),
@@ -145,10 +151,10 @@ func virtposConfig(c config.VirtposConfig) virtposapi.Config {
 	}
 }
 
-// onecConfig is what the onec.* client keys set on the 1C client; the
-// caller adds the logger and the metered HTTP client (whose timeout is
-// Timeout).
-func onecConfig(c config.OneCConfig) onecapi.Config {
+// OneCConfig is what the onec.* client keys set on the 1C client; Build
+// adds the logger and the metered HTTP client (whose timeout is Timeout).
+// Exported for the same test as VirtposConfig.
+func OneCConfig(c config.OneCConfig) onecapi.Config {
 	return onecapi.Config{
 		BaseURL: c.BaseURL, User: c.User, Password: c.Password,
 		Timeout: c.Timeout.D(), PageSize: c.PageSize,
@@ -217,10 +223,15 @@ func withKeys(fields []string) []string {
 	return out
 }
 
-// enabled lists the enabled jobs in run order.
-func enabled(cfg config.Config) []string {
+// JobNames are the job names in the order they run: customers before
+// cards (a card needs its owner), orders last (an order needs its
+// customer).
+func JobNames() []string { return []string{"customers", "cards", "orders"} }
+
+// EnabledJobs lists the enabled jobs in run order.
+func EnabledJobs(cfg config.Config) []string {
 	var out []string
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		on := map[string]bool{"customers": cfg.Jobs.Customers.Enabled, "cards": cfg.Jobs.Cards.Enabled,
 			"orders": cfg.Jobs.Orders.Enabled}[j]
 		if on {
@@ -230,7 +241,8 @@ func enabled(cfg config.Config) []string {
 	return out
 }
 
-func scheduleOf(cfg config.Config, job string) string {
+// JobSchedule is the jobs.<job>.schedule key.
+func JobSchedule(cfg config.Config, job string) string {
 	switch job {
 	case "customers":
 		return cfg.Jobs.Customers.Schedule
@@ -279,8 +291,8 @@ func onecEndpoint(path string) string {
 	return rest
 }
 
-// configError marks an error the user fixes in the config (exit 2).
-type configError struct{ err error }
+// ConfigError marks an error the user fixes in the config (exit 2).
+type ConfigError struct{ Err error }
 
-func (e *configError) Error() string { return e.err.Error() }
-func (e *configError) Unwrap() error { return e.err }
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }

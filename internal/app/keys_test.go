@@ -356,12 +356,10 @@ func (f *keysFixture) verdict(t *testing.T, p probe) string {
 		if changed.err != nil {
 			return fmt.Sprintf("%s: %s: refused by config.Load, not at start as the probe says; make it a plain rejection: %v", p.key, p.value, changed.err)
 		}
-		pp := &parts{cfg: changed.cfg, log: slog.New(slog.DiscardHandler), db: f.db}
-		pp.metrics = NewMetrics(backlogFunc(f.db), deadFunc(f.db))
-		err := buildJobs(pp)
-		var ce *configError
+		_, err := Build(changed.cfg, slog.New(slog.DiscardHandler), f.db)
+		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), p.rejected) {
-			return fmt.Sprintf("%s: %s loads; want buildJobs to refuse it as a config error saying %q, got %v", p.key, p.value, p.rejected, err)
+			return fmt.Sprintf("%s: %s loads; want Build to refuse it as a config error saying %q, got %v", p.key, p.value, p.rejected, err)
 		}
 		return ""
 	}
@@ -430,13 +428,12 @@ func (f *keysFixture) lookup(extra map[string]string) func(string) (string, bool
 	}
 }
 
-// parts builds what a process builds from cfg, with the real buildJobs.
-func (f *keysFixture) parts(t *testing.T, cfg config.Config) *parts {
+// parts builds what a process builds from cfg, with the real Build.
+func (f *keysFixture) parts(t *testing.T, cfg config.Config) *Parts {
 	t.Helper()
-	p := &parts{cfg: cfg, log: slog.New(slog.DiscardHandler), db: f.db}
-	p.metrics = NewMetrics(backlogFunc(f.db), deadFunc(f.db))
-	if err := buildJobs(p); err != nil {
-		t.Fatalf("loaded, but buildJobs refuses it: %v", err)
+	p, err := Build(cfg, slog.New(slog.DiscardHandler), f.db)
+	if err != nil {
+		t.Fatalf("loaded, but Build refuses it: %v", err)
 	}
 	return p
 }
@@ -444,11 +441,11 @@ func (f *keysFixture) parts(t *testing.T, cfg config.Config) *parts {
 // The observers.
 
 var obsVirtpos = observer{"the virtpos client's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	return virtposConfig(l.cfg.Virtpos)
+	return VirtposConfig(l.cfg.Virtpos)
 }}
 
 var obsOneC = observer{"the 1C client's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	return onecConfig(l.cfg.OneC)
+	return OneCConfig(l.cfg.OneC)
 }}
 
 var obsEvents = observer{"the events pipe's settings (NATS, stream, outbox relay)", func(t *testing.T, f *keysFixture, l loaded) any {
@@ -467,7 +464,7 @@ var logTime = regexp.MustCompile(`time=\S+ |"time":"[^"]*",`)
 
 var obsLog = observer{"the log output", func(t *testing.T, f *keysFixture, l loaded) any {
 	var b bytes.Buffer
-	lg := newLogger(l.cfg.Log, &b)
+	lg := NewLogger(l.cfg.Log, &b)
 	lg.Debug("probe", "level", "debug")
 	lg.Info("probe", "level", "info")
 	lg.Warn("probe", "level", "warn")
@@ -523,7 +520,7 @@ var obsScheduler = observer{"the daemon's scheduler", func(t *testing.T, f *keys
 var obsJobs = observer{"the job specs", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
 	out := map[string][3]any{}
-	for name, j := range p.jobs {
+	for name, j := range p.Jobs {
 		out[name] = [3]any{j.Name, j.Kind, j.BatchSize}
 	}
 	return out
@@ -531,14 +528,14 @@ var obsJobs = observer{"the job specs", func(t *testing.T, f *keysFixture, l loa
 
 var obsNeeds = observer{"what the 1C $metadata is checked for", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
-	return []any{p.profile.Source, p.profile.Needs()}
+	return []any{p.Profile.Source, p.Profile.Needs()}
 }}
 
 // obsCustomers looks at the customers job: what it reads from 1C and what
 // it sends virtpos for a sample partner.
 var obsCustomers = observer{"the customers job (source and mapping)", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
-	j := p.jobs["customers"]
+	j := p.Jobs["customers"]
 	src := j.Source.(*source1c.Entities)
 	m := j.Handler.(*sinkvp.Customers).Mapper.(*mapping.EntityMapper)
 	rec := onecapi.Entity{
@@ -554,7 +551,7 @@ var obsCustomers = observer{"the customers job (source and mapping)", func(t *te
 }}
 
 var obsCardsSource = observer{"the cards job's source", func(t *testing.T, f *keysFixture, l loaded) any {
-	src := f.parts(t, l.cfg).jobs["cards"].Source.(*source1c.Entities)
+	src := f.parts(t, l.cfg).Jobs["cards"].Source.(*source1c.Entities)
 	return []any{src.Entity, src.Filter, src.Groups, src.Select}
 }}
 
@@ -562,7 +559,7 @@ var obsCardsSource = observer{"the cards job's source", func(t *testing.T, f *ke
 // what it sends virtpos for a sample card (kinds served as prefetched).
 var obsCardsMap = observer{"the cards job's mapping", func(t *testing.T, f *keysFixture, l loaded) any {
 	p := f.parts(t, l.cfg)
-	m := p.jobs["cards"].Handler.(*sinkvp.Cards).Mapper.(*mapping.EntityMapper)
+	m := p.Jobs["cards"].Handler.(*sinkvp.Cards).Mapper.(*mapping.EntityMapper)
 	const kind = "7b0e0000-0000-4000-8000-000000000002"
 	m.OneC = kindsLister{onecapi.Entity{"Ref_Key": kind, "ТипКарты": "Штриховая", "Description": "Дисконтная"}}
 	if err := m.Prepare(context.Background()); err != nil {
@@ -585,18 +582,18 @@ func (l kindsLister) List(_ context.Context, _ onecapi.Query, fn func(onecapi.En
 }
 
 var obsCardsOnDelete = observer{"what the cards job does with a card deleted in 1C", func(t *testing.T, f *keysFixture, l loaded) any {
-	return f.parts(t, l.cfg).jobs["cards"].Handler.(*sinkvp.Cards).OnDelete
+	return f.parts(t, l.cfg).Jobs["cards"].Handler.(*sinkvp.Cards).OnDelete
 }}
 
 var obsOrdersSource = observer{"the orders job's source", func(t *testing.T, f *keysFixture, l loaded) any {
-	src := f.parts(t, l.cfg).jobs["orders"].Source.(*sourcevp.Orders)
+	src := f.parts(t, l.cfg).Jobs["orders"].Source.(*sourcevp.Orders)
 	return []any{src.Window, src.Overlap, src.Loc.String(), src.Full}
 }}
 
 // obsOrderDoc looks at the 1C document the orders job writes for a sample
 // order.
 var obsOrderDoc = observer{"the 1C order document", func(t *testing.T, f *keysFixture, l loaded) any {
-	d := f.parts(t, l.cfg).jobs["orders"].Handler.(*sink1c.Orders).Settings.Doc
+	d := f.parts(t, l.cfg).Jobs["orders"].Handler.(*sink1c.Orders).Settings.Doc
 	head := mapping.Values{
 		"key": "order:2025-000123@shop-01", "guid": "0c9d0000-0000-4000-8000-000000000003",
 		"created_date": "2025-03-14T10:00:00", "customer": "5a2c6b0e-0000-4000-8000-000000000001",
@@ -609,7 +606,7 @@ var obsOrderDoc = observer{"the 1C order document", func(t *testing.T, f *keysFi
 }}
 
 var obsOrderSettings = observer{"the orders job's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	s := f.parts(t, l.cfg).jobs["orders"].Handler.(*sink1c.Orders).Settings
+	s := f.parts(t, l.cfg).Jobs["orders"].Handler.(*sink1c.Orders).Settings
 	zone := s.ShopZone.String()
 	s.Doc, s.ShopZone = nil, nil
 	return []any{s, zone}

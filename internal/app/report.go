@@ -31,7 +31,7 @@ func deadFunc(db *state.DB) DeadLettersFunc {
 			return nil, err
 		}
 		out := map[string]int{}
-		for _, j := range jobNames() {
+		for _, j := range JobNames() {
 			out[j] = 0
 		}
 		for _, d := range dls {
@@ -63,7 +63,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tLAST RUN\tMODE\tSTATUS\tDURATION\tCREATED\tUPDATED\tUNCHANGED\tDELETED\tFAILED\tHELD\tLAST SUCCESS")
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		cp, err := db.Checkpoint(ctx, j)
 		if err != nil {
 			fmt.Fprintf(w, "virtsync: %v\n", err)
@@ -82,7 +82,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 			r.Mode, r.Status, dur, r.Created, r.Updated, r.Unchanged, r.Deleted, r.Failed, r.Held, ago(cp.LastSuccessAt))
 	}
 	tw.Flush()
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		if r, ok := last[j]; ok && r.Error != "" {
 			fmt.Fprintf(w, "  %s last error: %s\n", j, r.Error)
 		}
@@ -134,7 +134,7 @@ func perJob(n int, job func(int) string) string {
 		c[job(i)]++
 	}
 	var parts []string
-	for _, j := range jobNames() {
+	for _, j := range JobNames() {
 		if c[j] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", j, c[j]))
 		}
