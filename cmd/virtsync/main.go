@@ -8,13 +8,11 @@ import (
 	"syscall"
 
 	"golang.org/x/term"
-
-	"github.com/virtsync/virtsync/internal/app"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := app.Main(ctx, os.Args[1:], app.Env{
+	code := Main(ctx, os.Args[1:], Env{
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		LookupEnv: os.LookupEnv,

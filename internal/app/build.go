@@ -1,3 +1,6 @@
+// Package app builds the long-lived parts of a virtsync process from its
+// config: the logger, the metrics, the clients, the 1C profile and the
+// jobs. The commands that use them are in cmd/virtsync.
 package app
 
 import (

@@ -13,6 +13,7 @@ import (
 
 	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/state"
 )
 
 // Metrics are virtsync's Prometheus series. Labels are bounded: job,
@@ -138,5 +139,32 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.deadDesc, prometheus.GaugeValue, float64(n), job)
 			}
 		}
+	}
+}
+
+func backlogFunc(db *state.DB) BacklogFunc {
+	return func(ctx context.Context) (int, time.Duration, error) {
+		n, oldest, err := db.OutboxBacklog(ctx)
+		if err != nil || n == 0 || oldest.IsZero() {
+			return n, 0, err
+		}
+		return n, time.Since(oldest), nil
+	}
+}
+
+func deadFunc(db *state.DB) DeadLettersFunc {
+	return func(ctx context.Context) (map[string]int, error) {
+		dls, err := db.DeadLetters(ctx, "", state.DeadLetterOpen)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]int{}
+		for _, j := range JobNames() {
+			out[j] = 0
+		}
+		for _, d := range dls {
+			out[d.Job]++
+		}
+		return out, nil
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"context"
@@ -11,35 +11,9 @@ import (
 
 	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/state"
 )
-
-func backlogFunc(db *state.DB) BacklogFunc {
-	return func(ctx context.Context) (int, time.Duration, error) {
-		n, oldest, err := db.OutboxBacklog(ctx)
-		if err != nil || n == 0 || oldest.IsZero() {
-			return n, 0, err
-		}
-		return n, time.Since(oldest), nil
-	}
-}
-
-func deadFunc(db *state.DB) DeadLettersFunc {
-	return func(ctx context.Context) (map[string]int, error) {
-		dls, err := db.DeadLetters(ctx, "", state.DeadLetterOpen)
-		if err != nil {
-			return nil, err
-		}
-		out := map[string]int{}
-		for _, j := range JobNames() {
-			out[j] = 0
-		}
-		for _, d := range dls {
-			out[d.Job]++
-		}
-		return out, nil
-	}
-}
 
 func ago(t time.Time) string {
 	if t.IsZero() {
@@ -63,7 +37,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tLAST RUN\tMODE\tSTATUS\tDURATION\tCREATED\tUPDATED\tUNCHANGED\tDELETED\tFAILED\tHELD\tLAST SUCCESS")
-	for _, j := range JobNames() {
+	for _, j := range app.JobNames() {
 		cp, err := db.Checkpoint(ctx, j)
 		if err != nil {
 			fmt.Fprintf(w, "virtsync: %v\n", err)
@@ -82,7 +56,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 			r.Mode, r.Status, dur, r.Created, r.Updated, r.Unchanged, r.Deleted, r.Failed, r.Held, ago(cp.LastSuccessAt))
 	}
 	tw.Flush()
-	for _, j := range JobNames() {
+	for _, j := range app.JobNames() {
 		if r, ok := last[j]; ok && r.Error != "" {
 			fmt.Fprintf(w, "  %s last error: %s\n", j, r.Error)
 		}
@@ -134,7 +108,7 @@ func perJob(n int, job func(int) string) string {
 		c[job(i)]++
 	}
 	var parts []string
-	for _, j := range JobNames() {
+	for _, j := range app.JobNames() {
 		if c[j] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", j, c[j]))
 		}

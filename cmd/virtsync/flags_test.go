@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/virtsync/virtsync/internal/app"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -84,7 +86,7 @@ func TestResyncJobsOrder(t *testing.T) {
 	}
 	o.Resync = "all"
 	got, _ = o.ResyncJobs()
-	if !reflect.DeepEqual(got, JobNames()) {
+	if !reflect.DeepEqual(got, app.JobNames()) {
 		t.Fatalf("all = %v", got)
 	}
 }

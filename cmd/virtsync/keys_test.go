@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/internal/schedule"
@@ -356,10 +357,10 @@ func (f *keysFixture) verdict(t *testing.T, p probe) string {
 		if changed.err != nil {
 			return fmt.Sprintf("%s: %s: refused by config.Load, not at start as the probe says; make it a plain rejection: %v", p.key, p.value, changed.err)
 		}
-		_, err := Build(changed.cfg, slog.New(slog.DiscardHandler), f.db)
-		var ce *ConfigError
+		_, err := app.Build(changed.cfg, slog.New(slog.DiscardHandler), f.db)
+		var ce *app.ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), p.rejected) {
-			return fmt.Sprintf("%s: %s loads; want Build to refuse it as a config error saying %q, got %v", p.key, p.value, p.rejected, err)
+			return fmt.Sprintf("%s: %s loads; want app.Build to refuse it as a config error saying %q, got %v", p.key, p.value, p.rejected, err)
 		}
 		return ""
 	}
@@ -428,12 +429,12 @@ func (f *keysFixture) lookup(extra map[string]string) func(string) (string, bool
 	}
 }
 
-// parts builds what a process builds from cfg, with the real Build.
-func (f *keysFixture) parts(t *testing.T, cfg config.Config) *Parts {
+// parts builds what a process builds from cfg, with the real app.Build.
+func (f *keysFixture) parts(t *testing.T, cfg config.Config) *app.Parts {
 	t.Helper()
-	p, err := Build(cfg, slog.New(slog.DiscardHandler), f.db)
+	p, err := app.Build(cfg, slog.New(slog.DiscardHandler), f.db)
 	if err != nil {
-		t.Fatalf("loaded, but Build refuses it: %v", err)
+		t.Fatalf("loaded, but app.Build refuses it: %v", err)
 	}
 	return p
 }
@@ -441,11 +442,11 @@ func (f *keysFixture) parts(t *testing.T, cfg config.Config) *Parts {
 // The observers.
 
 var obsVirtpos = observer{"the virtpos client's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	return VirtposConfig(l.cfg.Virtpos)
+	return app.VirtposConfig(l.cfg.Virtpos)
 }}
 
 var obsOneC = observer{"the 1C client's settings", func(t *testing.T, f *keysFixture, l loaded) any {
-	return OneCConfig(l.cfg.OneC)
+	return app.OneCConfig(l.cfg.OneC)
 }}
 
 var obsEvents = observer{"the events pipe's settings (NATS, stream, outbox relay)", func(t *testing.T, f *keysFixture, l loaded) any {
@@ -464,7 +465,7 @@ var logTime = regexp.MustCompile(`time=\S+ |"time":"[^"]*",`)
 
 var obsLog = observer{"the log output", func(t *testing.T, f *keysFixture, l loaded) any {
 	var b bytes.Buffer
-	lg := NewLogger(l.cfg.Log, &b)
+	lg := app.NewLogger(l.cfg.Log, &b)
 	lg.Debug("probe", "level", "debug")
 	lg.Info("probe", "level", "info")
 	lg.Warn("probe", "level", "warn")

@@ -1,7 +1,4 @@
-// Package app wires virtsync together: config, state, clients, jobs,
-// events, the scheduler and the HTTP endpoints. cmd/virtsync only calls
-// Main; tests call it too, or run the built binary.
-package app
+package main
 
 import (
 	"context"
@@ -17,6 +14,7 @@ import (
 
 	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onecapi"
 	"github.com/virtsync/virtsync/mapping"
@@ -64,7 +62,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return ExitUsage
 	}
 	defer startCPUProfile(getenv("VIRTSYNC_CPUPROFILE"), env.Stderr)()
-	log := NewLogger(cfg.Log, env.Stderr)
+	log := app.NewLogger(cfg.Log, env.Stderr)
 	var openOpts []state.Option
 	if opts.Command == "status" || (opts.Command == "failures" && !opts.Replay) {
 		// Reading commands must not leave an empty database behind a
@@ -91,10 +89,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 			return printFailures(ctx, db, opts.Job, env.Stdout)
 		}
 	}
-	p, err := Build(cfg, log, db)
+	p, err := app.Build(cfg, log, db)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
-		var ce *ConfigError
+		var ce *app.ConfigError
 		if errors.As(err, &ce) {
 			return ExitUsage
 		}
@@ -108,7 +106,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case opts.Command == "failures":
 		return replay(ctx, p, opts.Job, env)
 	case opts.Once:
-		jobs := EnabledJobs(cfg)
+		jobs := app.EnabledJobs(cfg)
 		if opts.Job != "" {
 			jobs = []string{opts.Job}
 		}
@@ -120,13 +118,13 @@ func Main(ctx context.Context, args []string, env Env) int {
 	return runDaemon(ctx, p, env)
 }
 
-// Version is set at build time with -ldflags "-X ...app.Version=...".
+// Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "dev"
 
 // checkMetadata confirms that 1C publishes what the jobs need. A missing
 // entity or field is a setup error (exit 2); 1C being unreachable is not
 // decided here: the runs will say so.
-func checkMetadata(ctx context.Context, p *Parts, stderr io.Writer) (int, bool) {
+func checkMetadata(ctx context.Context, p *app.Parts, stderr io.Writer) (int, bool) {
 	cctx, cancel := context.WithTimeout(ctx, p.Config.OneC.Timeout.D())
 	defer cancel()
 	m, err := p.OneC.CheckMetadata(cctx, p.Profile.Needs())
@@ -158,7 +156,7 @@ type eventsPipe struct {
 // startEvents starts publishing the outbox. When the daemon runs on this
 // state file, a one-shot command publishes nothing itself: the daemon's
 // relay picks its events up from the outbox within a second.
-func startEvents(ctx context.Context, p *Parts, daemon bool) (*eventsPipe, error) {
+func startEvents(ctx context.Context, p *app.Parts, daemon bool) (*eventsPipe, error) {
 	cfg := p.Config
 	if !daemon {
 		if l, ok, err := p.DB.Lease(ctx, daemonLease); err == nil && ok && l.Live(time.Now()) {
@@ -319,7 +317,7 @@ func (ep *eventsPipe) ready(ctx context.Context) error {
 	return ep.conn.Ready(ctx)
 }
 
-func newRunner(p *Parts, ep *eventsPipe) *engine.Runner {
+func newRunner(p *app.Parts, ep *eventsPipe) *engine.Runner {
 	host, _ := os.Hostname()
 	return &engine.Runner{
 		DB:              p.DB,
@@ -336,7 +334,7 @@ func newRunner(p *Parts, ep *eventsPipe) *engine.Runner {
 // runOnce runs jobs one after another (customers before cards before
 // orders) and prints a summary. It waits for a job another process is
 // running instead of overlapping it.
-func runOnce(ctx context.Context, p *Parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
+func runOnce(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
 	ep, err := startEvents(ctx, p, false)
 	if err != nil {
 		// Events wait in the outbox; syncing does not depend on NATS.
@@ -412,10 +410,10 @@ func runWaiting(ctx context.Context, r *engine.Runner, spec engine.JobSpec, mode
 
 // replay queues the dead letters again and runs their jobs now with only
 // those records.
-func replay(ctx context.Context, p *Parts, job string, env Env) int {
+func replay(ctx context.Context, p *app.Parts, job string, env Env) int {
 	only := map[string][]string{}
 	var jobs []string
-	for _, name := range JobNames() {
+	for _, name := range app.JobNames() {
 		if job != "" && name != job {
 			continue
 		}
@@ -444,7 +442,7 @@ func replay(ctx context.Context, p *Parts, job string, env Env) int {
 }
 
 // httpServer serves /livez, /readyz and /metrics.
-func httpServer(p *Parts, ep *eventsPipe) *http.Server {
+func httpServer(p *app.Parts, ep *eventsPipe) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -479,17 +477,17 @@ func httpListen(cfg config.Config) (addr string, on bool) {
 }
 
 // newScheduler puts the enabled jobs on their schedules.
-func newScheduler(p *Parts, r *engine.Runner) *engine.Scheduler {
+func newScheduler(p *app.Parts, r *engine.Runner) *engine.Scheduler {
 	var sched []engine.Scheduled
-	for _, name := range EnabledJobs(p.Config) {
-		sched = append(sched, engine.Scheduled{Spec: p.Jobs[name], Schedule: JobSchedule(p.Config, name)})
+	for _, name := range app.EnabledJobs(p.Config) {
+		sched = append(sched, engine.Scheduled{Spec: p.Jobs[name], Schedule: app.JobSchedule(p.Config, name)})
 	}
 	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.Log, StopTimeout: p.Config.ShutdownTimeout.D(),
 		OnRun: func(sum engine.Summary, err error) { p.Metrics.Run(sum) }}
 }
 
 // runDaemon runs the jobs on their schedules until ctx ends.
-func runDaemon(ctx context.Context, p *Parts, env Env) int {
+func runDaemon(ctx context.Context, p *app.Parts, env Env) int {
 	owner := fmt.Sprintf("daemon:%d", os.Getpid())
 	ttl := time.Minute
 	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {

@@ -1,4 +1,4 @@
-package app
+package main
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
 )
 
@@ -110,7 +111,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)
 	}
 	if o.Job != "" && !knownJob(o.Job) {
-		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(JobNames(), ", "))
+		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(app.JobNames(), ", "))
 	}
 	if _, err := o.ResyncJobs(); err != nil {
 		return o, err
@@ -139,9 +140,9 @@ func explicitlyEmpty(fs *flag.FlagSet, context string) error {
 func emptyHint(flagName string) string {
 	switch flagName {
 	case "resync":
-		return "want all or a comma list of " + strings.Join(JobNames(), ", ")
+		return "want all or a comma list of " + strings.Join(app.JobNames(), ", ")
 	case "job":
-		return "want one of " + strings.Join(JobNames(), ", ")
+		return "want one of " + strings.Join(app.JobNames(), ", ")
 	case "config":
 		return "want a config file path (leave the flag out for $VIRTSYNC_CONFIG, else virtsync.yaml)"
 	default:
@@ -150,7 +151,7 @@ func emptyHint(flagName string) string {
 }
 
 func knownJob(name string) bool {
-	for _, j := range JobNames() {
+	for _, j := range app.JobNames() {
 		if j == name {
 			return true
 		}
@@ -168,17 +169,17 @@ func (o Options) ResyncJobs() ([]string, error) {
 		p = strings.TrimSpace(p)
 		switch {
 		case p == "all":
-			for _, j := range JobNames() {
+			for _, j := range app.JobNames() {
 				want[j] = true
 			}
 		case knownJob(p):
 			want[p] = true
 		default:
-			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(JobNames(), ", "))
+			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(app.JobNames(), ", "))
 		}
 	}
 	var out []string
-	for _, j := range JobNames() {
+	for _, j := range app.JobNames() {
 		if want[j] {
 			out = append(out, j)
 		}
