@@ -5,9 +5,6 @@ import (
 	"sync"
 
 	"github.com/schollz/progressbar/v3"
-
-	"github.com/virtsync/virtsync/engine"
-	"github.com/virtsync/virtsync/sources/sourcevp"
 )
 
 // progress draws one bar per job during a resync on a terminal. Sources
@@ -42,14 +39,4 @@ func (p *progress) finish(job string) {
 	if b, ok := p.bars[job]; ok {
 		_ = b.Finish()
 	}
-}
-
-// resyncOrders returns the orders job reading everything virtpos has.
-func resyncOrders(spec engine.JobSpec) engine.JobSpec {
-	if src, ok := spec.Source.(*sourcevp.Orders); ok {
-		full := *src
-		full.Full = true
-		spec.Source = &full
-	}
-	return spec
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/virtsync/virtsync/engine"
+	"github.com/virtsync/virtsync/internal/app"
+	"github.com/virtsync/virtsync/internal/config"
+)
+
+// daemonLease is the lease the daemon holds for its whole life: a second
+// daemon on one state file refuses to start, and one-shot commands know to
+// leave publishing to it.
+const daemonLease = "daemon"
+
+// httpServer serves /livez, /readyz and /metrics.
+func httpServer(p *app.Parts, ep *eventsPipe) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		// Without the state nothing syncs: not ready. Without NATS
+		// syncing goes on and events wait in the outbox: ready, degraded
+		// (virtsync_nats_up says so too).
+		if err := p.DB.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "state: "+err.Error())
+			return
+		}
+		if err := ep.ready(ctx); err != nil {
+			fmt.Fprintf(w, "degraded\nnats: %v: syncing goes on; events wait in the outbox until NATS takes them\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	p.Metrics.WatchNATS(ep.ready)
+	mux.Handle("/metrics", p.Metrics.Handler())
+	addr, _ := httpListen(p.Config)
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+}
+
+// httpListen is where the daemon serves /livez, /readyz and /metrics;
+// on is false when http.listen is "" (no server).
+func httpListen(cfg config.Config) (addr string, on bool) {
+	return cfg.HTTP.Listen, cfg.HTTP.Listen != ""
+}
+
+// newScheduler puts the enabled jobs on their schedules.
+func newScheduler(p *app.Parts, r *engine.Runner) *engine.Scheduler {
+	var sched []engine.Scheduled
+	for _, name := range app.EnabledJobs(p.Config) {
+		sched = append(sched, engine.Scheduled{Spec: p.Jobs[name], Schedule: app.JobSchedule(p.Config, name)})
+	}
+	return &engine.Scheduler{Runner: r, Jobs: sched, Log: p.Log, StopTimeout: p.Config.ShutdownTimeout.D(),
+		OnRun: func(sum engine.Summary, err error) { p.Metrics.Run(sum) }}
+}
+
+// runDaemon runs the jobs on their schedules until ctx ends.
+func runDaemon(ctx context.Context, p *app.Parts, env Env) int {
+	owner := fmt.Sprintf("daemon:%d", os.Getpid())
+	ttl := time.Minute
+	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {
+		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.Config.State.Path, err)
+		return ExitUsage
+	}
+	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := p.DB.RenewLease(ctx, daemonLease, owner, ttl); err != nil && ctx.Err() == nil {
+					p.Log.Error("renew daemon lease", "err", err)
+				}
+			}
+		}
+	}()
+
+	ep, err := startEvents(ctx, p, true)
+	if err != nil {
+		p.Log.Error("events", "err", err)
+		return ExitFailed
+	}
+	r := newRunner(p, ep)
+
+	var srv *http.Server
+	if addr, on := httpListen(p.Config); on {
+		srv = httpServer(p, ep)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			ep.shutdown()
+			fmt.Fprintf(env.Stderr, "virtsync: http.listen %s: %v\n", addr, err)
+			return ExitUsage
+		}
+		go func() { _ = srv.Serve(ln) }()
+		p.Log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
+	}
+
+	s := newScheduler(p, r)
+	p.Log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.Config.State.Path)
+	serr := s.Run(ctx)
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	ep.shutdown()
+	if serr != nil {
+		p.Log.Error("shutdown", "err", serr)
+		return ExitFailed
+	}
+	p.Log.Info("virtsync daemon stopped")
+	return ExitOK
+}
