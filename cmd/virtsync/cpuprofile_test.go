@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -28,14 +27,14 @@ func TestCPUProfileFromEnvironment(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			env := Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, LookupEnv: func(k string) (string, bool) {
+			m := &Main{Stdout: &bytes.Buffer{}, Stderr: &stderr, LookupEnv: func(k string) (string, bool) {
 				if k == "VIRTSYNC_CPUPROFILE" {
 					return tc.path, true
 				}
 				return "", false
 			}}
 			// status on a missing state file exits 1 after the profile started.
-			if code := Main(context.Background(), []string{"-config", cfg, "status"}, env); code != ExitFailed {
+			if code := runMain(t, m, "-config", cfg, "status"); code != ExitFailed {
 				t.Fatalf("exit %d, want %d; stderr: %s", code, ExitFailed, stderr.String())
 			}
 			st, err := os.Stat(tc.path)

@@ -64,15 +64,27 @@ func newScheduler(p *app.Parts, r *engine.Runner) *engine.Scheduler {
 }
 
 // runDaemon runs the jobs on their schedules until ctx ends.
-func runDaemon(ctx context.Context, p *app.Parts, env Env) int {
+func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	owner := fmt.Sprintf("daemon:%d", os.Getpid())
+	if m.Owner != "" {
+		owner = "daemon:" + m.Owner
+	}
 	ttl := time.Minute
 	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: another daemon runs on %s: %v\n", p.Config.State.Path, err)
+		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.Config.State.Path, err)
 		return ExitUsage
 	}
 	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
+	// Nothing the daemon started may outlive Run: the state file is closed
+	// after it, and in a test the process goes on.
+	ctx, cancel := context.WithCancel(ctx)
+	renewing := make(chan struct{})
+	defer func() {
+		cancel()
+		<-renewing
+	}()
 	go func() {
+		defer close(renewing)
 		t := time.NewTicker(ttl / 3)
 		defer t.Stop()
 		for {
@@ -92,7 +104,8 @@ func runDaemon(ctx context.Context, p *app.Parts, env Env) int {
 		p.Log.Error("events", "err", err)
 		return ExitFailed
 	}
-	r := newRunner(p, ep)
+	m.events = ep
+	r := m.newRunner(p, ep)
 
 	var srv *http.Server
 	if addr, on := httpListen(p.Config); on {
@@ -100,7 +113,7 @@ func runDaemon(ctx context.Context, p *app.Parts, env Env) int {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			ep.shutdown()
-			fmt.Fprintf(env.Stderr, "virtsync: http.listen %s: %v\n", addr, err)
+			fmt.Fprintf(m.Stderr, "virtsync: http.listen %s: %v\n", addr, err)
 			return ExitUsage
 		}
 		go func() { _ = srv.Serve(ln) }()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/virtsync/virtsync/internal/app"
@@ -22,6 +23,7 @@ type eventsPipe struct {
 	done     chan struct{}
 	log      *slog.Logger
 	drain    time.Duration
+	shut     sync.Once
 }
 
 // startEvents starts publishing the outbox. When the daemon runs on this
@@ -153,11 +155,15 @@ func (ep *eventsPipe) kick() {
 
 // shutdown stops the relay, drains the outbox for a bounded time and
 // closes the connection and the embedded server. Events not published stay
-// in the outbox for the next start.
+// in the outbox for the next start. Only the first call does anything.
 func (ep *eventsPipe) shutdown() {
 	if ep == nil {
 		return
 	}
+	ep.shut.Do(ep.stopAndDrain)
+}
+
+func (ep *eventsPipe) stopAndDrain() {
 	if ep.stop != nil {
 		ep.stop()
 		<-ep.done

@@ -43,7 +43,7 @@ func printFailures(ctx context.Context, db *state.DB, job string, w io.Writer) i
 
 // replay queues the dead letters again and runs their jobs now with only
 // those records.
-func replay(ctx context.Context, p *app.Parts, job string, env Env) int {
+func (m *Main) replay(ctx context.Context, p *app.Parts, job string) int {
 	only := map[string][]string{}
 	var jobs []string
 	for _, name := range app.JobNames() {
@@ -52,7 +52,7 @@ func replay(ctx context.Context, p *app.Parts, job string, env Env) int {
 		}
 		n, err := p.DB.QueueReplay(ctx, name)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "virtsync: queue replay of %s: %v\n", name, err)
+			fmt.Fprintf(m.Stderr, "virtsync: queue replay of %s: %v\n", name, err)
 			return ExitFailed
 		}
 		if n == 0 {
@@ -60,16 +60,16 @@ func replay(ctx context.Context, p *app.Parts, job string, env Env) int {
 		}
 		keys, err := p.DB.ReplayKeys(ctx, name)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
+			fmt.Fprintf(m.Stderr, "virtsync: %v\n", err)
 			return ExitFailed
 		}
-		fmt.Fprintf(env.Stdout, "%s: replaying %d record(s)\n", name, n)
+		fmt.Fprintf(m.Stdout, "%s: replaying %d record(s)\n", name, n)
 		only[name] = keys
 		jobs = append(jobs, name)
 	}
 	if len(jobs) == 0 {
-		fmt.Fprintln(env.Stdout, "no dead letters to replay")
+		fmt.Fprintln(m.Stdout, "no dead letters to replay")
 		return ExitOK
 	}
-	return runOnce(ctx, p, jobs, engine.ModeReplay, only, env)
+	return m.runOnce(ctx, p, jobs, engine.ModeReplay, only)
 }

@@ -40,8 +40,8 @@ Exit codes: 0 ok, 1 some records failed or a run could not finish, 2 usage or co
 Flags:
 `
 
-// ParseArgs parses args (without the program name).
-func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
+// parseArgs parses args (without the program name).
+func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet("virtsync", flag.ContinueOnError)
 	fs.SetOutput(stderr)

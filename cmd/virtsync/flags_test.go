@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 	"reflect"
@@ -58,7 +57,7 @@ func TestParseArgs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseArgs(tc.args, tc.env, io.Discard)
+			got, err := parseArgs(tc.args, tc.env, io.Discard)
 			if tc.usage {
 				if !errors.Is(err, errUsage) {
 					t.Fatalf("err = %v, want a usage error", err)
@@ -97,8 +96,8 @@ func TestEmptyFlagExitsTwo(t *testing.T) {
 	for _, args := range [][]string{{"-resync", ""}, {"-once", "-job="}, {"failures", "-job", ""}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var stderr strings.Builder
-			env := Env{Stdout: io.Discard, Stderr: &stderr, LookupEnv: func(string) (string, bool) { return "", false }}
-			if code := Main(context.Background(), append([]string{"-config", "/nonexistent/virtsync.yaml"}, args...), env); code != ExitUsage {
+			m := &Main{Stdout: io.Discard, Stderr: &stderr, LookupEnv: func(string) (string, bool) { return "", false }}
+			if code := runMain(t, m, append([]string{"-config", "/nonexistent/virtsync.yaml"}, args...)...); code != ExitUsage {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr.String())
 			}
 			if !strings.Contains(stderr.String(), "was given an empty value") {

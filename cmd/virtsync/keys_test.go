@@ -476,12 +476,11 @@ var obsLog = observer{"the log output", func(t *testing.T, f *keysFixture, l loa
 // obsStateFile runs `virtsync status` through Main: it reads the state file
 // at state.path, which exists only where the example puts it.
 var obsStateFile = observer{"`virtsync status` on the state file", func(t *testing.T, f *keysFixture, l loaded) any {
-	env := Env{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: f.lookup(nil)}
-	return Main(context.Background(), []string{"-config", l.file, "status"}, env)
+	return runMain(t, &Main{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: f.lookup(nil)}, "-config", l.file, "status")
 }}
 
 var obsRunner = observer{"the job runner", func(t *testing.T, f *keysFixture, l loaded) any {
-	r := newRunner(f.parts(t, l.cfg), nil)
+	r := new(Main).newRunner(f.parts(t, l.cfg), nil)
 	ev, err := r.NewEvent("customer", "created", map[string]string{"id": "1"})
 	if err != nil {
 		t.Fatal(err)

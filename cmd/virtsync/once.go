@@ -17,17 +17,18 @@ import (
 // runOnce runs jobs one after another (customers before cards before
 // orders) and prints a summary. It waits for a job another process is
 // running instead of overlapping it.
-func runOnce(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode, only map[string][]string, env Env) int {
+func (m *Main) runOnce(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode, only map[string][]string) int {
 	ep, err := startEvents(ctx, p, false)
 	if err != nil {
 		// Events wait in the outbox; syncing does not depend on NATS.
 		p.Log.Warn("events will wait in the outbox", "err", err)
 	}
+	m.events = ep
 	defer ep.shutdown()
-	r := newRunner(p, ep)
+	r := m.newRunner(p, ep)
 	var bars *progress
-	if mode == engine.ModeResync && env.Terminal {
-		bars = newProgress(env.Stderr)
+	if mode == engine.ModeResync && m.Terminal {
+		bars = newProgress(m.Stderr)
 		r.Progress = bars.update
 	}
 	code := ExitOK
@@ -42,7 +43,7 @@ func runOnce(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode,
 		if only != nil {
 			keys = only[name]
 		}
-		sum, err := runWaiting(ctx, r, spec, mode, keys, env.Stderr)
+		sum, err := runWaiting(ctx, r, spec, mode, keys, m.Stderr)
 		if bars != nil {
 			bars.finish(name)
 		}
@@ -55,13 +56,13 @@ func runOnce(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode,
 			break
 		}
 	}
-	printSummary(env.Stdout, sums)
+	printSummary(m.Stdout, sums)
 	if ep == nil {
 		// Nothing published here (NATS down, or another process owns the
 		// embedded store): say where the events are, so nobody thinks
 		// them lost.
 		if n, _, err := p.DB.OutboxBacklog(context.WithoutCancel(ctx)); err == nil && n > 0 {
-			fmt.Fprintf(env.Stderr, "virtsync: %d event(s) wait in the outbox of %s; the process that runs NATS, "+
+			fmt.Fprintf(m.Stderr, "virtsync: %d event(s) wait in the outbox of %s; the process that runs NATS, "+
 				"or the next run that reaches it, publishes them\n", n, p.Config.State.Path)
 		}
 	}

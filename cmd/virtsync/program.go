@@ -24,88 +24,140 @@ const (
 	ExitUsage  = 2 // usage or config error
 )
 
-// Env is what Main takes from the process.
-type Env struct {
+// Main is the virtsync program. main wires the process into it (the
+// standard streams, the environment, SIGINT and SIGTERM as the end of
+// Run's context, the exit code); the tests run it in their own process the
+// same way. Set the fields, call ParseFlags, then Run, then Close.
+type Main struct {
+	// Stdout takes the tables and summaries, Stderr the log, the usage
+	// and the errors. Both are required.
 	Stdout, Stderr io.Writer
-	LookupEnv      func(string) (string, bool)
-	// Terminal says stderr is a terminal (progress bars).
+	// LookupEnv reads the environment: $VIRTSYNC_CONFIG,
+	// $VIRTSYNC_CPUPROFILE and the ${VAR}s of the config. Nil reads none.
+	LookupEnv func(string) (string, bool)
+	// Terminal says Stderr is a terminal: a resync draws progress bars.
 	Terminal bool
+	// Owner names the program in the leases it takes on the state file:
+	// "" is host:pid for a job and daemon:pid for the daemon, right for a
+	// process of its own. Programs sharing one process and one state file
+	// (tests) each need an owner of their own, or they would take each
+	// other's leases as theirs.
+	Owner string
+
+	// Options are what ParseFlags read from the command line.
+	Options
+
+	// What Run opened, for Close.
+	db     *state.DB
+	events *eventsPipe
 }
 
-// Main runs virtsync and returns its exit code. ctx ends on SIGINT/SIGTERM.
-func Main(ctx context.Context, args []string, env Env) int {
-	getenv := func(k string) string { v, _ := env.LookupEnv(k); return v }
-	opts, err := ParseArgs(args, getenv, env.Stderr)
+// ParseFlags reads the command line (without the program name) into
+// m.Options. On an error it has said why on Stderr and the exit code is
+// ExitUsage; -h and -help print the usage and end that way too.
+func (m *Main) ParseFlags(args []string) error {
+	opts, err := parseArgs(args, m.getenv, m.Stderr)
 	if err != nil {
 		if errors.Is(err, errUsage) {
-			fmt.Fprintf(env.Stderr, "virtsync: %v\nRun 'virtsync -h' for usage.\n", strings.TrimPrefix(err.Error(), "usage: "))
+			fmt.Fprintf(m.Stderr, "virtsync: %v\nRun 'virtsync -h' for usage.\n", strings.TrimPrefix(err.Error(), "usage: "))
 		}
-		return ExitUsage
+		return err
 	}
-	if opts.Version {
-		fmt.Fprintln(env.Stdout, "virtsync", Version)
+	m.Options = opts
+	return nil
+}
+
+// Run does what the command line asks and returns the exit code. The
+// daemon runs until ctx ends; a one-shot command stops early when it does,
+// as on SIGTERM. Run is called once, after ParseFlags succeeded.
+func (m *Main) Run(ctx context.Context) int {
+	stdout, stderr := m.Stdout, m.Stderr
+	if m.Version {
+		fmt.Fprintln(stdout, "virtsync", Version)
 		return ExitOK
 	}
-	cfg, err := config.Load(opts.Config, env.LookupEnv)
+	cfg, err := config.Load(m.Config, m.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: config: %v\n", err)
+		fmt.Fprintf(stderr, "virtsync: config: %v\n", err)
 		return ExitUsage
 	}
-	defer startCPUProfile(getenv("VIRTSYNC_CPUPROFILE"), env.Stderr)()
-	log := app.NewLogger(cfg.Log, env.Stderr)
+	defer startCPUProfile(m.getenv("VIRTSYNC_CPUPROFILE"), stderr)()
+	log := app.NewLogger(cfg.Log, stderr)
 	var openOpts []state.Option
-	if opts.Command == "status" || (opts.Command == "failures" && !opts.Replay) {
+	if m.Command == "status" || (m.Command == "failures" && !m.Replay) {
 		// Reading commands must not leave an empty database behind a
 		// mistyped path: that would hide the real state file.
 		openOpts = append(openOpts, state.MustExist())
 	}
 	db, err := state.Open(cfg.State.Path, openOpts...)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
+		fmt.Fprintf(stderr, "virtsync: %v\n", err)
 		if errors.Is(err, state.ErrNewerSchema) {
 			return ExitUsage
 		}
 		return ExitFailed
 	}
-	defer db.Close()
+	m.db = db
 	if w := state.PermissionWarning(cfg.State.Path); w != "" {
 		log.Warn(w)
 	}
-	switch opts.Command {
+	switch m.Command {
 	case "status":
-		return printStatus(ctx, db, env.Stdout)
+		return printStatus(ctx, db, stdout)
 	case "failures":
-		if !opts.Replay {
-			return printFailures(ctx, db, opts.Job, env.Stdout)
+		if !m.Replay {
+			return printFailures(ctx, db, m.Job, stdout)
 		}
 	}
 	p, err := app.Build(cfg, log, db)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "virtsync: %v\n", err)
+		fmt.Fprintf(stderr, "virtsync: %v\n", err)
 		var ce *app.ConfigError
 		if errors.As(err, &ce) {
 			return ExitUsage
 		}
 		return ExitFailed
 	}
-	if code, ok := checkMetadata(ctx, p, env.Stderr); !ok {
+	if code, ok := checkMetadata(ctx, p, stderr); !ok {
 		return code
 	}
 
 	switch {
-	case opts.Command == "failures":
-		return replay(ctx, p, opts.Job, env)
-	case opts.Once:
+	case m.Command == "failures":
+		return m.replay(ctx, p, m.Job)
+	case m.Once:
 		jobs := app.EnabledJobs(cfg)
-		if opts.Job != "" {
-			jobs = []string{opts.Job}
+		if m.Job != "" {
+			jobs = []string{m.Job}
 		}
-		return runOnce(ctx, p, jobs, engine.ModeOnce, nil, env)
-	case opts.Resync != "":
-		jobs, _ := opts.ResyncJobs()
-		return runOnce(ctx, p, jobs, engine.ModeResync, nil, env)
+		return m.runOnce(ctx, p, jobs, engine.ModeOnce, nil)
+	case m.Resync != "":
+		jobs, _ := m.ResyncJobs()
+		return m.runOnce(ctx, p, jobs, engine.ModeResync, nil)
 	}
-	return runDaemon(ctx, p, env)
+	return m.runDaemon(ctx, p)
+}
+
+// Close closes what Run left open: the events pipe (Run normally shuts it
+// down itself, draining the outbox) and the state file. It may be called
+// more than once, and after a Run that opened nothing.
+func (m *Main) Close() error {
+	m.events.shutdown()
+	m.events = nil
+	if m.db == nil {
+		return nil
+	}
+	err := m.db.Close()
+	m.db = nil
+	return err
+}
+
+func (m *Main) getenv(k string) string {
+	if m.LookupEnv == nil {
+		return ""
+	}
+	v, _ := m.LookupEnv(k)
+	return v
 }
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -131,9 +183,11 @@ func checkMetadata(ctx context.Context, p *app.Parts, stderr io.Writer) (int, bo
 	return 0, true
 }
 
-func newRunner(p *app.Parts, ep *eventsPipe) *engine.Runner {
+// newRunner is the job runner of the one-shot commands and the daemon.
+func (m *Main) newRunner(p *app.Parts, ep *eventsPipe) *engine.Runner {
 	host, _ := os.Hostname()
 	return &engine.Runner{
+		Owner:           m.Owner,
 		DB:              p.DB,
 		Log:             p.Log,
 		NewEvent:        events.Builder{Source: "virtsync/" + host, SubjectPrefix: p.Config.NATS.SubjectPrefix}.Event,
