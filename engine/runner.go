@@ -176,7 +176,11 @@ func NewRunID() string {
 // the next run, which finds them changed because their versions were never
 // committed.
 func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string) (Summary, error) {
-	r.defaults()
+	// The scheduler runs several jobs at once on one Runner: the defaults
+	// go into a copy, not into the shared fields.
+	rc := *r
+	rc.defaults()
+	r = &rc
 	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[virtsync.Result]int{}}
 	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
 
