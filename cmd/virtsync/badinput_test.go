@@ -29,7 +29,7 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
-// TestBadInput runs the built binary against one named bad input each: a
+// TestBadInput runs virtsync against one named bad input each: a
 // config, a command line, or a reply of virtpos or 1C that the fakes (or a
 // stand-in in front of them) produce. Every case states the exit code
 // README promises (0 ok, 1 records failed or a run could not finish, 2
@@ -123,11 +123,11 @@ type bad struct {
 	vpIn, ocIn *standIn
 	// env is added to the environment of every run; secrets are scanned
 	// for in every output besides the world's own.
-	env     []string
+	env     map[string]string
 	secrets []string
 	// want is more the output must name, known only once setup ran.
 	want []string
-	// deadline, when set, kills a run that outlives it: a product that
+	// deadline, when set, stops a run that outlives it: a product that
 	// loops forever fails the case instead of stalling the suite.
 	deadline time.Duration
 }
@@ -189,23 +189,18 @@ func (b *bad) at(text string) string {
 	return ""
 }
 
-// run is world.run with the case's environment and secrets.
+// run is world.run with the case's environment, secrets and deadline.
 func (b *bad) run(args ...string) result {
 	b.t.Helper()
-	if len(b.env) == 0 && b.deadline == 0 {
-		return b.world.run(args...)
-	}
 	limit := 3 * time.Minute
 	if b.deadline > 0 {
 		limit = b.deadline
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := b.command(ctx, args...)
-	cmd.Env = append(cmd.Env, b.env...)
-	r := runCmd(b.t, cmd, args, b.secrets...)
+	r := b.runWith(ctx, b.env, args, b.secrets...)
 	if ctx.Err() != nil {
-		b.t.Errorf("virtsync %v still ran after %s: killed", args, limit)
+		b.t.Errorf("virtsync %v still ran after %s: stopped", args, limit)
 	}
 	return r
 }
@@ -555,7 +550,7 @@ func secretCase(name, secret string) badInput {
 		name: name,
 		setup: func(t *testing.T, b *bad) []string {
 			b.setConfig("password: ${ONEC_PASSWORD}", "password: ${BADINPUT_ONEC_PASSWORD}")
-			b.env = []string{"BADINPUT_ONEC_PASSWORD=" + secret}
+			b.env = map[string]string{"BADINPUT_ONEC_PASSWORD": secret}
 			b.secrets = []string{secret}
 			want := basicAuth("sync", secret)
 			b.ocIn.set(func(w http.ResponseWriter, r *http.Request, next http.Handler) {

@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	main "github.com/virtsync/virtsync/cmd/virtsync"
 	"github.com/virtsync/virtsync/internal/onecapi/onectest"
 	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
@@ -79,37 +80,39 @@ func daemonWorld(t *testing.T, seed onectest.Seed, natsLine string) (*world, str
 	return w, addr
 }
 
+// daemon is the daemon run in this process; stop ends Run's context, as
+// SIGTERM does.
 type daemon struct {
 	t      *testing.T
-	cmd    *exec.Cmd
+	m      *main.Main
+	cancel context.CancelFunc
 	stderr *syncbuf.Buffer
 	done   chan struct{}
-	err    error
+	code   int
+	closed sync.Once
 }
 
 func startDaemon(t *testing.T, w *world) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	cmd := w.command(ctx)
-	d := &daemon{t: t, cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
-	cmd.Stdout = io.Discard
-	cmd.Stderr = d.stderr
-	if err := cmd.Start(); err != nil {
+	d := &daemon{t: t, cancel: cancel, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
+	d.m = w.newMain(nil, io.Discard, d.stderr)
+	if err := d.m.ParseFlags([]string{"-config", w.config}); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	go func() {
-		d.err = cmd.Wait()
+		d.code = d.m.Run(ctx)
 		close(d.done)
 	}()
 	t.Cleanup(func() {
+		cancel()
 		select {
 		case <-d.done:
-		default:
-			_ = cmd.Process.Kill()
-			<-d.done
+			d.close()
+		case <-time.After(stopGrace):
+			t.Errorf("the daemon still runs %s after its context ended", stopGrace)
 		}
-		cancel()
 		if t.Failed() {
 			t.Logf("daemon stderr:\n%s", tail(d.stderr.String(), 4000))
 		}
@@ -118,6 +121,15 @@ func startDaemon(t *testing.T, w *world) *daemon {
 		}
 	})
 	return d
+}
+
+// close is what the process does after Run: Close, once.
+func (d *daemon) close() {
+	d.closed.Do(func() {
+		if err := d.m.Close(); err != nil {
+			d.t.Errorf("daemon Close: %v", err)
+		}
+	})
 }
 
 func (d *daemon) exited() bool {
@@ -129,27 +141,20 @@ func (d *daemon) exited() bool {
 	}
 }
 
-// stop sends SIGTERM and returns the exit code and how long the exit took.
+// stop ends the daemon's context (SIGTERM) and returns the exit code and
+// how long the exit took.
 func (d *daemon) stop(within time.Duration) (int, time.Duration) {
 	d.t.Helper()
 	start := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !d.exited() {
-		d.t.Fatal(err)
-	}
+	d.cancel()
 	select {
 	case <-d.done:
 	case <-time.After(within):
 		d.t.Fatalf("daemon still running %s after SIGTERM", within)
 	}
 	took := time.Since(start)
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(d.err, &ee) {
-		code = ee.ExitCode()
-	} else if d.err != nil {
-		d.t.Fatalf("daemon: %v", d.err)
-	}
-	return code, took
+	d.close()
+	return d.code, took
 }
 
 // waitFor polls cond until it holds, failing the test after timeout.
@@ -502,6 +507,43 @@ func TestDaemonSchedulesAndStopsCleanly(t *testing.T) {
 		if n := per["virtsync.card.upserted "+str(c["Ref_Key"])]; n != 1 {
 			t.Errorf("card %s: %d upserted events, want 1", c["Ref_Key"], n)
 		}
+	}
+}
+
+// TestSIGTERMStopsTheBuiltDaemon is the daemon test that runs the built
+// binary: the others run Main in this process and end its context, and
+// only the binary shows main turning SIGTERM into that end and Run's code
+// into the exit status.
+func TestSIGTERMStopsTheBuiltDaemon(t *testing.T) {
+	w, addr := daemonWorld(t, onectest.DemoSeed(5, 2, 1, 28), "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := w.command(ctx)
+	var stderr syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor(t, nil, time.Minute, "/livez of the built daemon", func() bool {
+		code, _ := get(addr, "/livez")
+		return code == 200 || len(done) > 0
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the daemon ended with %v after SIGTERM, want exit 0\n%s", err, tail(stderr.String(), 3000))
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the daemon still runs 30s after SIGTERM\n%s", tail(stderr.String(), 3000))
+	}
+	if !strings.Contains(stderr.String(), "virtsync daemon stopped") {
+		t.Errorf("the daemon's log does not say it stopped:\n%s", tail(stderr.String(), 3000))
 	}
 }
 

@@ -3,43 +3,67 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	main "github.com/virtsync/virtsync/cmd/virtsync"
 	"github.com/virtsync/virtsync/internal/onecapi/onectest"
+	"github.com/virtsync/virtsync/internal/syncbuf"
 	"github.com/virtsync/virtsync/internal/virtposapi"
 	"github.com/virtsync/virtsync/internal/virtposapi/virtpostest"
 )
 
-// binary is the virtsync built once for every test here: the tests run the
-// real program, flags and exit codes included, not only its packages.
-var binary string
+// The tests run the program in their own process, as main does: a Main
+// with its streams captured, its environment a map and SIGTERM the end of
+// Run's context, all under the race detector. Only the tests of what a
+// goroutine cannot show run the built binary (builtBinary): a SIGKILL in
+// the middle of a run, and main turning SIGTERM into an exit status.
+
+var bin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "virtsync-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "virtsync")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build virtsync: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if bin.dir != "" {
+		os.RemoveAll(bin.dir)
+	}
 	os.Exit(code)
+}
+
+// builtBinary builds virtsync once, for the tests that kill or signal the
+// process.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	bin.once.Do(func() {
+		bin.dir, bin.err = os.MkdirTemp("", "virtsync-bin")
+		if bin.err != nil {
+			return
+		}
+		bin.path = filepath.Join(bin.dir, "virtsync")
+		if out, err := exec.Command("go", "build", "-o", bin.path, ".").CombinedOutput(); err != nil {
+			bin.err = fmt.Errorf("build virtsync: %v\n%s", err, out)
+		}
+	})
+	if bin.err != nil {
+		t.Fatal(bin.err)
+	}
+	return bin.path
 }
 
 const apikey = "it-secret-apikey-Ж7"
@@ -94,8 +118,35 @@ type result struct {
 	code           int
 }
 
+// env is the environment of the world's virtsync: the secrets its config
+// names, and extra (NAME=value) on top.
+func (w *world) env(extra map[string]string) func(string) (string, bool) {
+	env := map[string]string{"VIRTPOS_APIKEY": apikey, "ONEC_PASSWORD": "pw-Секрет"}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	}
+}
+
+// owners numbers the programs of this process: each takes its leases under
+// a name of its own, as separate processes do under their pids.
+var owners atomic.Int64
+
+// newMain is the program main would run on the world's config, writing to
+// stdout and stderr.
+func (w *world) newMain(extra map[string]string, stdout, stderr io.Writer) *main.Main {
+	host, _ := os.Hostname()
+	return &main.Main{Stdout: stdout, Stderr: stderr, LookupEnv: w.env(extra),
+		Owner: fmt.Sprintf("%s:%d/main-%d", host, os.Getpid(), owners.Add(1))}
+}
+
+// command is the built binary run on the world's config, for the tests
+// that kill it.
 func (w *world) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, binary, append([]string{"-config", w.config}, args...)...)
+	cmd := exec.CommandContext(ctx, builtBinary(w.t), append([]string{"-config", w.config}, args...)...)
 	cmd.Env = append(os.Environ(), "VIRTPOS_APIKEY="+apikey, "ONEC_PASSWORD=pw-Секрет")
 	cmd.Dir = w.dir
 	return cmd
@@ -105,28 +156,42 @@ func (w *world) run(args ...string) result {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	return runCmd(w.t, w.command(ctx, args...), args)
+	return w.runWith(ctx, nil, args)
 }
 
-// runCmd runs a virtsync command to its end and returns its output and
-// exit code, failing the test when the world's secrets, or the extra ones,
-// show in the output.
-func runCmd(t *testing.T, cmd *exec.Cmd, args []string, secrets ...string) result {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", args, err)
+// stopGrace is how long a run may take to return once its context ended
+// (SIGTERM): the record in flight finishes and the outbox drains.
+const stopGrace = time.Minute
+
+// runWith runs a virtsync command to its end with extra environment and
+// returns its output and exit code, failing the test when the world's
+// secrets, or the extra ones, show in the output. ctx ending stops the run
+// as SIGTERM does.
+func (w *world) runWith(ctx context.Context, extra map[string]string, args []string, secrets ...string) result {
+	w.t.Helper()
+	var out, errb syncbuf.Buffer
+	m := w.newMain(extra, &out, &errb)
+	code := main.ExitUsage
+	if err := m.ParseFlags(append([]string{"-config", w.config}, args...)); err == nil {
+		done := make(chan int, 1)
+		go func() { done <- m.Run(ctx) }()
+		select {
+		case code = <-done:
+		case <-ctx.Done():
+			select {
+			case code = <-done:
+			case <-time.After(stopGrace):
+				w.t.Fatalf("virtsync %v still runs %s after its context ended\nstderr:\n%s", args, stopGrace, tail(errb.String(), 3000))
+			}
+		}
+	}
+	if err := m.Close(); err != nil {
+		w.t.Errorf("virtsync %v: Close: %v", args, err)
 	}
 	r := result{out.String(), errb.String(), code}
 	for _, s := range append([]string{apikey, url.QueryEscape(apikey), "pw-Секрет"}, secrets...) {
 		if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-			t.Fatalf("a secret leaked into the output of %v", args)
+			w.t.Fatalf("a secret leaked into the output of %v", args)
 		}
 	}
 	return r
