@@ -64,7 +64,7 @@ func TestUT11Customers(t *testing.T) {
 		want    Params
 	}{
 		{fixture: "partner_full.json", want: Params{
-			"lname":       "Иванова", "fname": "Мария", "mname": "Петровна",
+			"lname": "Иванова", "fname": "Мария", "mname": "Петровна",
 			"email":     "maria.ivanova@example.ru",
 			"phone":     "+79123456789",
 			"gender":    "F",
@@ -73,9 +73,9 @@ func TestUT11Customers(t *testing.T) {
 		// One word of name, no gender, empty birth date, phone only in
 		// Представление, e-mail only in Представление with a Cyrillic domain.
 		{fixture: "partner_sparse.json", want: Params{
-			"lname":       "Петров",
-			"email":       "петров@почта.рф",
-			"phone":       "+73432223344",
+			"lname": "Петров",
+			"email": "петров@почта.рф",
+			"phone": "+73432223344",
 		}},
 	}
 	for _, tc := range cases {
@@ -112,11 +112,11 @@ func TestUT11Cards(t *testing.T) {
 		r       fakeResolver
 		want    Params
 	}{
-		{name: "barcode card of a synced customer", fixture: "card_barcode.json", r: known, want: Params{ "uid": "2900000000428", "status": "ACTIVE",
+		{name: "barcode card of a synced customer", fixture: "card_barcode.json", r: known, want: Params{"uid": "2900000000428", "status": "ACTIVE",
 			"medium": "PLASTIC", "type_name": "Дисконтная 5%", "customer_id": "1042"}},
-		{name: "customer not in id map yet", fixture: "card_barcode.json", r: fakeResolver{}, want: Params{ "uid": "2900000000428", "status": "ACTIVE",
+		{name: "customer not in id map yet", fixture: "card_barcode.json", r: fakeResolver{}, want: Params{"uid": "2900000000428", "status": "ACTIVE",
 			"medium": "PLASTIC", "type_name": "Дисконтная 5%", "customer_external_id": "3f2a9c1e-5b7d-11ef-8e2a-001dd8b71c2f"}},
-		{name: "magnetic blocked card without owner", fixture: "card_magnetic.json", r: known, want: Params{ "uid": ";777001?", "status": "BLOCKED",
+		{name: "magnetic blocked card without owner", fixture: "card_magnetic.json", r: known, want: Params{"uid": ";777001?", "status": "BLOCKED",
 			"medium": "MAGNET", "type_name": "Магнитная VIP"}},
 	}
 	for _, tc := range cases {
@@ -186,7 +186,7 @@ func TestMergeOverrides(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	want := Params{
-		"lname":       "Иванова", "fname": "Мария",
+		"lname": "Иванова", "fname": "Мария",
 		"email":     "maria.ivanova@example.ru",
 		"phone":     "+79123456789",
 		"gender":    "F",

@@ -282,7 +282,9 @@ func syntaxError(path, expected string, err error) error {
 	return &DecodeError{Path: path, Expected: expected, Err: err}
 }
 
-func (x *xmlOrders) syntax(path string, err error) error { return syntaxError(path, "well-formed XML", err) }
+func (x *xmlOrders) syntax(path string, err error) error {
+	return syntaxError(path, "well-formed XML", err)
+}
 
 // next returns the next start or end element, skipping text, comments and
 // processing instructions between elements.
@@ -606,7 +608,9 @@ func DecodeOrdersJSON(r io.Reader, fn func(*Order) error) error {
 	return decodeBody(h, j.root, &j.env)
 }
 
-func (j *jsonOrders) syntax(path string, err error) error { return syntaxError(path, "valid JSON", err) }
+func (j *jsonOrders) syntax(path string, err error) error {
+	return syntaxError(path, "valid JSON", err)
+}
 
 func (j *jsonOrders) token(path string) (json.Token, error) {
 	t, err := j.d.Token()
