@@ -40,6 +40,29 @@ func acquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owne
 	return db.AcquireLease(ctx, job, owner, ttl)
 }
 
+// KeepLease renews job's lease every third of its TTL until ctx ends. A
+// renewal that fails while ctx is live goes to failed: true stops renewing
+// (a run whose lease is gone must stop), false tries again at the next
+// tick (the daemon's own lease: a busy database is not a lost daemon).
+func KeepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Duration, failed func(error) (stop bool)) {
+	t := time.NewTicker(ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := db.RenewLease(ctx, job, owner, ttl)
+			if err == nil || ctx.Err() != nil {
+				continue
+			}
+			if failed(err) {
+				return
+			}
+		}
+	}
+}
+
 // processAlive reports whether pid exists (signal 0 checks without sending).
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)

@@ -93,7 +93,10 @@ type PlanSummary struct {
 // source's order within a batch; its error stops the dry run. Nothing is
 // written: see the comment at the top of this file.
 func (r *Runner) Plan(ctx context.Context, job JobSpec, mode Mode, only []string, emit func(Planned) error) (PlanSummary, error) {
-	r.defaults()
+	// As Run: the defaults go into a copy, never into a shared Runner.
+	rc := *r
+	rc.defaults()
+	r = &rc
 	sum := PlanSummary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[Action]int{}}
 	err := r.plan(ctx, job, mode, only, emit, &sum)
 	sum.Duration = time.Since(sum.Started)
@@ -139,27 +142,9 @@ func (r *Runner) plan(ctx context.Context, job JobSpec, mode Mode, only []string
 		}
 	}()
 	// What Run forces through and filters, read the same way.
-	known := &stateKnown{sw: sw, forced: mode == ModeResync}
-	var filter map[string]bool
-	switch {
-	case mode == ModeResync:
-	case len(only) > 0:
-		filter = make(map[string]bool, len(only))
-		for _, k := range only {
-			filter[k] = true
-		}
-		known.force = filter
-	default:
-		keys, err := r.DB.ReplayKeys(ctx, job.Name)
-		if err != nil {
-			return fmt.Errorf("%s: load replays: %w", job.Name, err)
-		}
-		if len(keys) > 0 {
-			known.force = make(map[string]bool, len(keys))
-			for _, k := range keys {
-				known.force[k] = true
-			}
-		}
+	known, filter, err := r.scope(ctx, job, sw, mode, only)
+	if err != nil {
+		return err
 	}
 
 	batchSize := r.BatchSize

@@ -283,23 +283,41 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	return sum, runErr
 }
 
-func (r *Runner) keepLease(ctx context.Context, job string, lost chan<- error) {
-	t := time.NewTicker(r.LeaseTTL / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.DB.RenewLease(ctx, job, r.Owner, r.LeaseTTL); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				lost <- fmt.Errorf("%s: lease lost: %w", job, err)
-				return
+// scope is what a run (or a dry run) reads against and lets through: the
+// committed versions, all forced by a resync; with only, just those keys,
+// forced; otherwise the replays queued by `failures -replay`, forced, with
+// whatever changed. filter is nil when every record passes.
+func (r *Runner) scope(ctx context.Context, job JobSpec, sw *state.Sweep, mode Mode, only []string) (*stateKnown, map[string]bool, error) {
+	known := &stateKnown{sw: sw, forced: mode == ModeResync}
+	var filter map[string]bool
+	switch {
+	case mode == ModeResync:
+	case len(only) > 0:
+		filter = make(map[string]bool, len(only))
+		for _, k := range only {
+			filter[k] = true
+		}
+		known.force = filter
+	default:
+		keys, err := r.DB.ReplayKeys(ctx, job.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: load replays: %w", job.Name, err)
+		}
+		if len(keys) > 0 {
+			known.force = make(map[string]bool, len(keys))
+			for _, k := range keys {
+				known.force[k] = true
 			}
 		}
 	}
+	return known, filter, nil
+}
+
+func (r *Runner) keepLease(ctx context.Context, job string, lost chan<- error) {
+	KeepLease(ctx, r.DB, job, r.Owner, r.LeaseTTL, func(err error) bool {
+		lost <- fmt.Errorf("%s: lease lost: %w", job, err)
+		return true
+	})
 }
 
 func (r *Runner) committed() {
@@ -336,28 +354,9 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 			info.Log.Warn("close sweep", "err", err)
 		}
 	}()
-	known := &stateKnown{sw: sw, forced: info.Mode == ModeResync}
-	var filter map[string]bool
-	switch {
-	case info.Mode == ModeResync:
-	case len(only) > 0:
-		filter = make(map[string]bool, len(only))
-		for _, k := range only {
-			filter[k] = true
-		}
-		known.force = filter
-	default:
-		// Replays queued by `failures -replay` ride along with any run.
-		keys, err := r.DB.ReplayKeys(ctx, job.Name)
-		if err != nil {
-			return fmt.Errorf("%s: load replays: %w", job.Name, err)
-		}
-		if len(keys) > 0 {
-			known.force = make(map[string]bool, len(keys))
-			for _, k := range keys {
-				known.force[k] = true
-			}
-		}
+	known, filter, err := r.scope(ctx, job, sw, info.Mode, only)
+	if err != nil {
+		return err
 	}
 
 	b := &batcher{r: r, job: job, info: info, sum: sum, finished: map[string]bool{}}

@@ -85,18 +85,10 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	}()
 	go func() {
 		defer close(renewing)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := p.DB.RenewLease(ctx, daemonLease, owner, ttl); err != nil && ctx.Err() == nil {
-					p.Log.Error("renew daemon lease", "err", err)
-				}
-			}
-		}
+		engine.KeepLease(ctx, p.DB, daemonLease, owner, ttl, func(err error) bool {
+			p.Log.Error("renew daemon lease", "err", err)
+			return false
+		})
 	}()
 
 	ep, err := startEvents(ctx, p, true)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/state"
@@ -46,7 +47,7 @@ func printFailures(ctx context.Context, db *state.DB, job string, w io.Writer) i
 func (m *Main) replay(ctx context.Context, p *app.Parts, job string) int {
 	only := map[string][]string{}
 	var jobs []string
-	for _, name := range app.JobNames() {
+	for _, name := range virtsync.Jobs() {
 		if job != "" && name != job {
 			continue
 		}

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/virtsync/virtsync/internal/app"
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/internal/config"
 )
 
@@ -111,7 +111,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)
 	}
 	if o.Job != "" && !knownJob(o.Job) {
-		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(app.JobNames(), ", "))
+		return o, fmt.Errorf("%w: -job %q: expected one of %s", errUsage, o.Job, strings.Join(virtsync.Jobs(), ", "))
 	}
 	if _, err := o.ResyncJobs(); err != nil {
 		return o, err
@@ -140,9 +140,9 @@ func explicitlyEmpty(fs *flag.FlagSet, context string) error {
 func emptyHint(flagName string) string {
 	switch flagName {
 	case "resync":
-		return "want all or a comma list of " + strings.Join(app.JobNames(), ", ")
+		return "want all or a comma list of " + strings.Join(virtsync.Jobs(), ", ")
 	case "job":
-		return "want one of " + strings.Join(app.JobNames(), ", ")
+		return "want one of " + strings.Join(virtsync.Jobs(), ", ")
 	case "config":
 		return "want a config file path (leave the flag out for $VIRTSYNC_CONFIG, else virtsync.yaml)"
 	default:
@@ -151,7 +151,7 @@ func emptyHint(flagName string) string {
 }
 
 func knownJob(name string) bool {
-	for _, j := range app.JobNames() {
+	for _, j := range virtsync.Jobs() {
 		if j == name {
 			return true
 		}
@@ -169,17 +169,17 @@ func (o Options) ResyncJobs() ([]string, error) {
 		p = strings.TrimSpace(p)
 		switch {
 		case p == "all":
-			for _, j := range app.JobNames() {
+			for _, j := range virtsync.Jobs() {
 				want[j] = true
 			}
 		case knownJob(p):
 			want[p] = true
 		default:
-			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(app.JobNames(), ", "))
+			return nil, fmt.Errorf("%w: -resync: unknown job %q (expected all or a list of %s)", errUsage, p, strings.Join(virtsync.Jobs(), ", "))
 		}
 	}
 	var out []string
-	for _, j := range app.JobNames() {
+	for _, j := range virtsync.Jobs() {
 		if want[j] {
 			out = append(out, j)
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virtsync/virtsync/internal/app"
+	"github.com/virtsync/virtsync"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -85,7 +85,7 @@ func TestResyncJobsOrder(t *testing.T) {
 	}
 	o.Resync = "all"
 	got, _ = o.ResyncJobs()
-	if !reflect.DeepEqual(got, app.JobNames()) {
+	if !reflect.DeepEqual(got, virtsync.Jobs()) {
 		t.Fatalf("all = %v", got)
 	}
 }

@@ -35,7 +35,7 @@ func (m *Main) runOnce(ctx context.Context, p *app.Parts, jobs []string, mode en
 	var sums []engine.Summary
 	for _, name := range jobs {
 		spec := p.Jobs[name]
-		if mode == engine.ModeResync && name == "orders" {
+		if mode == engine.ModeResync && name == virtsync.JobOrders {
 			// A resync reads every order virtpos has, not a window.
 			spec = resyncOrders(spec)
 		}

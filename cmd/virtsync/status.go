@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/virtsync/virtsync/internal/app"
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/state"
 )
 
@@ -34,7 +34,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "JOB\tLAST RUN\tMODE\tSTATUS\tDURATION\tCREATED\tUPDATED\tUNCHANGED\tDELETED\tFAILED\tHELD\tLAST SUCCESS")
-	for _, j := range app.JobNames() {
+	for _, j := range virtsync.Jobs() {
 		cp, err := db.Checkpoint(ctx, j)
 		if err != nil {
 			fmt.Fprintf(w, "virtsync: %v\n", err)
@@ -53,7 +53,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 			r.Mode, r.Status, dur, r.Created, r.Updated, r.Unchanged, r.Deleted, r.Failed, r.Held, ago(cp.LastSuccessAt))
 	}
 	tw.Flush()
-	for _, j := range app.JobNames() {
+	for _, j := range virtsync.Jobs() {
 		if r, ok := last[j]; ok && r.Error != "" {
 			fmt.Fprintf(w, "  %s last error: %s\n", j, r.Error)
 		}
@@ -105,7 +105,7 @@ func perJob(n int, job func(int) string) string {
 		c[job(i)]++
 	}
 	var parts []string
-	for _, j := range app.JobNames() {
+	for _, j := range virtsync.Jobs() {
 		if c[j] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", j, c[j]))
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/onecapi"
@@ -115,23 +116,23 @@ func Build(cfg config.Config, log *slog.Logger, db *state.DB) (*Parts, error) {
 		custSource.Groups = prof.Customers.Groups
 	}
 	p.Jobs = map[string]engine.JobSpec{
-		"customers": {
-			Name: "customers", Kind: "customer", BatchSize: cfg.Jobs.Customers.BatchSize,
+		virtsync.JobCustomers: {
+			Name: virtsync.JobCustomers, Kind: virtsync.KindCustomer, BatchSize: cfg.Jobs.Customers.BatchSize,
 			Source: custSource,
 			Handler: &sinkvp.Customers{Client: vp, Listings: db,
-				Mapper: &mapping.EntityMapper{Kind: "customer", Fields: comp.Customers, OneC: oc, IDs: db}},
+				Mapper: &mapping.EntityMapper{Kind: virtsync.KindCustomer, Fields: comp.Customers, OneC: oc, IDs: db}},
 		},
-		"cards": {
-			Name: "cards", Kind: "card", BatchSize: cfg.Jobs.Cards.BatchSize,
+		virtsync.JobCards: {
+			Name: virtsync.JobCards, Kind: virtsync.KindCard, BatchSize: cfg.Jobs.Cards.BatchSize,
 			Source: &source1c.Entities{Client: oc, Entity: prof.Cards.Entity, Filter: prof.Cards.Filter,
 				Select: withKeys(comp.Cards.Sources())},
 			Handler: &sinkvp.Cards{Client: vp, OnDelete: cfg.OneC.Cards.OnDelete,
-				Mapper: &mapping.EntityMapper{Kind: "card", Fields: comp.Cards, OneC: oc, IDs: db}},
+				Mapper: &mapping.EntityMapper{Kind: virtsync.KindCard, Fields: comp.Cards, OneC: oc, IDs: db}},
 		},
-		"orders": {
-			Name: "orders", Kind: "order", BatchSize: cfg.Jobs.Orders.BatchSize,
+		virtsync.JobOrders: {
+			Name: virtsync.JobOrders, Kind: virtsync.KindOrder, BatchSize: cfg.Jobs.Orders.BatchSize,
 			Source: &sourcevp.Orders{Client: vp, Window: cfg.Jobs.Orders.Window.D(), Overlap: cfg.Jobs.Orders.Overlap.D(), Loc: loc,
-				Log: p.Log.With("job", "orders")},
+				Log: p.Log.With("job", virtsync.JobOrders)},
 			Handler: &sink1c.Orders{OneC: oc, Customers: vp, Refs: db, Settings: settings},
 		},
 	}
@@ -226,17 +227,12 @@ func withKeys(fields []string) []string {
 	return out
 }
 
-// JobNames are the job names in the order they run: customers before
-// cards (a card needs its owner), orders last (an order needs its
-// customer).
-func JobNames() []string { return []string{"customers", "cards", "orders"} }
-
 // EnabledJobs lists the enabled jobs in run order.
 func EnabledJobs(cfg config.Config) []string {
 	var out []string
-	for _, j := range JobNames() {
-		on := map[string]bool{"customers": cfg.Jobs.Customers.Enabled, "cards": cfg.Jobs.Cards.Enabled,
-			"orders": cfg.Jobs.Orders.Enabled}[j]
+	for _, j := range virtsync.Jobs() {
+		on := map[string]bool{virtsync.JobCustomers: cfg.Jobs.Customers.Enabled, virtsync.JobCards: cfg.Jobs.Cards.Enabled,
+			virtsync.JobOrders: cfg.Jobs.Orders.Enabled}[j]
 		if on {
 			out = append(out, j)
 		}
@@ -247,9 +243,9 @@ func EnabledJobs(cfg config.Config) []string {
 // JobSchedule is the jobs.<job>.schedule key.
 func JobSchedule(cfg config.Config, job string) string {
 	switch job {
-	case "customers":
+	case virtsync.JobCustomers:
 		return cfg.Jobs.Customers.Schedule
-	case "cards":
+	case virtsync.JobCards:
 		return cfg.Jobs.Cards.Schedule
 	}
 	return cfg.Jobs.Orders.Schedule

@@ -159,7 +159,7 @@ func deadFunc(db *state.DB) DeadLettersFunc {
 			return nil, err
 		}
 		out := map[string]int{}
-		for _, j := range JobNames() {
+		for _, j := range virtsync.Jobs() {
 			out[j] = 0
 		}
 		for _, d := range dls {
