@@ -214,35 +214,15 @@ func (pl *planner) flush(ctx context.Context) error {
 	results := make([]planned, len(recs))
 	stop := make(chan struct{})
 	var stopOnce sync.Once
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(pl.r.Concurrency, len(recs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				rctx, cancel := context.WithTimeout(ctx, pl.r.RecordTimeout)
-				p, err := pl.p.Plan(rctx, pl.info, recs[i])
-				cancel()
-				results[i] = planned{pl: p, err: err, ran: true}
-				if err != nil && resultOf(err) == "" {
-					stopOnce.Do(func() { close(stop) })
-				}
-			}
-		}()
-	}
-dispatch:
-	for i := range recs {
-		select {
-		case <-ctx.Done():
-			break dispatch
-		case <-stop:
-			break dispatch
-		case work <- i:
+	fanOut(ctx, len(recs), pl.r.Concurrency, stop, func(i int) {
+		rctx, cancel := context.WithTimeout(ctx, pl.r.RecordTimeout)
+		p, err := pl.p.Plan(rctx, pl.info, recs[i])
+		cancel()
+		results[i] = planned{pl: p, err: err, ran: true}
+		if err != nil && resultOf(err) == "" {
+			stopOnce.Do(func() { close(stop) })
 		}
-	}
-	close(work)
-	wg.Wait()
+	})
 
 	var stopErr error
 	for i, res := range results {

@@ -283,6 +283,35 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	return sum, runErr
 }
 
+// fanOut calls do(i) for i in [0, n) on up to workers goroutines, handing
+// out indexes in order until ctx ends or stop is closed; indexes not
+// handed out are left undone. It returns when every started call did.
+func fanOut(ctx context.Context, n, workers int, stop <-chan struct{}, do func(i int)) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				do(i)
+			}
+		}()
+	}
+dispatch:
+	for i := range n {
+		select {
+		case <-ctx.Done():
+			break dispatch
+		case <-stop:
+			break dispatch
+		case work <- i:
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
 // scope is what a run (or a dry run) reads against and lets through: the
 // committed versions, all forced by a resync; with only, just those keys,
 // forced; otherwise the replays queued by `failures -replay`, forced, with
@@ -743,61 +772,41 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 	limit := r.MaxIdenticalRejections
 	handed := make(map[string]string, len(recs)) // remote id -> key, this batch
 
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(r.Concurrency, len(recs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				// The record in flight finishes even if the run is cancelled.
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
-				out, err := job.Handler.Apply(rctx, b.info, recs[i])
-				cancel()
-				mu.Lock()
-				if err == nil && out.RemoteID != "" && !out.ForgetID {
-					if other, dup := handed[out.RemoteID]; dup && other != recs[i].Key {
-						err = &IDConflictError{Kind: job.Kind, ID: out.RemoteID, Ref: recs[i].Key, Other: other}
-					} else {
-						handed[out.RemoteID] = recs[i].Key
-					}
-				}
-				seq++
-				results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
-				switch resultOf(err) {
-				case virtsync.Failed:
-					if why := sameReason(results[i]); why == reason {
-						alike++
-					} else {
-						reason, alike = why, 1
-					}
-					if limit > 0 && alike >= limit {
-						halt()
-					}
-				case virtsync.Held:
-				default:
-					if err != nil {
-						halt()
-					} else {
-						alike = 0
-					}
-				}
-				mu.Unlock()
+	fanOut(ctx, len(recs), r.Concurrency, stop, func(i int) {
+		// The record in flight finishes even if the run is cancelled.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
+		out, err := job.Handler.Apply(rctx, b.info, recs[i])
+		cancel()
+		mu.Lock()
+		if err == nil && out.RemoteID != "" && !out.ForgetID {
+			if other, dup := handed[out.RemoteID]; dup && other != recs[i].Key {
+				err = &IDConflictError{Kind: job.Kind, ID: out.RemoteID, Ref: recs[i].Key, Other: other}
+			} else {
+				handed[out.RemoteID] = recs[i].Key
 			}
-		}()
-	}
-dispatch:
-	for i := range recs {
-		select {
-		case <-ctx.Done():
-			break dispatch
-		case <-stop:
-			break dispatch
-		case work <- i:
 		}
-	}
-	close(work)
-	wg.Wait()
+		seq++
+		results[i] = result{rec: recs[i], out: out, err: err, ran: true, seq: seq}
+		switch resultOf(err) {
+		case virtsync.Failed:
+			if why := sameReason(results[i]); why == reason {
+				alike++
+			} else {
+				reason, alike = why, 1
+			}
+			if limit > 0 && alike >= limit {
+				halt()
+			}
+		case virtsync.Held:
+		default:
+			if err != nil {
+				halt()
+			} else {
+				alike = 0
+			}
+		}
+		mu.Unlock()
+	})
 	ran := results[:0]
 	for _, res := range results {
 		if res.ran {
