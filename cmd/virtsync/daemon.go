@@ -71,7 +71,7 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	}
 	ttl := time.Minute
 	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {
-		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.Config.State.Path, err)
+		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.DB.Path(), err)
 		return ExitUsage
 	}
 	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
@@ -113,7 +113,7 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	}
 
 	s := newScheduler(p, r)
-	p.Log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.Config.State.Path)
+	p.Log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.DB.Path())
 	serr := s.Run(ctx)
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

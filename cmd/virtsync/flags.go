@@ -17,10 +17,19 @@ type Options struct {
 	Once    bool   // -once: run enabled jobs (or -job) once and exit
 	Job     string // -job NAME with -once
 	Resync  string // -resync JOBS: "all" or a comma list
-	Command string // "", "status" or "failures"
+	Command string // "", "status", "failures", "check" or "explain"
 	Replay  bool   // failures -replay
 	Version bool   // -version
+	DryRun  bool   // -dry-run with -once or -resync: plan, write nothing
+	Output  string // -o text|json: how a dry run prints its plan
+	Key     string // explain KEY: a 1C reference, a virtpos id or an order key
 }
+
+// Output formats of -o.
+const (
+	OutputText = "text"
+	OutputJSON = "json"
+)
 
 // errUsage marks a command line that cannot be run; main exits 2.
 var errUsage = errors.New("usage")
@@ -31,8 +40,12 @@ Usage:
   virtsync [-config FILE]                 daemon: run jobs on their cron schedules until SIGTERM/SIGINT
   virtsync -once [-job NAME]              run enabled jobs (or one) once and exit
   virtsync -resync JOBS                   full resync of JOBS ("all" or a comma list), then exit
+  virtsync -once|-resync JOBS -dry-run [-o json]
+                                          read everything, write nothing: what a run would do
   virtsync status                         checkpoints, last runs, outbox backlog, dead letters
   virtsync failures [-replay] [-job NAME] list dead letters; -replay sends them again now
+  virtsync check                          try the config against 1C, virtpos, NATS and the state; writes nothing
+  virtsync explain KEY                    one record's story: ids, what it would push now, runs, holds, events
 
 Global flags come first (one dash or two). -config defaults to $VIRTSYNC_CONFIG, else ./virtsync.yaml.
 Exit codes: 0 ok, 1 some records failed or a run could not finish, 2 usage or config error.
@@ -54,6 +67,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	fs.StringVar(&o.Job, "job", "", "with -once (or failures): only this job (customers, cards, orders)")
 	fs.StringVar(&o.Resync, "resync", "", `re-push every record of JOBS ("all" or e.g. customers,cards) and exit`)
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "with -once or -resync: read everything, write nothing, print what a run would do")
+	fs.StringVar(&o.Output, "o", OutputText, "with -dry-run: text or json")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err
@@ -80,6 +95,15 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 			if len(rest) > 1 {
 				return o, fmt.Errorf("%w: status takes no arguments, got %q", errUsage, strings.Join(rest[1:], " "))
 			}
+		case "check":
+			if len(rest) > 1 {
+				return o, fmt.Errorf("%w: check takes no arguments, got %q", errUsage, strings.Join(rest[1:], " "))
+			}
+		case "explain":
+			if len(rest) != 2 || strings.TrimSpace(rest[1]) == "" {
+				return o, fmt.Errorf("%w: explain takes one key: a 1C reference, a virtpos id or an order key", errUsage)
+			}
+			o.Key = strings.TrimSpace(rest[1])
 		case "failures":
 			sub := flag.NewFlagSet("failures", flag.ContinueOnError)
 			sub.SetOutput(stderr)
@@ -98,7 +122,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 				return o, fmt.Errorf("%w: failures: unexpected %q", errUsage, strings.Join(sub.Args(), " "))
 			}
 		default:
-			return o, fmt.Errorf("%w: unknown command %q (expected status or failures)", errUsage, o.Command)
+			return o, fmt.Errorf("%w: unknown command %q (expected status, failures, check or explain)", errUsage, o.Command)
 		}
 	}
 	if o.Command != "" && (o.Once || o.Resync != "") {
@@ -106,6 +130,15 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (Opt
 	}
 	if o.Once && o.Resync != "" {
 		return o, fmt.Errorf("%w: -once and -resync exclude each other (a resync runs once)", errUsage)
+	}
+	if o.DryRun && !o.Once && o.Resync == "" {
+		return o, fmt.Errorf("%w: -dry-run goes with -once or -resync", errUsage)
+	}
+	if o.Output != OutputText && o.Output != OutputJSON {
+		return o, fmt.Errorf("%w: -o %q: want text or json", errUsage, o.Output)
+	}
+	if o.Output == OutputJSON && !o.DryRun {
+		return o, fmt.Errorf("%w: -o json goes with -dry-run", errUsage)
 	}
 	if o.Job != "" && !o.Once && o.Command != "failures" {
 		return o, fmt.Errorf("%w: -job goes with -once or failures", errUsage)

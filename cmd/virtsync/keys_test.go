@@ -91,6 +91,13 @@ func probes() []probe {
 	)
 	return []probe{
 		{key: "state.path", value: "elsewhere/virtsync.db", obs: []observer{obsStateFile, obsEvents}},
+		{key: "state.driver", value: "sqlite", rejected: "state.dsn: read only with state.driver: postgres",
+			with: map[string]string{"state.driver": "postgres", "state.dsn": "postgres://postgres@127.0.0.1:1/virtsync"}},
+		{key: "state.driver", value: "postgres", rejected: "state.dsn: required with state.driver: postgres"},
+		{key: "state.driver", value: "mysql", rejected: "state.driver: want one of sqlite, postgres"},
+		{key: "state.dsn", value: "postgres://postgres@127.0.0.1:1/virtsync", rejected: "state.dsn: read only with state.driver: postgres"},
+		{key: "state.dsn", value: "postgres://postgres@127.0.0.1:2/virtsync", obs: []observer{obsStateOpen},
+			with: map[string]string{"state.driver": "postgres", "state.dsn": "postgres://postgres@127.0.0.1:1/virtsync"}},
 
 		{key: "nats.url", value: "nats://127.0.0.1:4222", obs: ev},
 		{key: "nats.stream", value: "OTHER", obs: ev},
@@ -477,6 +484,14 @@ var obsLog = observer{"the log output", func(t *testing.T, f *keysFixture, l loa
 // at state.path, which exists only where the example puts it.
 var obsStateFile = observer{"`virtsync status` on the state file", func(t *testing.T, f *keysFixture, l loaded) any {
 	return runMain(t, &Main{Stdout: io.Discard, Stderr: io.Discard, LookupEnv: f.lookup(nil)}, "-config", l.file, "status")
+}}
+
+// obsStateOpen looks at which state `virtsync status` tries to open: its
+// exit code and what it says, the temporary directory left out.
+var obsStateOpen = observer{"the state `virtsync status` opens", func(t *testing.T, f *keysFixture, l loaded) any {
+	var errb bytes.Buffer
+	code := runMain(t, &Main{Stdout: io.Discard, Stderr: &errb, LookupEnv: f.lookup(nil)}, "-config", l.file, "status")
+	return fmt.Sprint(code, " ", strings.ReplaceAll(errb.String(), filepath.Dir(l.file), "DIR"))
 }}
 
 var obsRunner = observer{"the job runner", func(t *testing.T, f *keysFixture, l loaded) any {

@@ -63,7 +63,7 @@ func (m *Main) runOnce(ctx context.Context, p *app.Parts, jobs []string, mode en
 		// them lost.
 		if n, _, err := p.DB.OutboxBacklog(context.WithoutCancel(ctx)); err == nil && n > 0 {
 			fmt.Fprintf(m.Stderr, "virtsync: %d event(s) wait in the outbox of %s; the process that runs NATS, "+
-				"or the next run that reaches it, publishes them\n", n, p.Config.State.Path)
+				"or the next run that reaches it, publishes them\n", n, p.DB.Path())
 		}
 	}
 	return code

@@ -89,7 +89,7 @@ func (m *Main) Run(ctx context.Context) int {
 		// mistyped path: that would hide the real state file.
 		openOpts = append(openOpts, state.MustExist())
 	}
-	db, err := state.Open(cfg.State.Path, openOpts...)
+	db, err := openState(ctx, cfg, openOpts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "virtsync: %v\n", err)
 		if errors.Is(err, state.ErrNewerSchema) {
@@ -98,7 +98,7 @@ func (m *Main) Run(ctx context.Context) int {
 		return ExitFailed
 	}
 	m.db = db
-	if w := state.PermissionWarning(cfg.State.Path); w != "" {
+	if w := state.PermissionWarning(cfg.State.Path); w != "" && db.Driver() == state.DriverSQLite {
 		log.Warn(w)
 	}
 	switch m.Command {
@@ -136,6 +136,16 @@ func (m *Main) Run(ctx context.Context) int {
 		return m.runOnce(ctx, p, jobs, engine.ModeResync, nil)
 	}
 	return m.runDaemon(ctx, p)
+}
+
+// openState opens the state where state.driver says: the SQLite file at
+// state.path, or the PostgreSQL database at state.dsn.
+func openState(ctx context.Context, cfg config.Config, opts ...state.Option) (*state.DB, error) {
+	target := cfg.State.Path
+	if cfg.State.Driver == state.DriverPostgres {
+		target = cfg.State.DSN
+	}
+	return state.OpenDriver(ctx, cfg.State.Driver, target, opts...)
 }
 
 // Close closes what Run left open: the events pipe (Run normally shuts it

@@ -20,6 +20,7 @@ import (
 	"github.com/virtsync/virtsync/mapping"
 	"github.com/virtsync/virtsync/sinks/events"
 	"github.com/virtsync/virtsync/sources/sourcevp"
+	"github.com/virtsync/virtsync/state"
 )
 
 // Allowed values of enumerated keys.
@@ -82,10 +83,19 @@ type Config struct {
 
 // StateConfig configures the SQLite state store.
 type StateConfig struct {
+	// Driver is where the state lives: sqlite (a file, one host) or
+	// postgres (a database two hosts share, one of them active).
+	// Default "sqlite".
+	Driver string `yaml:"driver"`
 	// Path of the SQLite database. A relative path is relative to the
-	// working directory of the process (not to the config file).
+	// working directory of the process (not to the config file). With
+	// postgres it only places the embedded NATS store (nats.store_dir).
 	// Default "data/virtsync.db"; required.
 	Path string `yaml:"path"`
+	// DSN of the PostgreSQL database with driver postgres, e.g.
+	// "postgres://virtsync@db.local:5432/virtsync" or key=value pairs.
+	// Secret (it may hold a password). Default "": required with postgres.
+	DSN string `yaml:"dsn" secret:"true"`
 }
 
 // NATSConfig configures event publishing.
@@ -411,7 +421,7 @@ func Default() Config {
 	}
 	breaker := BreakerConfig{Failures: retry.BreakerFailuresDefault, Cooldown: Duration(retry.BreakerCooldownDefault)}
 	return Config{
-		State: StateConfig{Path: "data/virtsync.db"},
+		State: StateConfig{Driver: state.DriverSQLite, Path: "data/virtsync.db"},
 		NATS: NATSConfig{
 			Stream:         events.StreamDefault,
 			SubjectPrefix:  events.SubjectPrefixDefault,

@@ -386,7 +386,7 @@ func TestSecretKeys(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeFor[Config](), "")
-	want := []string{"nats.embedded_password", "virtpos.apikey", "onec.password"}
+	want := []string{"state.dsn", "nats.embedded_password", "virtpos.apikey", "onec.password"}
 	if !slices.Equal(got, want) {
 		t.Errorf("secret keys %q, want %q", got, want)
 	}

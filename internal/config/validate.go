@@ -10,6 +10,7 @@ import (
 
 	"github.com/virtsync/virtsync/internal/schedule"
 	"github.com/virtsync/virtsync/mapping"
+	"github.com/virtsync/virtsync/state"
 )
 
 // Validate checks every value and reports all problems in one *Error
@@ -18,6 +19,16 @@ func (c Config) Validate() error {
 	var v validator
 
 	v.nonEmpty("state.path", c.State.Path)
+	switch c.State.Driver {
+	case state.DriverSQLite:
+		if c.State.DSN != "" {
+			v.add("state.dsn", "read only with state.driver: postgres; the sqlite state is the file at state.path")
+		}
+	case state.DriverPostgres:
+		v.nonEmptyWhy("state.dsn", c.State.DSN, "required with state.driver: postgres")
+	default:
+		v.oneOf("state.driver", c.State.Driver, state.DriverSQLite, state.DriverPostgres)
+	}
 
 	if c.NATS.URL != "" {
 		if u, err := url.Parse(c.NATS.URL); err != nil || u.Host == "" {
