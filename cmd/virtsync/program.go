@@ -76,6 +76,9 @@ func (m *Main) Run(ctx context.Context) int {
 		fmt.Fprintln(stdout, "virtsync", Version)
 		return ExitOK
 	}
+	if m.Command == "check" {
+		return m.runCheck(ctx)
+	}
 	cfg, err := config.Load(m.Config, m.LookupEnv)
 	if err != nil {
 		fmt.Fprintf(stderr, "virtsync: config: %v\n", err)

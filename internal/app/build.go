@@ -58,16 +58,12 @@ func NewLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
 // does not compile say.
 func Build(cfg config.Config, log *slog.Logger, db *state.DB) (*Parts, error) {
 	p := &Parts{Config: cfg, Log: log, DB: db, Metrics: NewMetrics(backlogFunc(db), deadFunc(db))}
-	prof, err := mapping.LoadProfile(cfg.OneC.Profile)
+	comp, err := Profile(cfg.OneC)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("onec.profile: %w", err)}
-	}
-	overrideProfile(prof, cfg.OneC)
-	comp, err := prof.Compile()
-	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
+		return nil, err
 	}
 	p.Profile = comp
+	prof := comp.Profile
 	vc := VirtposConfig(cfg.Virtpos)
 	vc.Logger = p.Log.With("system", "virtpos")
 	vc.OnRequest = func(ep string, status int, d time.Duration) {
@@ -165,6 +161,21 @@ func OneCConfig(c config.OneCConfig) onecapi.Config {
 		Retry:   onecapi.Retry{MaxAttempts: c.Retry.MaxAttempts, Initial: c.Retry.Initial.D(), Max: c.Retry.Max.D()},
 		Breaker: onecapi.Breaker{Failures: c.Breaker.Failures, Cooldown: c.Breaker.Cooldown.D()},
 	}
+}
+
+// Profile loads the 1C profile of onec.profile, applies the config's
+// onec.* keys to it and compiles it; a *ConfigError says what is wrong.
+func Profile(oc config.OneCConfig) (*mapping.Compiled, error) {
+	prof, err := mapping.LoadProfile(oc.Profile)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("onec.profile: %w", err)}
+	}
+	overrideProfile(prof, oc)
+	comp, err := prof.Compile()
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("onec (profile %s with the onec.* keys of the config): %w", prof.Source, err)}
+	}
+	return comp, nil
 }
 
 // overrideProfile applies the onec.* keys of the config to the profile,
