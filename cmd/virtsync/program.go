@@ -137,6 +137,11 @@ func (m *Main) Run(ctx context.Context) int {
 	case m.Resync != "":
 		jobs, _ := m.ResyncJobs()
 		return m.runOnce(ctx, p, jobs, engine.ModeResync, nil)
+	case m.Command != "":
+		// Only the daemon runs without a command; a command that reaches
+		// here has no code of its own and must not start one.
+		fmt.Fprintf(stderr, "virtsync: %s: not available in this build\n", m.Command)
+		return ExitUsage
 	}
 	return m.runDaemon(ctx, p)
 }
