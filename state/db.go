@@ -110,10 +110,11 @@ type DB struct {
 	PID  int
 
 	// path is the SQLite file, or the PostgreSQL DSN without its password.
-	path   string
-	dl     *dialect
-	writer *sqlx.DB
-	reader *sqlx.DB
+	path     string
+	dl       *dialect
+	writer   *sqlx.DB
+	readOnly bool
+	reader   *sqlx.DB
 	// read is reader with the dialect's rewrite: every read goes through it.
 	read rewriting
 	// idEntry is prepared once: a run looks ids up once per record (a
@@ -136,7 +137,19 @@ type options struct {
 	readers   int
 	now       func() time.Time
 	mustExist bool
+	readOnly  bool
 }
+
+// ReadOnly opens an existing state for reading only: no migration (a
+// state of an older schema is refused with [ErrReadOnly]), no marking of
+// crashed runs, and every write fails with [ErrReadOnly]. A dry run opens
+// the state this way, so it cannot change it even by mistake. It implies
+// [MustExist].
+func ReadOnly() Option { return func(o *options) { o.readOnly, o.mustExist = true, true } }
+
+// ErrReadOnly is returned by a write to a state opened [ReadOnly], and by
+// opening one whose schema would need a migration.
+var ErrReadOnly = errors.New("the state is open read-only")
 
 // WithReaders sets the size of the reader pool. 0 or less means 4.
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
@@ -193,7 +206,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 	writer.SetConnMaxIdleTime(0)
 
 	host, _ := os.Hostname()
-	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, dl: sqliteDialect, writer: writer}
+	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, dl: sqliteDialect, writer: writer, readOnly: o.readOnly}
 	if err := db.migrate(context.Background()); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -239,6 +252,9 @@ func (db *DB) ready(ctx context.Context) error {
 	if db.listed, err = db.reader.PreparexContext(ctx,
 		db.dl.q(`SELECT remote_id FROM listed WHERE kind = ? AND ref = ? AND run_id = ?`)); err != nil {
 		return err
+	}
+	if db.readOnly {
+		return nil
 	}
 	return db.markCrashedRuns(ctx)
 }
@@ -325,6 +341,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx *Tx) error) error {
 // update is Update with the fence given: the lease methods pass nil, since
 // they check the lease themselves.
 func (db *DB) update(ctx context.Context, fence *Lease, fn func(tx *Tx) error) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
 	sqltx, err := db.writer.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin state transaction: %w", err)
@@ -463,6 +482,10 @@ func (db *DB) migrate(ctx context.Context) error {
 	if current > latest {
 		return fmt.Errorf("%w: the %s is at schema version %d but this virtsync knows only up to version %d; upgrade virtsync (do not delete the %[2]s)",
 			ErrNewerSchema, db.storeNoun(), current, latest)
+	}
+	if db.readOnly && current != latest {
+		return fmt.Errorf("%w: the %s is at schema version %d and this virtsync writes version %d; run virtsync once without -dry-run to bring it up to date",
+			ErrReadOnly, db.storeNoun(), current, latest)
 	}
 	for _, m := range ms[current:] {
 		if _, err := tx.ExecContext(ctx, db.dl.ddl(m.sql)); err != nil {

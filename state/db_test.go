@@ -1,10 +1,12 @@
 package state_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -293,5 +295,56 @@ func BenchmarkSetVersionPerRowTx(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestReadOnly: a state opened ReadOnly reads, refuses every write with
+// ErrReadOnly, marks no crashed run, and leaves the file's bytes alone.
+func TestReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx *state.Tx) error { return tx.PutID("customer", "ref-1", "7", "") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.StartRun(ctx, "customers", "once", "r1"); err != nil { // left running: a crash
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := state.Open(path, state.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, err := ro.LookupID(ctx, "customer", "ref-1"); err != nil || !ok || id != "7" {
+		t.Fatalf("read = %q %v %v", id, ok, err)
+	}
+	if err := ro.Update(ctx, func(tx *state.Tx) error { return tx.PutID("customer", "ref-2", "8", "") }); !errors.Is(err, state.ErrReadOnly) {
+		t.Fatalf("write = %v, want ErrReadOnly", err)
+	}
+	runs, err := ro.LastRuns(ctx, 5)
+	if err != nil || len(runs) != 1 || runs[0].Status != "running" {
+		t.Fatalf("runs = %+v, %v; the crashed run must not be marked by a read-only open", runs, err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("a read-only open changed the state file")
+	}
+	if _, err := state.Open(filepath.Join(t.TempDir(), "none.db"), state.ReadOnly()); !errors.Is(err, state.ErrNoStateFile) {
+		t.Errorf("a missing file opened read-only: %v", err)
 	}
 }

@@ -112,7 +112,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*DB, error) 
 		return nil, fail(err)
 	}
 	host, _ := os.Hostname()
-	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: name, dl: postgresDialect, writer: writer}
+	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: name, dl: postgresDialect, writer: writer, readOnly: o.readOnly}
 	if o.mustExist {
 		var exists bool
 		if err := writer.GetContext(ctx, &exists, `SELECT to_regclass('virtsync_schema') IS NOT NULL`); err != nil {
