@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/virtsync/virtsync/engine"
@@ -48,8 +50,9 @@ type Main struct {
 	Options
 
 	// What Run opened, for Close.
-	db     *state.DB
-	events *eventsPipe
+	db      *state.DB
+	events  *eventsPipe
+	scratch string // a dry run's empty state directory, removed by Close
 }
 
 // ParseFlags reads the command line (without the program name) into
@@ -92,7 +95,15 @@ func (m *Main) Run(ctx context.Context) int {
 		// mistyped path: that would hide the real state file.
 		openOpts = append(openOpts, state.MustExist())
 	}
+	if m.DryRun {
+		openOpts = append(openOpts, state.ReadOnly())
+	}
 	db, err := openState(ctx, cfg, openOpts...)
+	if m.DryRun && errors.Is(err, state.ErrNoStateFile) && cfg.State.Driver != state.DriverPostgres {
+		// A dry run before the first run: plan it against an empty state
+		// kept in a temporary directory, so the real path stays untouched.
+		db, err = m.emptyState(cfg.State.Path, log)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "virtsync: %v\n", err)
 		if errors.Is(err, state.ErrNewerSchema) {
@@ -133,9 +144,15 @@ func (m *Main) Run(ctx context.Context) int {
 		if m.Job != "" {
 			jobs = []string{m.Job}
 		}
+		if m.DryRun {
+			return m.runDryRun(ctx, p, jobs, engine.ModeOnce)
+		}
 		return m.runOnce(ctx, p, jobs, engine.ModeOnce, nil)
 	case m.Resync != "":
 		jobs, _ := m.ResyncJobs()
+		if m.DryRun {
+			return m.runDryRun(ctx, p, jobs, engine.ModeResync)
+		}
 		return m.runOnce(ctx, p, jobs, engine.ModeResync, nil)
 	case m.Command != "":
 		// Only the daemon runs without a command; a command that reaches
@@ -156,17 +173,33 @@ func openState(ctx context.Context, cfg config.Config, opts ...state.Option) (*s
 	return state.OpenDriver(ctx, cfg.State.Driver, target, opts...)
 }
 
+// emptyState opens an empty state in a new temporary directory for a dry
+// run on a state that does not exist yet; Close removes it.
+func (m *Main) emptyState(path string, log *slog.Logger) (*state.DB, error) {
+	dir, err := os.MkdirTemp("", "virtsync-dry-run-")
+	if err != nil {
+		return nil, fmt.Errorf("dry run: a temporary state: %w", err)
+	}
+	m.scratch = dir
+	log.Info("no state yet: the dry run plans a first run against an empty state", "state", path)
+	return state.Open(filepath.Join(dir, "state.db"))
+}
+
 // Close closes what Run left open: the events pipe (Run normally shuts it
 // down itself, draining the outbox) and the state file. It may be called
 // more than once, and after a Run that opened nothing.
 func (m *Main) Close() error {
 	m.events.shutdown()
 	m.events = nil
-	if m.db == nil {
-		return nil
+	var err error
+	if m.db != nil {
+		err = m.db.Close()
+		m.db = nil
 	}
-	err := m.db.Close()
-	m.db = nil
+	if m.scratch != "" {
+		err = errors.Join(err, os.RemoveAll(m.scratch))
+		m.scratch = ""
+	}
 	return err
 }
 
