@@ -17,6 +17,10 @@ const (
 // before the cards they own, both before the orders that name them.
 func Jobs() []string { return []string{JobCustomers, JobCards, JobOrders} }
 
+// DaemonLease is the lease the daemon holds for its whole life, beside a
+// lease per job for each run: a second daemon on the same state waits.
+const DaemonLease = "daemon"
+
 // Record kinds: what a job moves, the id map's kind column and the first
 // word of an event's type.
 const (

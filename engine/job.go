@@ -8,6 +8,9 @@ package engine
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -106,6 +109,24 @@ type Outcome struct {
 	Version  string             // the version to store, when it differs from the record's
 	Events   []virtsync.Payload // published through the outbox
 	Warning  string             // something worth a log line that did not stop the record
+	// Fingerprint is Fingerprint(run.FingerprintKey, what was pushed), kept
+	// in the record's log so that `explain` can tell whether what the
+	// record maps to now is what was pushed last. "" when nothing was.
+	Fingerprint string
+}
+
+// Fingerprint is a keyed hash of data, the canonical form of what a
+// handler pushed: HMAC-SHA256 under the state's key (RunInfo's
+// FingerprintKey), its first 16 bytes in hex. Keyed, so that a
+// fingerprint seen outside the state cannot be tried against guessed
+// phone numbers. No key, no fingerprint: "".
+func Fingerprint(key, data []byte) string {
+	if len(key) == 0 {
+		return ""
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(data)
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }
 
 // RejectedError marks a record that cannot pass as it is.

@@ -104,6 +104,9 @@ type RunInfo struct {
 	Mode Mode
 	IDs  IDLookup
 	Log  *slog.Logger
+	// FingerprintKey is the state's key for Outcome.Fingerprint (see
+	// Fingerprint); nil in a dry run, which pushes nothing.
+	FingerprintKey []byte
 }
 
 // IDLookup resolves references through the committed id map, both ways.
@@ -271,7 +274,8 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 				return err
 			}
 		}
-		return r.addEvents(tx, data)
+		_, err := r.addEvents(tx, data)
+		return err
 	})
 	if err != nil {
 		log.Error("record run end", "err", err)
@@ -357,6 +361,11 @@ func (r *Runner) committed() {
 
 // run does the work between the run's start and end records.
 func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []string, sum *Summary) error {
+	key, err := r.DB.FingerprintKey(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", job.Name, err)
+	}
+	info.FingerprintKey = key
 	if err := job.Handler.Prepare(ctx, info); err != nil {
 		return fmt.Errorf("%s: prepare: %w", job.Name, err)
 	}
@@ -969,6 +978,9 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 			if err := tx.HoldWaiting(job.Name, rec.Key, he.Reason); err != nil {
 				return nil, err
 			}
+			if err := b.log(tx, rec.Key, virtsync.Held, nil, ""); err != nil {
+				return nil, err
+			}
 			count(virtsync.Held)
 			b.info.Log.Info("record held until "+he.WaitsFor+" finishes a run", "key", rec.Key, "reason", he.Reason)
 			return nil, b.clearIntent(tx, rec.Key, he)
@@ -979,6 +991,9 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		}
 		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
 		if attempts < r.HoldMaxAttempts && young {
+			if err := b.log(tx, rec.Key, virtsync.Held, nil, ""); err != nil {
+				return nil, err
+			}
 			count(virtsync.Held)
 			b.info.Log.Info("record held", "key", rec.Key, "reason", he.Reason, "attempt", attempts)
 			return nil, b.clearIntent(tx, rec.Key, he)
@@ -1006,8 +1021,11 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		if err := tx.ClearIntent(job.Name, rec.Key); err != nil {
 			return nil, err
 		}
-		return &Failure{Key: rec.Key, Reason: reason}, b.r.addEvents(tx,
-			virtsync.RecordFailed{RecordKind: job.Kind, Key: rec.Key, Reason: reason, RunID: b.info.ID})
+		evs, err := b.r.addEvents(tx, virtsync.RecordFailed{RecordKind: job.Kind, Key: rec.Key, Reason: reason, RunID: b.info.ID})
+		if err != nil {
+			return nil, err
+		}
+		return &Failure{Key: rec.Key, Reason: reason}, b.log(tx, rec.Key, virtsync.Failed, evs, "")
 	}
 	if res.err != nil {
 		return nil, nil // stops the run; the record is retried next time
@@ -1046,24 +1064,42 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 	if err := tx.ResolveDeadLetter(job.Name, rec.Key); err != nil {
 		return nil, err
 	}
-	return nil, b.r.addEvents(tx, out.Events...)
+	evs, err := b.r.addEvents(tx, out.Events...)
+	if err != nil {
+		return nil, err
+	}
+	return nil, b.log(tx, rec.Key, out.Result, evs, out.Fingerprint)
 }
 
-func (r *Runner) addEvents(tx *state.Tx, evs ...virtsync.Payload) error {
+// log adds the outcome to the record's log, in the batch's transaction:
+// `explain` tells each run that touched a record and the events it
+// published about it.
+func (b *batcher) log(tx *state.Tx, key string, result virtsync.Result, evs []state.LogEvent, fingerprint string) error {
+	return tx.LogRecord(state.LogEntry{Job: b.job.Name, Key: key, RunID: b.info.ID, Result: string(result),
+		Events: evs, Fingerprint: fingerprint})
+}
+
+// addEvents puts evs in the outbox and returns their ids and types.
+func (r *Runner) addEvents(tx *state.Tx, evs ...virtsync.Payload) ([]state.LogEvent, error) {
+	var added []state.LogEvent
 	for _, e := range evs {
 		row, err := r.NewEvent(e.Kind(), e.What(), e)
 		if err != nil {
-			return fmt.Errorf("build %s.%s event: %w", e.Kind(), e.What(), err)
+			return nil, fmt.Errorf("build %s.%s event: %w", e.Kind(), e.What(), err)
 		}
 		if err := tx.AddEvent(row); err != nil {
-			return err
+			return nil, err
 		}
+		added = append(added, state.LogEvent{ID: row.ID, Type: e.Kind() + "." + e.What()})
 	}
-	return nil
+	return added, nil
 }
 
 func (r *Runner) commitEvents(ctx context.Context, evs ...virtsync.Payload) error {
-	err := r.DB.Update(ctx, func(tx *state.Tx) error { return r.addEvents(tx, evs...) })
+	err := r.DB.Update(ctx, func(tx *state.Tx) error {
+		_, err := r.addEvents(tx, evs...)
+		return err
+	})
 	if err == nil {
 		r.committed()
 	}

@@ -412,3 +412,38 @@ func TestATakenOverRunCommitsNothingMore(t *testing.T) {
 		t.Errorf("runs = %+v; want the run the takeover marked crashed, not finished by the fenced process", runs)
 	}
 }
+
+// TestSchedulerNext: while the scheduler runs, Next says when each job
+// runs next (as cron has it); before and after, and for a job it does not
+// schedule, it says it does not know.
+func TestSchedulerNext(t *testing.T) {
+	r, _ := newRunner(t)
+	s := &engine.Scheduler{Runner: r, Jobs: []engine.Scheduled{{Spec: job(&source{}, &handler{}), Schedule: "@every 1h"}}}
+	if _, ok := s.Next("customers"); ok {
+		t.Fatal("a next run before the scheduler started")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	var next time.Time
+	for ok := false; !ok; next, ok = s.Next("customers") {
+		if time.Now().After(deadline) {
+			t.Fatal("no next run while the scheduler runs")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Until(next); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("next run in %s, want about an hour", d)
+	}
+	if _, ok := s.Next("orders"); ok {
+		t.Error("a next run for a job not scheduled")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Next("customers"); ok {
+		t.Error("a next run after the scheduler stopped")
+	}
+}

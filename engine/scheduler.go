@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -36,6 +37,24 @@ type Scheduler struct {
 	// StopTimeout bounds the wait for runs in flight after the context
 	// ends; they are cancelled at once and finish their current record.
 	StopTimeout time.Duration
+
+	mu      sync.Mutex
+	cron    *cron.Cron
+	entries map[string]cron.EntryID // job -> its cron entry, while Run runs
+}
+
+// Next returns when job runs next, as cron has it (for @every, one
+// interval after the last start, not after now). ok is false before Run
+// has scheduled the job, after it stopped, or for a job not scheduled.
+func (s *Scheduler) Next(job string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.entries[job]
+	if !ok || s.cron == nil {
+		return time.Time{}, false
+	}
+	next := s.cron.Entry(id).Next
+	return next, !next.IsZero()
 }
 
 type cronLogger struct{ l *slog.Logger }
@@ -64,9 +83,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)))
 	runCtx, cancelRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRuns()
+	entries := map[string]cron.EntryID{}
 	for _, j := range s.Jobs {
 		job := j
-		if _, err := c.AddFunc(job.Schedule, func() {
+		id, err := c.AddFunc(job.Schedule, func() {
 			if runCtx.Err() != nil {
 				return
 			}
@@ -83,12 +103,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			if s.OnRun != nil {
 				s.OnRun(sum, err)
 			}
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("schedule %s %q: %w", job.Spec.Name, job.Schedule, err)
 		}
+		entries[job.Spec.Name] = id
 		log.Info("scheduled", "job", job.Spec.Name, "schedule", job.Schedule)
 	}
 	c.Start()
+	s.mu.Lock()
+	s.cron, s.entries = c, entries
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.cron, s.entries = nil, nil
+		s.mu.Unlock()
+	}()
 	<-ctx.Done()
 	log.Info("stopping: no new runs; finishing the records in flight")
 	stopped := c.Stop() // stops scheduling; does not cancel running jobs

@@ -8,19 +8,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
+	"github.com/virtsync/virtsync/internal/statuspage"
 )
 
-// daemonLease is the lease the daemon holds for its whole life: a second
-// daemon on one state file refuses to start, and one-shot commands know to
-// leave publishing to it.
-const daemonLease = "daemon"
-
 // httpServer serves /livez, /readyz and /metrics.
-func httpServer(p *app.Parts, ep *eventsPipe) *http.Server {
+func httpServer(p *app.Parts, ep *eventsPipe, s *engine.Scheduler) *http.Server {
 	mux := http.NewServeMux()
+	// The status page: read-only, from the state and the scheduler.
+	mux.Handle("/{$}", statuspage.New(statuspage.StateSource{DB: p.DB, Next: s.Next}, statuspage.Options{Log: p.Log}))
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -70,11 +69,11 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 		owner = "daemon:" + m.Owner
 	}
 	ttl := time.Minute
-	if err := engine.AcquireLease(ctx, p.DB, p.Log, daemonLease, owner, ttl); err != nil {
+	if err := engine.AcquireLease(ctx, p.DB, p.Log, virtsync.DaemonLease, owner, ttl); err != nil {
 		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.DB.Path(), err)
 		return ExitUsage
 	}
-	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), daemonLease, owner)
+	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), virtsync.DaemonLease, owner)
 	// Nothing the daemon started may outlive Run: the state file is closed
 	// after it, and in a test the process goes on.
 	ctx, cancel := context.WithCancel(ctx)
@@ -85,7 +84,7 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	}()
 	go func() {
 		defer close(renewing)
-		engine.KeepLease(ctx, p.DB, daemonLease, owner, ttl, func(err error) bool {
+		engine.KeepLease(ctx, p.DB, virtsync.DaemonLease, owner, ttl, func(err error) bool {
 			p.Log.Error("renew daemon lease", "err", err)
 			return false
 		})
@@ -99,9 +98,10 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	m.events = ep
 	r := m.newRunner(p, ep)
 
+	s := newScheduler(p, r)
 	var srv *http.Server
 	if addr, on := httpListen(p.Config); on {
-		srv = httpServer(p, ep)
+		srv = httpServer(p, ep, s)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			ep.shutdown()
@@ -109,10 +109,9 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 			return ExitUsage
 		}
 		go func() { _ = srv.Serve(ln) }()
-		p.Log.Info("serving /livez /readyz /metrics", "addr", ln.Addr().String())
+		p.Log.Info("serving / (status page) /livez /readyz /metrics", "addr", ln.Addr().String())
 	}
 
-	s := newScheduler(p, r)
 	p.Log.Info("virtsync daemon started", "jobs", len(s.Jobs), "state", p.DB.Path())
 	serr := s.Run(ctx)
 	if srv != nil {

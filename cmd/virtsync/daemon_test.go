@@ -423,6 +423,25 @@ func TestDaemonSchedulesAndStopsCleanly(t *testing.T) {
 	if code, body := get(addr, "/readyz"); code != 200 {
 		t.Errorf("/readyz = %d: %s", code, body)
 	}
+	// The status page: the three jobs with their runs and when each runs
+	// next; no secret of the config.
+	if code, body := get(addr, "/"); code != 200 {
+		t.Errorf("/ = %d: %s", code, body)
+	} else {
+		for _, want := range []string{"customers", "cards", "orders", "<svg", "Next run"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the status page lacks %q", want)
+			}
+		}
+		if strings.Contains(body, "not scheduled by this process") {
+			t.Error("the status page does not know the scheduler's next runs")
+		}
+		for _, secret := range []string{apikey, "pw-Секрет"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("the status page shows a secret")
+			}
+		}
+	}
 	code, took := d.stop(30 * time.Second)
 	mid := w.vp.Counts().CustomersCreated
 	t.Logf("SIGTERM after %d of %d customers: exit %d in %s", mid, len(clients), code, took)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/sinks/events"
@@ -32,7 +33,7 @@ type eventsPipe struct {
 func startEvents(ctx context.Context, p *app.Parts, daemon bool) (*eventsPipe, error) {
 	cfg := p.Config
 	if !daemon {
-		if l, ok, err := p.DB.Lease(ctx, daemonLease); err == nil && ok && l.Live(time.Now()) {
+		if l, ok, err := p.DB.Lease(ctx, virtsync.DaemonLease); err == nil && ok && l.Live(time.Now()) {
 			p.Log.Info("the daemon is running on this state file; it will publish this run's events",
 				"daemon", l.Owner)
 			return nil, nil

@@ -90,9 +90,6 @@ type Failure struct {
 // not scheduled.
 type NextFunc func(job string) (next time.Time, ok bool)
 
-// DaemonLease is the lease name the daemon holds for its whole life.
-const DaemonLease = "daemon"
-
 // StateSource is a Source over the state file. It uses only the state's
 // read methods, which go through its query-only connections.
 type StateSource struct {
@@ -170,7 +167,7 @@ func (s StateSource) Status(ctx context.Context, q Query) (Status, error) {
 			continue
 		}
 		lease := &Lease{Host: l.Host, PID: l.PID, Since: l.AcquiredAt}
-		if l.Job == DaemonLease {
+		if l.Job == virtsync.DaemonLease {
 			st.Daemon = lease
 		} else if j := byName[l.Job]; j != nil {
 			j.Running = lease
