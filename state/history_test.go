@@ -1,0 +1,190 @@
+package state_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/virtsync/virtsync/state"
+)
+
+func TestRecordLogWithItsOutcome(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		t0 := c.Now()
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			if err := tx.SetVersion("customers", "k1", "v1"); err != nil {
+				return err
+			}
+			if err := tx.AddEvent(state.Event{ID: "ev-1", Subject: "virtsync.customer.upserted", Data: []byte("{}")}); err != nil {
+				return err
+			}
+			return tx.LogRecord(state.LogEntry{Job: "customers", Key: "k1", RunID: "run-a", Result: "created",
+				Events: []state.LogEvent{{ID: "ev-1", Type: "customer.upserted"}}, Fingerprint: "f1"})
+		})
+		c.Add(time.Minute)
+		// A transaction that fails takes its log entry with it.
+		boom := errors.New("boom")
+		err := db.Update(ctx, func(tx *state.Tx) error {
+			if err := tx.LogRecord(state.LogEntry{Job: "customers", Key: "k1", RunID: "run-b", Result: "updated"}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Update = %v", err)
+		}
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			return tx.LogRecord(state.LogEntry{Job: "customers", Key: "k1", RunID: "run-c", Result: "held"})
+		})
+
+		got, err := db.RecordLog(ctx, "customers", "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("log = %+v, want run-a and run-c", got)
+		}
+		first, second := got[0], got[1]
+		if first.RunID != "run-a" || first.Result != "created" || first.Fingerprint != "f1" || !first.At.Equal(t0) ||
+			len(first.Events) != 1 || first.Events[0] != (state.LogEvent{ID: "ev-1", Type: "customer.upserted"}) {
+			t.Errorf("first entry = %+v", first)
+		}
+		if second.RunID != "run-c" || second.Result != "held" || len(second.Events) != 0 || second.Fingerprint != "" ||
+			!second.At.Equal(t0.Add(time.Minute)) || second.Job != "customers" || second.Key != "k1" {
+			t.Errorf("second entry = %+v", second)
+		}
+		if other, err := db.RecordLog(ctx, "cards", "k1"); err != nil || len(other) != 0 {
+			t.Errorf("cards/k1 log = %+v, %v: the log is per job", other, err)
+		}
+	})
+}
+
+// TestRecordLogBounded: a record keeps its newest RecordLogKeep entries,
+// and trimming one record's log leaves the others' alone.
+func TestRecordLogBounded(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		n := state.RecordLogKeep + 7
+		for i := range n {
+			c.Add(time.Second)
+			mustUpdate(t, db, func(tx *state.Tx) error {
+				if err := tx.LogRecord(state.LogEntry{Job: "cards", Key: "busy", RunID: fmt.Sprintf("run-%02d", i), Result: "updated"}); err != nil {
+					return err
+				}
+				if i < 3 {
+					return tx.LogRecord(state.LogEntry{Job: "cards", Key: "quiet", RunID: fmt.Sprintf("run-%02d", i), Result: "updated"})
+				}
+				return nil
+			})
+		}
+		busy, err := db.RecordLog(ctx, "cards", "busy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(busy) != state.RecordLogKeep {
+			t.Fatalf("busy keeps %d entries, want %d", len(busy), state.RecordLogKeep)
+		}
+		for i, e := range busy {
+			if want := fmt.Sprintf("run-%02d", n-state.RecordLogKeep+i); e.RunID != want {
+				t.Errorf("entry %d is %s, want %s (the newest, oldest first)", i, e.RunID, want)
+			}
+		}
+		if quiet, err := db.RecordLog(ctx, "cards", "quiet"); err != nil || len(quiet) != 3 {
+			t.Errorf("quiet keeps %d entries (%v), want its 3", len(quiet), err)
+		}
+		if rows := b.Raw(t, db, `SELECT COUNT(*) FROM record_log`); rows != fmt.Sprint(state.RecordLogKeep+3) {
+			t.Errorf("record_log holds %s rows, want %d", rows, state.RecordLogKeep+3)
+		}
+	})
+}
+
+func TestFingerprintKey(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		k1, err := db.FingerprintKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k1) != 32 || bytes.Equal(k1, make([]byte, 32)) {
+			t.Fatalf("key = %x: want 32 random bytes", k1)
+		}
+		other := b.Again(t, db, c)
+		k2, err := other.FingerprintKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(k1, k2) {
+			t.Error("a second handle on the store got another key")
+		}
+		fresh, fc := b.Open(t)
+		// A read-only handle makes no key: it has nothing to compare with.
+		ro := b.OpenAt(t, b.target(t, fresh), fc, state.ReadOnly())
+		if k, err := ro.FingerprintKey(ctx); err != nil || k != nil {
+			t.Errorf("read-only FingerprintKey = %x, %v; want none and no error", k, err)
+		}
+		k3, err := fresh.FingerprintKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Equal(k1, k3) {
+			t.Error("two stores share a key: it must be made per store")
+		}
+		if k, err := ro.FingerprintKey(ctx); err != nil || !bytes.Equal(k, k3) {
+			t.Errorf("read-only FingerprintKey = %x, %v; want the store's key once made", k, err)
+		}
+	})
+}
+
+func TestFindKey(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, _ := b.Open(t)
+		jobs := []state.RecordJob{{Job: "customers", Kind: "customer"}, {Job: "cards", Kind: "card"}, {Job: "orders", Kind: "order"}}
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			for _, err := range []error{
+				tx.SetVersion("customers", "ref-c", "v1"), tx.PutID("customer", "ref-c", "17", ""),
+				tx.SetVersion("cards", "ref-k", "v1"), tx.PutID("card", "ref-k", "17", ""),
+				tx.SetVersion("orders", "guid:o-1", "f1"), tx.PutID("order", "guid:o-1", "doc-ref", "00-0001"),
+				tx.AddDeadLetter("cards", "ref-dead", "rejected", nil),
+			} {
+				if err != nil {
+					return err
+				}
+			}
+			_, _, err := tx.Hold("orders", "guid:o-2", "item unknown")
+			return err
+		})
+		for _, tt := range []struct {
+			key  string
+			want []state.KeyMatch
+		}{
+			{"ref-c", []state.KeyMatch{{Job: "customers", Kind: "customer", Key: "ref-c"}}},
+			// A virtpos customer and a card may share an id: both are told.
+			{"17", []state.KeyMatch{{Job: "customers", Kind: "customer", Key: "ref-c", ByRemoteID: true},
+				{Job: "cards", Kind: "card", Key: "ref-k", ByRemoteID: true}}},
+			{"doc-ref", []state.KeyMatch{{Job: "orders", Kind: "order", Key: "guid:o-1", ByRemoteID: true}}},
+			{"guid:o-1", []state.KeyMatch{{Job: "orders", Kind: "order", Key: "guid:o-1"}}},
+			{"guid:o-2", []state.KeyMatch{{Job: "orders", Kind: "order", Key: "guid:o-2"}}},
+			{"ref-dead", []state.KeyMatch{{Job: "cards", Kind: "card", Key: "ref-dead"}}},
+		} {
+			got, err := db.FindKey(ctx, tt.key, jobs)
+			if err != nil {
+				t.Errorf("FindKey(%s): %v", tt.key, err)
+				continue
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("FindKey(%s) = %+v, want %+v", tt.key, got, tt.want)
+			}
+		}
+		if got, err := db.FindKey(ctx, "nope", jobs); !errors.Is(err, state.ErrNotFound) {
+			t.Errorf("FindKey(nope) = %+v, %v; want ErrNotFound", got, err)
+		}
+	})
+}
