@@ -98,6 +98,8 @@ func probes() []probe {
 		{key: "state.dsn", value: "postgres://postgres@127.0.0.1:1/virtsync", rejected: "state.dsn: read only with state.driver: postgres"},
 		{key: "state.dsn", value: "postgres://postgres@127.0.0.1:2/virtsync", obs: []observer{obsStateOpen},
 			with: map[string]string{"state.driver": "postgres", "state.dsn": "postgres://postgres@127.0.0.1:1/virtsync"}},
+		{key: "state.lease_ttl", value: "30s", obs: []observer{obsRunner}},
+		{key: "state.lease_ttl", value: "1s", rejected: "at least 3s"},
 
 		{key: "nats.url", value: "nats://127.0.0.1:4222", obs: ev},
 		{key: "nats.stream", value: "OTHER", obs: ev},
@@ -502,9 +504,9 @@ var obsRunner = observer{"the job runner", func(t *testing.T, f *keysFixture, l 
 	}
 	return struct {
 		Concurrency, HoldMaxAttempts int
-		HoldMaxAge                   time.Duration
+		HoldMaxAge, LeaseTTL         time.Duration
 		Subject                      string
-	}{r.Concurrency, r.HoldMaxAttempts, r.HoldMaxAge, ev.Subject}
+	}{r.Concurrency, r.HoldMaxAttempts, r.HoldMaxAge, r.LeaseTTL, ev.Subject}
 }}
 
 // obsScheduler looks at the daemon's scheduler: which jobs, their next

@@ -245,6 +245,7 @@ func (m *Main) newRunner(p *app.Parts, ep *eventsPipe) *engine.Runner {
 		Concurrency:     p.Config.Virtpos.Concurrency,
 		HoldMaxAttempts: p.Config.OneC.Orders.HoldMaxAttempts,
 		HoldMaxAge:      p.Config.OneC.Orders.HoldMaxAge.D(),
+		LeaseTTL:        p.Config.State.LeaseTTL.D(),
 		Observe:         p.Metrics.Record,
 		Committed:       ep.kick,
 	}

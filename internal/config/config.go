@@ -96,6 +96,12 @@ type StateConfig struct {
 	// "postgres://virtsync@db.local:5432/virtsync" or key=value pairs.
 	// Secret (it may hold a password). Default "": required with postgres.
 	DSN string `yaml:"dsn" secret:"true"`
+	// LeaseTTL is how long the daemon's lease and a job's lease outlive a
+	// process that stopped renewing them (renewed every third of it). On
+	// two hosts it is the failover time: the standby takes over at most
+	// this long (plus a schedule tick) after the active host stopped.
+	// Default 2m; at least 3s.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // NATSConfig configures event publishing.
@@ -421,7 +427,7 @@ func Default() Config {
 	}
 	breaker := BreakerConfig{Failures: retry.BreakerFailuresDefault, Cooldown: Duration(retry.BreakerCooldownDefault)}
 	return Config{
-		State: StateConfig{Driver: state.DriverSQLite, Path: "data/virtsync.db"},
+		State: StateConfig{Driver: state.DriverSQLite, Path: "data/virtsync.db", LeaseTTL: Duration(engine.LeaseTTLDefault)},
 		NATS: NATSConfig{
 			Stream:         events.StreamDefault,
 			SubjectPrefix:  events.SubjectPrefixDefault,

@@ -85,6 +85,7 @@ func TestDefault(t *testing.T) {
 		{"jobs.orders.overlap", c.Jobs.Orders.Overlap.D(), 24 * time.Hour},
 		{"outbox.relay_interval", c.Outbox.RelayInterval.D(), time.Second},
 		{"outbox.drain_timeout", c.Outbox.DrainTimeout.D(), 10 * time.Second},
+		{"state.lease_ttl", c.State.LeaseTTL.D(), 2 * time.Minute},
 		{"shutdown_timeout", c.ShutdownTimeout.D(), 30 * time.Second},
 		{"nats store dir", c.NATSStoreDir(), filepath.Join("data", "nats")},
 	}

@@ -13,6 +13,9 @@ import (
 	"github.com/virtsync/virtsync/state"
 )
 
+// minLeaseTTL is the shortest state.lease_ttl.
+const minLeaseTTL = 3 * time.Second
+
 // Validate checks every value and reports all problems in one *Error
 // (File is empty; Load fills it in). It returns nil when c is usable.
 func (c Config) Validate() error {
@@ -28,6 +31,11 @@ func (c Config) Validate() error {
 		v.nonEmptyWhy("state.dsn", c.State.DSN, "required with state.driver: postgres")
 	default:
 		v.oneOf("state.driver", c.State.Driver, state.DriverSQLite, state.DriverPostgres)
+	}
+	// Renewed every third of it: shorter, a slow commit or a busy
+	// database lets a live process's lease lapse.
+	if c.State.LeaseTTL < Duration(minLeaseTTL) {
+		v.add("state.lease_ttl", fmt.Sprintf("want a duration of at least %s, got %s", minLeaseTTL, c.State.LeaseTTL))
 	}
 
 	if c.NATS.URL != "" {
