@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/virtsync/virtsync"
@@ -68,8 +69,12 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	if m.Owner != "" {
 		owner = "daemon:" + m.Owner
 	}
-	ttl := time.Minute
-	if err := engine.AcquireLease(ctx, p.DB, p.Log, virtsync.DaemonLease, owner, ttl); err != nil {
+	ttl := p.Config.State.LeaseTTL.D()
+	if err := takeDaemonLease(ctx, p, virtsync.DaemonLease, owner, ttl); err != nil {
+		if ctx.Err() != nil {
+			p.Log.Info("virtsync daemon stopped (standby)")
+			return ExitOK
+		}
 		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.DB.Path(), err)
 		return ExitUsage
 	}
@@ -82,12 +87,10 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 		cancel()
 		<-renewing
 	}()
+	var lost atomic.Bool
 	go func() {
 		defer close(renewing)
-		engine.KeepLease(ctx, p.DB, virtsync.DaemonLease, owner, ttl, func(err error) bool {
-			p.Log.Error("renew daemon lease", "err", err)
-			return false
-		})
+		engine.KeepLease(ctx, p.DB, virtsync.DaemonLease, owner, ttl, daemonLeaseFailed(p.Log, &lost, cancel))
 	}()
 
 	ep, err := startEvents(ctx, p, true)
@@ -122,6 +125,10 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 	ep.shutdown()
 	if serr != nil {
 		p.Log.Error("shutdown", "err", serr)
+		return ExitFailed
+	}
+	if lost.Load() {
+		p.Log.Error("virtsync daemon stopped: another daemon is active now")
 		return ExitFailed
 	}
 	p.Log.Info("virtsync daemon stopped")
