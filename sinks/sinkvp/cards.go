@@ -72,8 +72,9 @@ func (h *Cards) apply(ctx context.Context, run *engine.RunInfo, rec engine.Recor
 	if remote == "" && known {
 		remote = id
 	}
-	return engine.Outcome{Result: r, RemoteID: remote, Events: []virtsync.Payload{virtsync.CardUpserted{
-		ExternalID: rec.Key, VirtposID: remote, UID: p.Get("uid"), Created: res.IsNew}}}, nil
+	return engine.Outcome{Result: r, RemoteID: remote, Fingerprint: Fingerprint(run.FingerprintKey, p),
+		Events: []virtsync.Payload{virtsync.CardUpserted{
+			ExternalID: rec.Key, VirtposID: remote, UID: p.Get("uid"), Created: res.IsNew}}}, nil
 }
 
 func (h *Cards) remove(ctx context.Context, rec engine.Record, id string, known bool) (engine.Outcome, error) {

@@ -36,6 +36,42 @@ type Mapper interface {
 	Map(ctx context.Context, rec engine.Record) (url.Values, error)
 }
 
+// Fingerprint is the fingerprint of a customer/update or updateCard call
+// with parameters p, as Apply stores it in the record's log: a keyed hash
+// (engine.Fingerprint) of the parameters that hold a value, sorted, in
+// their query encoding. The parameters that steer the call (id, card_id,
+// create_if_not_exist) are left out, so a create and an update of the
+// same values hash alike.
+func Fingerprint(key []byte, p url.Values) string {
+	held := make(url.Values, len(p))
+	for _, k := range sent(p) {
+		held[k] = p[k]
+	}
+	return engine.Fingerprint(key, []byte(held.Encode())) // Encode sorts by name
+}
+
+// Preview is what Apply would send for rec now, without sending anything:
+// the names of the parameters that hold a value (never the values: they
+// are personal data) and their fingerprint under key, to compare with the
+// one of the last push. A record the map rejects or holds returns that
+// error. Call PreparePlan first.
+func (h *Customers) Preview(ctx context.Context, key []byte, rec engine.Record) (names []string, fingerprint string, err error) {
+	return preview(ctx, h.Mapper, virtsync.KindCustomer, key, rec)
+}
+
+// Preview is Customers.Preview for a card.
+func (h *Cards) Preview(ctx context.Context, key []byte, rec engine.Record) (names []string, fingerprint string, err error) {
+	return preview(ctx, h.Mapper, virtsync.KindCard, key, rec)
+}
+
+func preview(ctx context.Context, m Mapper, kind string, key []byte, rec engine.Record) ([]string, string, error) {
+	p, err := params(ctx, m, kind, rec)
+	if err != nil {
+		return nil, "", err
+	}
+	return sent(p), Fingerprint(key, p), nil
+}
+
 // params maps a record and sets its external_id, the 1C reference: it is
 // how virtsync finds the record again in virtpos, so no map sets it.
 func params(ctx context.Context, m Mapper, kind string, rec engine.Record) (url.Values, error) {
@@ -108,7 +144,17 @@ func (h *Customers) apply(ctx context.Context, run *engine.RunInfo, rec engine.R
 		return engine.Outcome{}, err
 	}
 	p.Del("id")
+	out, err := h.push(ctx, run, rec, p)
+	if err != nil {
+		return engine.Outcome{}, err
+	}
+	out.Fingerprint = Fingerprint(run.FingerprintKey, p)
+	return out, nil
+}
 
+// push sends p, the customer's parameters: an update by the id the id map
+// holds, else findOrCreate.
+func (h *Customers) push(ctx context.Context, run *engine.RunInfo, rec engine.Record, p url.Values) (engine.Outcome, error) {
 	id, known, err := run.IDs.LookupID(ctx, virtsync.KindCustomer, rec.Key)
 	if err != nil {
 		return engine.Outcome{}, err
