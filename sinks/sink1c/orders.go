@@ -165,7 +165,7 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 	}
 	number := doc.String("Number")
 	exported := virtsync.OrderExported{Key: rec.Key, DocumentRef: docRef, Number: number, Entity: entity}
-	out := engine.Outcome{Result: result, RemoteID: docRef, Extra: number}
+	out := engine.Outcome{Result: result, RemoteID: docRef, Extra: number, Fingerprint: fingerprint(run.FingerprintKey, body)}
 	if gone != "" {
 		out.Warning = fmt.Sprintf("order document %s was deleted in 1C; now %s", gone, docRef)
 	}
@@ -276,6 +276,17 @@ func (h *Orders) document(ctx context.Context, key string, o *virtposapi.Order) 
 		mapping.ValueStatus:          status,
 	}
 	return s.Doc.Document(head, rows), nil
+}
+
+// fingerprint is the keyed hash (engine.Fingerprint) of a document body
+// in its JSON form: json.Marshal writes map keys sorted, at every level,
+// so one body always hashes alike.
+func fingerprint(key []byte, body map[string]any) string {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return "" // not of the body's types; the document was written regardless
+	}
+	return engine.Fingerprint(key, b)
 }
 
 // num writes a decimal as a JSON number with its exact digits.
