@@ -189,3 +189,72 @@ func (db *DB) FindKey(ctx context.Context, key string, jobs []RecordJob) ([]KeyM
 	}
 	return out, nil
 }
+
+// RecordStatus is what the store holds about one record beside its log,
+// for `explain`.
+type RecordStatus struct {
+	// Version is the last version committed, when HasVersion; VersionAt
+	// when it was.
+	Version    string
+	VersionAt  time.Time
+	HasVersion bool
+	// ID is the id map's row of the record, when HasID.
+	ID    IDEntry
+	HasID bool
+	// Hold, DeadLetter and Intent are nil when the record has none.
+	Hold       *Hold
+	DeadLetter *DeadLetter
+	Intent     *Intent
+}
+
+// RecordStatus reads what the store holds about job's record key, whose
+// kind (the id map's) is kind: one look-up per table by its key, however
+// many records the job has.
+func (db *DB) RecordStatus(ctx context.Context, job, kind, key string) (RecordStatus, error) {
+	var st RecordStatus
+	fail := func(err error) (RecordStatus, error) {
+		return RecordStatus{}, fmt.Errorf("read the status of %s/%s: %w", job, key, err)
+	}
+	err := db.read.QueryRowxContext(ctx, `SELECT version, updated_at FROM records WHERE job = ? AND key = ?`, job, key).
+		Scan(&st.Version, (*stamp)(&st.VersionAt))
+	switch {
+	case err == nil:
+		st.HasVersion = true
+	case !errors.Is(err, sql.ErrNoRows):
+		return fail(err)
+	}
+	if st.ID, st.HasID, err = db.IDEntry(ctx, kind, key); err != nil {
+		return fail(err)
+	}
+	var h Hold
+	err = db.read.QueryRowxContext(ctx, `SELECT job, key, reason, attempts, first_at, last_at
+		FROM holds WHERE job = ? AND key = ?`, job, key).
+		Scan(&h.Job, &h.Key, &h.Reason, &h.Attempts, (*stamp)(&h.FirstAt), (*stamp)(&h.LastAt))
+	switch {
+	case err == nil:
+		st.Hold = &h
+	case !errors.Is(err, sql.ErrNoRows):
+		return fail(err)
+	}
+	// The payload stays in the store: it is the record as it failed.
+	var d DeadLetter
+	err = db.read.QueryRowxContext(ctx, `SELECT id, job, key, reason, attempts, first_failed_at, last_failed_at, status
+		FROM dead_letters WHERE job = ? AND key = ?`, job, key).
+		Scan(&d.ID, &d.Job, &d.Key, &d.Reason, &d.Attempts, (*stamp)(&d.FirstFailedAt), (*stamp)(&d.LastFailedAt), &d.Status)
+	switch {
+	case err == nil:
+		st.DeadLetter = &d
+	case !errors.Is(err, sql.ErrNoRows):
+		return fail(err)
+	}
+	var in Intent
+	err = db.read.QueryRowxContext(ctx, `SELECT job, key, op, created_at FROM intents WHERE job = ? AND key = ?`, job, key).
+		Scan(&in.Job, &in.Key, &in.Op, (*stamp)(&in.CreatedAt))
+	switch {
+	case err == nil:
+		st.Intent = &in
+	case !errors.Is(err, sql.ErrNoRows):
+		return fail(err)
+	}
+	return st, nil
+}

@@ -188,3 +188,49 @@ func TestFindKey(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordStatus(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		empty, err := db.RecordStatus(ctx, "orders", "order", "guid:o-1")
+		if err != nil || empty.HasVersion || empty.HasID || empty.Hold != nil || empty.DeadLetter != nil || empty.Intent != nil {
+			t.Fatalf("status of an unknown record = %+v, %v; want nothing", empty, err)
+		}
+		t0 := c.Now()
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			for _, err := range []error{
+				tx.SetVersion("orders", "guid:o-1", "f1"), tx.PutID("order", "guid:o-1", "doc-ref", "00-0001"),
+				tx.AddDeadLetter("orders", "guid:o-1", "1C rejected it", []byte("payload")),
+				tx.PutIntent("orders", "guid:o-1", "create", nil),
+				// Another record's rows are not this one's.
+				tx.SetVersion("orders", "guid:o-2", "f9"), tx.AddDeadLetter("orders", "guid:o-2", "other", nil),
+			} {
+				if err != nil {
+					return err
+				}
+			}
+			_, _, err := tx.Hold("orders", "guid:o-1", "item unknown")
+			return err
+		})
+		st, err := db.RecordStatus(ctx, "orders", "order", "guid:o-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.HasVersion || st.Version != "f1" || !st.VersionAt.Equal(t0) {
+			t.Errorf("version = %q at %v (%v)", st.Version, st.VersionAt, st.HasVersion)
+		}
+		if !st.HasID || st.ID.RemoteID != "doc-ref" || st.ID.Extra != "00-0001" {
+			t.Errorf("id = %+v (%v)", st.ID, st.HasID)
+		}
+		if st.Hold == nil || st.Hold.Reason != "item unknown" || st.Hold.Attempts != 1 {
+			t.Errorf("hold = %+v", st.Hold)
+		}
+		if d := st.DeadLetter; d == nil || d.Reason != "1C rejected it" || d.Status != state.DeadLetterOpen || d.Payload != nil {
+			t.Errorf("dead letter = %+v: want its reason and status, and never its payload", d)
+		}
+		if st.Intent == nil || st.Intent.Op != "create" {
+			t.Errorf("intent = %+v", st.Intent)
+		}
+	})
+}
