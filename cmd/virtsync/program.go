@@ -90,7 +90,7 @@ func (m *Main) Run(ctx context.Context) int {
 	defer startCPUProfile(m.getenv("VIRTSYNC_CPUPROFILE"), stderr)()
 	log := app.NewLogger(cfg.Log, stderr)
 	var openOpts []state.Option
-	if m.Command == "status" || (m.Command == "failures" && !m.Replay) {
+	if m.Command == "status" || m.Command == "explain" || (m.Command == "failures" && !m.Replay) {
 		// Reading commands must not leave an empty database behind a
 		// mistyped path: that would hide the real state file.
 		openOpts = append(openOpts, state.MustExist())
@@ -139,6 +139,8 @@ func (m *Main) Run(ctx context.Context) int {
 	switch {
 	case m.Command == "failures":
 		return m.replay(ctx, p, m.Job)
+	case m.Command == "explain":
+		return m.runExplain(ctx, p)
 	case m.Once:
 		jobs := app.EnabledJobs(cfg)
 		if m.Job != "" {
