@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,6 +46,13 @@ func acquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owne
 // (a run whose lease is gone must stop), false tries again at the next
 // tick (the daemon's own lease: a busy database is not a lost daemon).
 func KeepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Duration, failed func(error) (stop bool)) {
+	keepLease(ctx, db, job, owner, ttl, failed, nil)
+}
+
+// keepLease is KeepLease telling renewed, when set, the start of every
+// renewal that succeeded.
+func keepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Duration, failed func(error) (stop bool),
+	renewed func(start time.Time)) {
 	t := time.NewTicker(ttl / 3)
 	defer t.Stop()
 	for {
@@ -52,7 +60,11 @@ func KeepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Du
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			start := time.Now()
 			err := db.RenewLease(ctx, job, owner, ttl)
+			if err == nil && renewed != nil {
+				renewed(start)
+			}
 			if err == nil || ctx.Err() != nil {
 				continue
 			}
@@ -61,6 +73,50 @@ func KeepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Du
 			}
 		}
 	}
+}
+
+// leaseClock says until when, by this process's clocks, a lease it holds
+// is surely still its own: three quarters of the TTL after the start of
+// its last acquisition or renewal. Past that another process may have
+// taken the job over (this one was paused, cut off from the state, or its
+// renewals were slow), and a run must not start another remote write: the
+// state's fencing refuses the run's commits, but not a write virtpos or 1C
+// already took. The quarter kept back is for the hosts' clocks, which
+// stamp and read the lease's expiry, drifting apart.
+type leaseClock struct {
+	keep  time.Duration
+	mu    sync.Mutex
+	until time.Time
+}
+
+func newLeaseClock(start time.Time, ttl time.Duration) *leaseClock {
+	c := &leaseClock{keep: ttl - ttl/4}
+	c.renewed(start)
+	return c
+}
+
+func (c *leaseClock) renewed(start time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if u := start.Add(c.keep); u.After(c.until) {
+		c.until = u
+	}
+}
+
+// check fails once now is past the lease's sure life. Both the monotonic
+// and the wall clock must say it is not: a paused process's monotonic
+// clock runs on, but a frozen VM's may not, while its wall clock is set
+// right when it wakes.
+func (c *leaseClock) check(job string, now time.Time) error {
+	c.mu.Lock()
+	until := c.until
+	c.mu.Unlock()
+	if now.Before(until) && now.Round(0).Before(until.Round(0)) {
+		return nil
+	}
+	return fmt.Errorf("%s: the lease was last renewed %s ago, too long to be sure it is still this process's: "+
+		"another may run the job now; stopping before the next remote write",
+		job, now.Sub(until.Add(-c.keep)).Round(time.Millisecond))
 }
 
 // processAlive reports whether pid exists (signal 0 checks without sending).

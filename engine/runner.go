@@ -85,6 +85,10 @@ type Runner struct {
 	// Committed, when set, is called after every committed batch (to wake
 	// the outbox relay).
 	Committed func()
+
+	// lease is the sure life of the lease of the run this Runner (a
+	// copy Run makes) serves; nil outside a run.
+	lease *leaseClock
 }
 
 // JobSpec is one job: where records come from and what pushes them.
@@ -187,6 +191,7 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	sum := Summary{RunID: NewRunID(), Job: job.Name, Mode: mode, Started: time.Now(), Counts: map[virtsync.Result]int{}}
 	log := r.Log.With("run_id", sum.RunID, "job", job.Name)
 
+	acquiring := time.Now()
 	lease, err := acquireLease(ctx, r.DB, log, job.Name, r.Owner, r.LeaseTTL)
 	if err != nil {
 		return sum, fmt.Errorf("%s: %w", job.Name, err)
@@ -196,6 +201,7 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	// while another took the job over commits nothing when it wakes.
 	fenced := *r
 	fenced.DB = r.DB.Fenced(lease)
+	fenced.lease = newLeaseClock(acquiring, r.LeaseTTL)
 	r = &fenced
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseLost := make(chan error, 1)
@@ -347,10 +353,10 @@ func (r *Runner) scope(ctx context.Context, job JobSpec, sw *state.Sweep, mode M
 }
 
 func (r *Runner) keepLease(ctx context.Context, job string, lost chan<- error) {
-	KeepLease(ctx, r.DB, job, r.Owner, r.LeaseTTL, func(err error) bool {
+	keepLease(ctx, r.DB, job, r.Owner, r.LeaseTTL, func(err error) bool {
 		lost <- fmt.Errorf("%s: lease lost: %w", job, err)
 		return true
-	})
+	}, r.lease.renewed)
 }
 
 func (r *Runner) committed() {
@@ -608,6 +614,9 @@ type batcher struct {
 	stopped bool
 	// succeeded counts records of the run that the other side took.
 	succeeded int
+	// leaseErr is set when a record was not started because the run's
+	// lease may have gone (see leaseClock); it stops the run.
+	leaseErr error
 }
 
 type result struct {
@@ -698,6 +707,9 @@ func (b *batcher) flush(ctx context.Context, final bool) error {
 			break
 		}
 	}
+	if stopErr == nil {
+		stopErr = b.leaseErr
+	}
 	// When the run stops (a system error, a cancel), rejections still in
 	// an open streak are not committed: they may be the first answers of
 	// the failing system rather than faults of their records, and the next
@@ -782,6 +794,18 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 	handed := make(map[string]string, len(recs)) // remote id -> key, this batch
 
 	fanOut(ctx, len(recs), r.Concurrency, stop, func(i int) {
+		if r.lease != nil {
+			if err := r.lease.check(job.Name, time.Now()); err != nil {
+				// Not sent: the record is left for the next run.
+				mu.Lock()
+				if b.leaseErr == nil {
+					b.leaseErr = err
+				}
+				mu.Unlock()
+				halt()
+				return
+			}
+		}
 		// The record in flight finishes even if the run is cancelled.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
 		out, err := job.Handler.Apply(rctx, b.info, recs[i])
