@@ -522,11 +522,18 @@ func (db *DB) schemaVersion(ctx context.Context, tx *sqlx.Tx) (int, error) {
 		err := tx.GetContext(ctx, &v, `PRAGMA user_version`)
 		return v, err
 	}
-	for _, q := range []string{
-		fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrateLock),
-		`CREATE TABLE IF NOT EXISTS virtsync_schema (version INTEGER NOT NULL)`,
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrateLock)); err != nil {
+		return 0, err
+	}
+	// Created only when missing: CREATE TABLE IF NOT EXISTS wants CREATE
+	// on the schema even when the table is there, a right the user of a
+	// schema a DBA made need not have.
+	var exists bool
+	if err := tx.GetContext(ctx, &exists, `SELECT to_regclass('virtsync_schema') IS NOT NULL`); err != nil {
+		return 0, err
+	}
+	if !exists {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE virtsync_schema (version INTEGER NOT NULL)`); err != nil {
 			return 0, err
 		}
 	}
