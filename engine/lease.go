@@ -33,7 +33,7 @@ func acquireLease(ctx context.Context, db *state.DB, log *slog.Logger, job, owne
 	if held.Host != host || held.PID <= 0 || processAlive(held.PID) {
 		return l, err
 	}
-	log.Warn("taking over the lease of a process that is gone", "job", job, "owner", held.Owner, "pid", held.PID,
+	log.Warn("taking over the lease of a process that is gone", "lease", job, "owner", held.Owner, "pid", held.PID,
 		"since", held.Since)
 	if rerr := db.ReleaseLease(ctx, job, held.Owner); rerr != nil {
 		return l, fmt.Errorf("release the lease of dead pid %d: %w", held.PID, rerr)

@@ -354,7 +354,7 @@ func (r *Runner) scope(ctx context.Context, job JobSpec, sw *state.Sweep, mode M
 
 func (r *Runner) keepLease(ctx context.Context, job string, lost chan<- error) {
 	keepLease(ctx, r.DB, job, r.Owner, r.LeaseTTL, func(err error) bool {
-		lost <- fmt.Errorf("%s: lease lost: %w", job, err)
+		lost <- fmt.Errorf("lease lost: %w", err)
 		return true
 	}, r.lease.renewed)
 }
