@@ -70,7 +70,27 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 		owner = "daemon:" + m.Owner
 	}
 	ttl := p.Config.State.LeaseTTL.D()
-	if err := takeDaemonLease(ctx, p, virtsync.DaemonLease, owner, ttl); err != nil {
+	var standby *http.Server
+	stopStandby := func() {
+		if standby != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = standby.Shutdown(sctx)
+			cancel()
+			standby = nil
+		}
+	}
+	defer stopStandby()
+	startStandby := func() {
+		if addr, on := httpListen(p.Config); on {
+			srv, err := standbyServer(p, addr)
+			if err != nil {
+				p.Log.Error("standby: http.listen", "addr", addr, "err", err)
+				return
+			}
+			standby = srv
+		}
+	}
+	if err := takeDaemonLease(ctx, p, virtsync.DaemonLease, owner, ttl, startStandby); err != nil {
 		if ctx.Err() != nil {
 			p.Log.Info("virtsync daemon stopped (standby)")
 			return ExitOK
@@ -79,6 +99,7 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 		return ExitUsage
 	}
 	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), virtsync.DaemonLease, owner)
+	stopStandby() // the full server takes its address
 	// Nothing the daemon started may outlive Run: the state file is closed
 	// after it, and in a test the process goes on.
 	ctx, cancel := context.WithCancel(ctx)

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +31,8 @@ const standbyPollMax = 5 * time.Second
 // (one host: a second daemon there is a mistake), and one on PostgreSQL
 // waits as the standby, trying every third of ttl (at most every
 // standbyPollMax), until it has the lease or ctx ends (ctx's error).
-func takeDaemonLease(ctx context.Context, p *app.Parts, lease, owner string, ttl time.Duration) error {
+// standby, when not nil, is called once as the waiting begins.
+func takeDaemonLease(ctx context.Context, p *app.Parts, lease, owner string, ttl time.Duration, standby func()) error {
 	err := engine.AcquireLease(ctx, p.DB, p.Log, lease, owner, ttl)
 	var held *state.LeaseHeldError
 	if err == nil || p.DB.Driver() != state.DriverPostgres || !errors.As(err, &held) {
@@ -36,6 +40,9 @@ func takeDaemonLease(ctx context.Context, p *app.Parts, lease, owner string, ttl
 	}
 	p.Log.Info("standby: another daemon is active; taking over when its lease expires",
 		"active", held.Owner, "host", held.Host, "expires", held.Expires)
+	if standby != nil {
+		standby()
+	}
 	t := time.NewTicker(min(ttl/3, standbyPollMax))
 	defer t.Stop()
 	for {
@@ -83,4 +90,28 @@ func daemonLeaseFailed(log *slog.Logger, lost *atomic.Bool, stop func()) func(er
 		stop()
 		return true
 	}
+}
+
+// standbyServer answers the health checks of a standby while it waits, so
+// that a supervisor's liveness probe does not kill it: /livez 200
+// ("standby"); /readyz 503, since it syncs nothing until it takes over;
+// /metrics. The daemon's full server replaces it on the same address.
+func standbyServer(p *app.Parts, addr string) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok: standby")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "standby: another daemon is active; this one takes over when its lease expires",
+			http.StatusServiceUnavailable)
+	})
+	mux.Handle("/metrics", p.Metrics.Handler())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	p.Log.Info("standby: serving /livez /readyz /metrics", "addr", ln.Addr().String())
+	return srv, nil
 }
