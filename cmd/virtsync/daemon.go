@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/config"
 	"github.com/virtsync/virtsync/internal/statuspage"
+	"github.com/virtsync/virtsync/state"
 )
 
 // httpServer serves /livez, /readyz and /metrics.
@@ -65,29 +67,32 @@ func newScheduler(p *app.Parts, r *engine.Runner) *engine.Scheduler {
 
 // runDaemon runs the jobs on their schedules until ctx ends.
 func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
-	owner := fmt.Sprintf("daemon:%d", os.Getpid())
+	// The host is part of the owner: two containers can both be pid 1, and
+	// a lease whose owner matches is taken as one's own.
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("daemon:%s:%d", host, os.Getpid())
 	if m.Owner != "" {
 		owner = "daemon:" + m.Owner
 	}
 	ttl := p.Config.State.LeaseTTL.D()
-	var standby *http.Server
+	var stopStandbyServer func(context.Context)
 	stopStandby := func() {
-		if standby != nil {
+		if stopStandbyServer != nil {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = standby.Shutdown(sctx)
+			stopStandbyServer(sctx)
 			cancel()
-			standby = nil
+			stopStandbyServer = nil
 		}
 	}
 	defer stopStandby()
 	startStandby := func() {
 		if addr, on := httpListen(p.Config); on {
-			srv, err := standbyServer(p, addr)
+			stop, err := standbyServer(p, addr)
 			if err != nil {
 				p.Log.Error("standby: http.listen", "addr", addr, "err", err)
 				return
 			}
-			standby = srv
+			stopStandbyServer = stop
 		}
 	}
 	if err := takeDaemonLease(ctx, p, virtsync.DaemonLease, owner, ttl, startStandby); err != nil {
@@ -95,11 +100,15 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 			p.Log.Info("virtsync daemon stopped (standby)")
 			return ExitOK
 		}
-		fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.DB.Path(), err)
-		return ExitUsage
+		var held *state.LeaseHeldError
+		if errors.As(err, &held) {
+			fmt.Fprintf(m.Stderr, "virtsync: another daemon runs on %s: %v\n", p.DB.Path(), err)
+			return ExitUsage
+		}
+		fmt.Fprintf(m.Stderr, "virtsync: take the daemon's lease on %s: %v\n", p.DB.Path(), err)
+		return ExitFailed
 	}
 	defer p.DB.ReleaseLease(context.WithoutCancel(ctx), virtsync.DaemonLease, owner)
-	stopStandby() // the full server takes its address
 	// Nothing the daemon started may outlive Run: the state file is closed
 	// after it, and in a test the process goes on.
 	ctx, cancel := context.WithCancel(ctx)
@@ -109,10 +118,12 @@ func (m *Main) runDaemon(ctx context.Context, p *app.Parts) int {
 		<-renewing
 	}()
 	var lost atomic.Bool
+	// Renewing starts at once: the handover below may take a while.
 	go func() {
 		defer close(renewing)
 		engine.KeepLease(ctx, p.DB, virtsync.DaemonLease, owner, ttl, daemonLeaseFailed(p.Log, &lost, cancel))
 	}()
+	stopStandby() // the full server takes its address
 
 	ep, err := startEvents(ctx, p, true)
 	if err != nil {

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/virtsync/virtsync"
 	"github.com/virtsync/virtsync/engine"
 	"github.com/virtsync/virtsync/internal/app"
 	"github.com/virtsync/virtsync/internal/onecapi"
+	"github.com/virtsync/virtsync/internal/redact"
 	"github.com/virtsync/virtsync/sources/source1c"
 	"github.com/virtsync/virtsync/state"
 )
@@ -123,13 +125,13 @@ func explain(ctx context.Context, p *app.Parts, match state.KeyMatch, w, stderr 
 	switch {
 	case st.Hold != nil:
 		h := st.Hold
-		line("hold", "%s; %d run(s) since %s", h.Reason, h.Attempts, stamp(h.FirstAt))
+		line("hold", "%s; %d run(s) since %s", shown(h.Reason), h.Attempts, stamp(h.FirstAt))
 	default:
 		line("hold", "none")
 	}
 	switch d := st.DeadLetter; {
 	case d != nil:
-		line("dead letter", "%s, %d attempt(s), last %s: %s", d.Status, d.Attempts, stamp(d.LastFailedAt), d.Reason)
+		line("dead letter", "%s, %d attempt(s), last %s: %s", d.Status, d.Attempts, stamp(d.LastFailedAt), shown(d.Reason))
 	default:
 		line("dead letter", "none")
 	}
@@ -209,7 +211,7 @@ func explainNow(ctx context.Context, p *app.Parts, match state.KeyMatch, st stat
 	var rejected *engine.RejectedError
 	switch {
 	case errors.As(err, &held):
-		line("would push", "nothing yet: it would wait (%s)", held.Reason)
+		line("would push", "nothing yet: it would wait (%s)", shown(held.Reason))
 		return ExitOK
 	case errors.As(err, &rejected):
 		line("would push", "nothing: the map rejects it (%s)", rejected.Error())
@@ -326,4 +328,17 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// shown is a reason as explain prints it: a reason can quote another
+// system's text, so what looks like personal data is replaced (as the
+// status page does) and control characters, which could drive the
+// terminal, are dropped.
+func shown(reason string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, redact.Text(reason))
 }

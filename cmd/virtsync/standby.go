@@ -96,7 +96,7 @@ func daemonLeaseFailed(log *slog.Logger, lost *atomic.Bool, stop func()) func(er
 // that a supervisor's liveness probe does not kill it: /livez 200
 // ("standby"); /readyz 503, since it syncs nothing until it takes over;
 // /metrics. The daemon's full server replaces it on the same address.
-func standbyServer(p *app.Parts, addr string) (*http.Server, error) {
+func standbyServer(p *app.Parts, addr string) (stop func(context.Context), err error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok: standby")
@@ -113,5 +113,11 @@ func standbyServer(p *app.Parts, addr string) (*http.Server, error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	p.Log.Info("standby: serving /livez /readyz /metrics", "addr", ln.Addr().String())
-	return srv, nil
+	return func(ctx context.Context) {
+		_ = srv.Shutdown(ctx)
+		// Shutdown closes only the listeners Serve has taken: close this
+		// one too, so that the full server can bind the address at once
+		// even if Serve had not started yet.
+		_ = ln.Close()
+	}, nil
 }

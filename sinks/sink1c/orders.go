@@ -340,7 +340,7 @@ func (h *Orders) partner(ctx context.Context, customerID string) (string, error)
 		// Another system may have set external_id; only a GUID can be a
 		// 1C reference.
 		if !isRef(c.ExternalID) {
-			return "", engine.HoldFor(virtsync.JobCustomers, "virtpos customer %s has external_id %s, which is not a 1C reference", customerID, c.ExternalID)
+			return "", engine.HoldFor(virtsync.JobCustomers, "virtpos customer %s has an external_id (a %d-character text) that is not a 1C reference", customerID, len(c.ExternalID))
 		}
 		return c.ExternalID, nil
 	}
