@@ -110,6 +110,9 @@ func Build(cfg config.Config, log *slog.Logger, db *state.DB) (*Parts, error) {
 		// A filter narrows the groups further when one is set.
 		custSource.Filter = prof.Customers.Filter
 		custSource.Groups = prof.Customers.Groups
+	case mapping.BuyersAll:
+		// Every item, but never a folder: a folder is no person.
+		custSource.Filter = "IsFolder eq false"
 	}
 	p.Jobs = map[string]engine.JobSpec{
 		virtsync.JobCustomers: {
@@ -184,9 +187,13 @@ func overrideProfile(p *mapping.Profile, oc config.OneCConfig) {
 	c := &p.Customers
 	c.Entity = cmp.Or(oc.Customers.Entity, c.Entity)
 	buyers := oc.Customers.Buyers
-	if buyers == "" && len(oc.Customers.Groups) > 0 {
+	switch {
+	case buyers != "":
+	case len(oc.Customers.Groups) > 0:
 		buyers = mapping.BuyersGroups
-	} else if buyers == "" && oc.Customers.Filter != "" {
+	case oc.Customers.Filter != "" && c.Buyers != mapping.BuyersGroups:
+		// A filter alone on a profile that selects by groups narrows the
+		// groups (below); on any other profile it is the way.
 		buyers = mapping.BuyersFilter
 	}
 	if buyers != "" && buyers != c.Buyers {
