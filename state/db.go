@@ -162,6 +162,9 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 // of a PRAGMA would reach only one connection of a pool.
 const pragmas = "_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_synchronous=NORMAL"
 
+// pragmasReadOnly are those of a read-only open: no journal mode to set.
+const pragmasReadOnly = "_busy_timeout=5000&_foreign_keys=on"
+
 // Open opens the state file at path and brings its schema up to date. It
 // creates a missing file 0600 and a missing directory 0700 (unless
 // [MustExist] is given), saying plainly why when it cannot. A file written
@@ -194,7 +197,15 @@ func Open(path string, opts ...Option) (*DB, error) {
 	// taken for the DSN's query. mode=rw: the file exists now, and if it
 	// vanished SQLite must not recreate it with its own 0644 mode.
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=rw&" + pragmas
-	writer, err := sqlx.Open("sqlite3", base+"&_txlock=immediate")
+	writerDSN := base + "&_txlock=immediate"
+	if o.readOnly {
+		// Read-only all the way down: SQLite refuses writes, takes no write
+		// lock (a dry run beside a busy daemon does not wait on it), never
+		// checkpoints a WAL into the file, and leaves its journal mode be.
+		base = "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&" + pragmasReadOnly
+		writerDSN = base
+	}
+	writer, err := sqlx.Open("sqlite3", writerDSN)
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}

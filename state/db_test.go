@@ -348,3 +348,44 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("a missing file opened read-only: %v", err)
 	}
 }
+
+// TestReadOnlyBesideAWriter: a read-only open (a dry run) does not wait
+// for the write lock a running daemon holds: it opens and reads while a
+// write transaction is open.
+func TestReadOnlyBesideAWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := state.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx *state.Tx) error { return tx.PutID("customer", "ref-1", "7", "") }); err != nil {
+		t.Fatal(err)
+	}
+	inTx, done := make(chan struct{}), make(chan struct{})
+	writer := make(chan error, 1)
+	go func() {
+		writer <- db.Update(ctx, func(tx *state.Tx) error {
+			if err := tx.PutID("customer", "ref-2", "8", ""); err != nil {
+				return err
+			}
+			close(inTx)
+			<-done // hold the write lock until the reader is through
+			return nil
+		})
+	}()
+	<-inTx
+	ro, err := state.Open(path, state.ReadOnly())
+	if err == nil {
+		_, _, err = ro.LookupID(ctx, "customer", "ref-1")
+		ro.Close()
+	}
+	close(done)
+	if err != nil {
+		t.Fatalf("a read-only open beside a write transaction: %v", err)
+	}
+	if err := <-writer; err != nil {
+		t.Fatal(err)
+	}
+}
