@@ -53,7 +53,7 @@ func KeepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Du
 // renewal that succeeded.
 func keepLease(ctx context.Context, db *state.DB, job, owner string, ttl time.Duration, failed func(error) (stop bool),
 	renewed func(start time.Time)) {
-	t := time.NewTicker(ttl / 3)
+	t := time.NewTicker(max(ttl/3, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -101,6 +101,15 @@ func (c *leaseClock) renewed(start time.Time) {
 	if u := start.Add(c.keep); u.After(c.until) {
 		c.until = u
 	}
+}
+
+// deadline is the end of the lease's sure life as of now: a record's
+// remote calls must be done by then, or they might land after another
+// process took the job over.
+func (c *leaseClock) deadline() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.until
 }
 
 // check fails once now is past the lease's sure life. Both the monotonic

@@ -205,9 +205,14 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	r = &fenced
 	leaseCtx, stopLease := context.WithCancel(context.WithoutCancel(ctx))
 	leaseLost := make(chan error, 1)
-	go r.keepLease(leaseCtx, job.Name, leaseLost)
+	renewing := make(chan struct{})
+	go func() {
+		defer close(renewing)
+		r.keepLease(leaseCtx, job.Name, leaseLost)
+	}()
 	defer func() {
 		stopLease()
+		<-renewing // no renewal may race the release, or outlive Run
 		if err := r.DB.ReleaseLease(context.WithoutCancel(ctx), job.Name, r.Owner); err != nil {
 			log.Warn("release lease", "err", err)
 		}
@@ -299,7 +304,7 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 func fanOut(ctx context.Context, n, workers int, stop <-chan struct{}, do func(i int)) {
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(workers, n); w++ {
+	for w := 0; w < min(max(workers, 1), n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -806,8 +811,18 @@ func (b *batcher) apply(ctx context.Context, recs []Record) []result {
 				return
 			}
 		}
-		// The record in flight finishes even if the run is cancelled.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.RecordTimeout)
+		// The record in flight finishes even if the run is cancelled, but
+		// not past the lease's sure life: a write a handler starts late in
+		// a long record (an order's post after its create) must not land
+		// after another process took the job over. A call cut there is an
+		// unknown outcome, which the write intent settles next run.
+		deadline := time.Now().Add(r.RecordTimeout)
+		if r.lease != nil {
+			if d := r.lease.deadline(); d.Before(deadline) {
+				deadline = d
+			}
+		}
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		out, err := job.Handler.Apply(rctx, b.info, recs[i])
 		cancel()
 		mu.Lock()
