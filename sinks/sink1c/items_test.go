@@ -33,6 +33,9 @@ func TestItemMatching(t *testing.T) {
 		{name: "trimmed", match: []mapping.ItemMatch{{Field: "Артикул"}}, itemID: " АРТ-77 ", wantCode: "00-00000077"},
 		{name: "two items for one id", match: []mapping.ItemMatch{{Field: "Code", Zeros: mapping.ZerosIgnore}}, itemID: "5",
 			held: "item 5 matches 2 items of Catalog_Номенклатура by Code (leading zeros ignored)"},
+		{name: "an item marked for deletion is no twin", match: []mapping.ItemMatch{prefixed}, itemID: "777", wantCode: "00-00000777"},
+		{name: "an item marked for deletion alone is no match", match: []mapping.ItemMatch{{Field: "Code"}}, itemID: "00-00000888",
+			held: "item 00-00000888 not found in Catalog_Номенклатура; tried Code"},
 		{name: "every way tried is named", match: []mapping.ItemMatch{prefixed, {Field: "Артикул"}}, itemID: "999",
 			held: "item 999 not found in Catalog_Номенклатура; tried Code (prefix 00-, leading zeros ignored), Артикул"},
 	}
@@ -40,18 +43,23 @@ func TestItemMatching(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			codes := map[string]string{}
+			deleted := map[string]bool{}
 			for _, it := range []onectest.Object{
 				{"Code": "00-00000282", "Description": "Чай", "Артикул": ""},
 				{"Code": "00-00001282", "Description": "Кофе", "Артикул": ""},
 				{"Code": "00-00000077", "Description": "Сахар", "Артикул": "АРТ-77"},
 				{"Code": "0005", "Description": "Соль", "Артикул": ""},
 				{"Code": "005", "Description": "Соль крупная", "Артикул": ""},
+				{"Code": "00-00000777", "Description": "Перец (удалён)", "Артикул": "", "DeletionMark": true},
+				{"Code": "00-00000777", "Description": "Перец", "Артикул": ""},
+				{"Code": "00-00000888", "Description": "Соль (удалена)", "Артикул": "", "DeletionMark": true},
 			} {
 				put, err := e.onec.Put(onectest.SetItems, it)
 				if err != nil {
 					t.Fatal(err)
 				}
 				codes[put["Ref_Key"].(string)] = it["Code"].(string)
+				deleted[put["Ref_Key"].(string)] = it["DeletionMark"] == true
 			}
 			e.h.Settings.Items.Match = tt.match
 			o := seedOrder()
@@ -70,9 +78,38 @@ func TestItemMatching(t *testing.T) {
 			}
 			rows := e.oneDoc(t)["Товары"].([]onectest.Object)
 			ref := rows[0]["Номенклатура_Key"].(string)
+			if deleted[ref] {
+				t.Fatalf("the row points to an item marked for deletion")
+			}
 			if codes[ref] != tt.wantCode {
 				t.Fatalf("row item has code %q, want %q", codes[ref], tt.wantCode)
 			}
 		})
+	}
+}
+
+// TestCounterpartyNotGuessed: a partner with two live counterparties
+// holds the order (the document would name the wrong legal entity); one
+// of them marked for deletion leaves the other.
+func TestCounterpartyNotGuessed(t *testing.T) {
+	e := newEnv(t)
+	second, err := e.onec.Put(onectest.SetCounterpty, onectest.Object{"Description": "ИП Второй", "Партнер_Key": e.partner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.h.Apply(context.Background(), e.run, orderRec(seedOrder()))
+	var he *engine.HeldError
+	if !errors.As(err, &he) || !strings.Contains(err.Error(), "has 2 counterparties in Catalog_Контрагенты") {
+		t.Fatalf("err = %v, want a hold naming the two counterparties", err)
+	}
+	if _, err := e.onec.Update(onectest.SetCounterpty, second["Ref_Key"].(string), onectest.Object{"DeletionMark": true}); err != nil {
+		t.Fatal(err)
+	}
+	e.h.Prepare(context.Background(), e.run)
+	if _, err := e.h.Apply(context.Background(), e.run, orderRec(seedOrder())); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.oneDoc(t)["Контрагент_Key"]; got != e.cp {
+		t.Fatalf("Контрагент_Key = %v, want the live counterparty %s", got, e.cp)
 	}
 }

@@ -169,6 +169,13 @@ func (h *Orders) Apply(ctx context.Context, run *engine.RunInfo, rec engine.Reco
 	if gone != "" {
 		out.Warning = fmt.Sprintf("order document %s was deleted in 1C; now %s", gone, docRef)
 	}
+	if kept := doc.String(s.Doc.MarkerField); kept != "" && kept != s.Doc.Marker(rec.Key) {
+		// 1C cut the marker: the id map still links this document, but a
+		// lost reply to a create could no longer be found by its marker.
+		out.Warning = fmt.Sprintf("1C keeps %d of the %d characters of the order key in %s: set onec.orders.marker_length to %d "+
+			"so that a lost reply to a create is found again", len([]rune(kept)), len([]rune(s.Doc.Marker(rec.Key))),
+			s.Doc.MarkerField, len([]rune(kept)))
+	}
 	if s.Post && !o.Cancelled {
 		if err := h.OneC.Post(ctx, entity, docRef); err != nil {
 			// The document is saved, only unposted: keep it, say so, and
@@ -233,6 +240,11 @@ func (h *Orders) document(ctx context.Context, key string, o *virtposapi.Order) 
 	}
 	rows := make([]mapping.Values, 0, len(o.Items))
 	for i, it := range o.Items {
+		if strings.TrimSpace(it.ItemID) == "" {
+			// No item could ever match: the order is rejected at once, not
+			// held for runs.
+			return nil, engine.Reject(nil, "order %s: items[%d].item_id: empty; expected the id of a 1C item", key, i)
+		}
 		ref, err := h.item(ctx, it.ItemID)
 		if err != nil {
 			return nil, err
@@ -365,17 +377,33 @@ func (h *Orders) counterparty(ctx context.Context, partner string) (string, erro
 	if ok {
 		return cp, nil
 	}
-	e, found, err := h.OneC.FindByField(ctx, cpp.Entity, cpp.By, partner)
+	// A partner with two live counterparties is held, not guessed: the
+	// document would be issued to the wrong legal entity.
+	by := cpp.By + " eq " + onecapi.Quote(partner)
+	if strings.HasSuffix(cpp.By, "_Key") {
+		by = onecapi.GUIDEq(cpp.By, partner)
+	}
+	var refs []string
+	err := h.OneC.List(ctx, onecapi.Query{Entity: cpp.Entity, Select: []string{"Ref_Key"},
+		Filter: by + " and DeletionMark eq false"}, func(e onecapi.Entity) error {
+		refs = append(refs, e.Key())
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("find counterparty of partner %s: %w", partner, err)
 	}
-	if !found {
+	switch len(refs) {
+	case 0:
 		return "", engine.Hold("partner %s has no counterparty in %s (by %s)", partner, cpp.Entity, cpp.By)
+	case 1:
+	default:
+		return "", engine.Hold("partner %s has %d counterparties in %s (by %s): mark the extra ones for deletion in 1C",
+			partner, len(refs), cpp.Entity, cpp.By)
 	}
 	h.mu.Lock()
-	h.cps[partner] = e.Key()
+	h.cps[partner] = refs[0]
 	h.mu.Unlock()
-	return e.Key(), nil
+	return refs[0], nil
 }
 
 // item finds the 1C item of a virtpos item_id, trying the profile's
@@ -426,6 +454,11 @@ func (h *Orders) findItem(ctx context.Context, m mapping.ItemMatch, itemID strin
 		Filter: m.Field + " eq " + onecapi.Quote(id)}
 	if !m.Exact() {
 		q.Filter = "substringof(" + onecapi.Quote(id) + ", " + m.Field + ")"
+	}
+	if m.Entity == "" {
+		// A catalog item marked for deletion is no match: its live twin
+		// with the same code is.
+		q.Filter = "(" + q.Filter + ") and DeletionMark eq false"
 	}
 	var refs []string
 	err := h.OneC.List(ctx, q, func(e onecapi.Entity) error {

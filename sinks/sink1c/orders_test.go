@@ -411,6 +411,8 @@ func TestOrderNotReady(t *testing.T) {
 		{name: "customer without external id waits for the customers job", edit: func(o *virtposapi.Order) { o.CustomerID = "77" },
 			vpSeed: `{"customers":[{"id":"77","lname":"Без связи"}]}`, wantHeld: true, mention: "77", waitsFor: "customers"},
 		{name: "no customer", edit: func(o *virtposapi.Order) { o.CustomerID = "" }, wantRej: true},
+		{name: "a line without an item is rejected, not held", edit: func(o *virtposapi.Order) { o.Items[1].ItemID = " " },
+			wantRej: true, mention: "items[1].item_id: empty"},
 		{name: "garbage created_date", edit: func(o *virtposapi.Order) { o.CreatedDate = "24.08.2017 18:45" },
 			wantRej: true, mention: "created_date"},
 		{name: "empty created_date", edit: func(o *virtposapi.Order) { o.CreatedDate = "" },
