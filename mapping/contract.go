@@ -144,17 +144,27 @@ type filterField struct{ name, typ string }
 // Functions, operators and literals are skipped.
 func filterFields(filter string) []filterField {
 	toks := filterTokens(filter)
+	lambdas := map[string]bool{} // any(d: ...) variables
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i].text == "(" && toks[i+1].ident && toks[i+2].text == ":" {
+			lambdas[toks[i+1].text] = true
+		}
+	}
 	var out []filterField
 	for i, t := range toks {
-		if !t.ident || t.text == "" {
+		if !t.ident || t.text == "" || t.number || lambdas[t.text] {
 			continue
 		}
 		switch strings.ToLower(t.text) {
-		case "eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "true", "false", "null":
+		case "eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "true", "false", "null",
+			"add", "sub", "mul", "div", "mod":
 			continue
 		}
-		if i+1 < len(toks) && toks[i+1].text == "(" {
-			continue // a function: substringof(...)
+		if i+1 < len(toks) && (toks[i+1].text == "(" || toks[i+1].text == "/") {
+			continue // a function (substringof(...)) or a navigation (Партнер/Клиент)
+		}
+		if i > 0 && toks[i-1].text == "/" {
+			continue // a field of another entity, not of this one
 		}
 		typ := onecapi.TypeAny
 		if i+2 < len(toks) && isComparison(toks[i+1].text) {
@@ -179,10 +189,12 @@ func literalType(t filterToken) string {
 	switch {
 	case t.ident && (strings.EqualFold(t.text, "true") || strings.EqualFold(t.text, "false")):
 		return onecapi.TypeBool
-	case t.prefix == "guid":
+	case strings.EqualFold(t.prefix, "guid"):
 		return onecapi.TypeGUID
-	case t.prefix == "datetime":
+	case strings.EqualFold(t.prefix, "datetime") || strings.EqualFold(t.prefix, "datetimeoffset"):
 		return onecapi.TypeDateTime
+	case t.prefix != "":
+		return onecapi.TypeAny // time'..', binary'..': not checked further
 	case t.quoted:
 		return onecapi.TypeString
 	}
@@ -192,6 +204,7 @@ func literalType(t filterToken) string {
 type filterToken struct {
 	text   string
 	ident  bool
+	number bool   // a numeric literal, suffix included (10.5M, 1e5)
 	quoted bool   // a 'text' literal
 	prefix string // guid or datetime of a typed literal
 }
@@ -219,12 +232,19 @@ func filterTokens(s string) []filterToken {
 				j++
 			}
 			lit := filterToken{text: string(r[i+1 : min(j, len(r))]), quoted: true}
-			if n := len(out); n > 0 && out[n-1].ident && (out[n-1].text == "guid" || out[n-1].text == "datetime") {
+			if n := len(out); n > 0 && out[n-1].ident && typedLiteral(out[n-1].text) {
 				lit.prefix = out[n-1].text
 				out = out[:n-1]
 			}
 			out = append(out, lit)
 			i = j + 1
+		case c >= '0' && c <= '9':
+			j := i
+			for j < len(r) && (r[j] == '.' || r[j] == '_' || unicode.IsLetter(r[j]) || (r[j] >= '0' && r[j] <= '9')) {
+				j++
+			}
+			out = append(out, filterToken{text: string(r[i:j]), ident: true, number: true})
+			i = j
 		case c == '_' || unicode.IsLetter(c):
 			j := i
 			for j < len(r) && (r[j] == '_' || unicode.IsLetter(r[j]) || (r[j] >= '0' && r[j] <= '9')) {
@@ -280,4 +300,14 @@ func Hint(me *onecapi.MetadataError, has func(entity string) bool, current *Prof
 			return
 		}
 	}
+}
+
+// typedLiteral reports whether an identifier is the prefix of a typed
+// literal: guid'..', datetime'..', time'..', binary'..' ...
+func typedLiteral(s string) bool {
+	switch strings.ToLower(s) {
+	case "guid", "datetime", "datetimeoffset", "time", "binary", "x":
+		return true
+	}
+	return false
 }

@@ -242,6 +242,18 @@ func TestFilterFields(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
 	}
+	// Nothing that is not a field of this entity counts as one.
+	for filter, want := range map[string][]filterField{
+		"Партнер/Клиент eq true":                                                  nil,
+		"КонтактнаяИнформация/any(d: d/Тип eq 'Телефон')":                         nil,
+		"Вес gt 10.5M and Цена lt 1e5":                                            {{"Вес", onecapi.TypeAny}, {"Цена", onecapi.TypeAny}},
+		"Вес add 1 gt 2":                                                          {{"Вес", onecapi.TypeAny}},
+		"Время eq time'PT10H' and Момент eq datetimeoffset'2026-01-01T00:00:00Z'": {{"Время", onecapi.TypeAny}, {"Момент", onecapi.TypeDateTime}},
+	} {
+		if got := filterFields(filter); !slices.Equal(got, want) {
+			t.Errorf("filterFields(%q) = %v, want %v", filter, got, want)
+		}
+	}
 }
 
 // TestNeedsAgainstRealCapture checks the shipped ut11 profile against the

@@ -182,7 +182,13 @@ func (m *Metadata) Check(needs []Need) []Problem {
 	var out []Problem
 	seen := map[string]bool{}
 	report := func(p Problem) {
-		if k := p.Name() + "\x00" + p.Type; !seen[k] {
+		// A missing name is reported once, whatever types its needs want;
+		// a wrong type once per type wanted.
+		k := p.Name()
+		if p.Has != "" {
+			k += "\x00" + p.Type
+		}
+		if !seen[k] {
 			seen[k] = true
 			out = append(out, p)
 		}
@@ -202,7 +208,12 @@ func (m *Metadata) Check(needs []Need) []Problem {
 		section, sub, tab := strings.Cut(n.Field, ".")
 		typ, ok := props[section]
 		if !ok {
-			report(Problem{Need: n, Suggest: closest(section, slices.Collect(maps.Keys(props)))})
+			// A missing section is one problem, not one per row field.
+			missing := n
+			if tab {
+				missing.Field, missing.Type = section, TypeRows
+			}
+			report(Problem{Need: missing, Suggest: closest(section, slices.Collect(maps.Keys(props)))})
 			continue
 		}
 		if !tab {
