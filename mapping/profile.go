@@ -169,6 +169,9 @@ func (p *Profile) Validate() error {
 	switch p.Customers.Buyers {
 	case BuyersFilter:
 		need("customers.filter", p.Customers.Filter)
+		if len(p.Customers.Groups) > 0 {
+			errs = append(errs, errors.New("customers.groups: read only with buyers: groups, not with buyers: filter"))
+		}
 	case BuyersGroups:
 		if len(p.Customers.Groups) == 0 {
 			errs = append(errs, errors.New("customers.groups: buyers: groups needs at least one folder Ref_Key"))
@@ -179,6 +182,12 @@ func (p *Profile) Validate() error {
 			}
 		}
 	case BuyersAll:
+		if len(p.Customers.Groups) > 0 {
+			errs = append(errs, errors.New("customers.groups: read only with buyers: groups, not with buyers: all"))
+		}
+		if p.Customers.Filter != "" {
+			errs = append(errs, errors.New("customers.filter: not read with buyers: all (every item but folders is a buyer)"))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("customers.buyers: want %s, %s or %s, got %q", BuyersFilter, BuyersGroups, BuyersAll, p.Customers.Buyers))
 	}

@@ -66,7 +66,10 @@ func (c Config) Validate() error {
 		}
 	}
 
-	if (c.NATS.EmbeddedUser == "") != (c.NATS.EmbeddedPassword == "") {
+	// The pair is checked alone only where nothing else speaks of it: with
+	// a listener both are required above, and beside nats.url both are
+	// refused below.
+	if c.NATS.URL == "" && c.NATS.EmbeddedListen == "" && (c.NATS.EmbeddedUser == "") != (c.NATS.EmbeddedPassword == "") {
 		if c.NATS.EmbeddedUser == "" {
 			v.add("nats.embedded_user", "required with nats.embedded_password: a login is a user and a password")
 		} else {
