@@ -605,3 +605,23 @@ func (s *stamp) Scan(v any) error {
 	*s = stamp(t.UTC())
 	return nil
 }
+
+// Snapshot copies the SQLite state at path into a new file dest, as one
+// consistent read (VACUUM INTO), without writing to path. A dry run on a
+// state of an older schema plans on a migrated snapshot instead of
+// migrating the real state.
+func Snapshot(path, dest string) error {
+	if err := checkExists(path); err != nil {
+		return err
+	}
+	src := "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&" + pragmasReadOnly
+	db, err := sqlx.Open("sqlite3", src)
+	if err != nil {
+		return fmt.Errorf("snapshot state %s: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`VACUUM INTO ?`, dest); err != nil {
+		return fmt.Errorf("snapshot state %s: %w", path, err)
+	}
+	return nil
+}

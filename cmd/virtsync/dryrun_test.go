@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
+	_ "github.com/mattn/go-sqlite3"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +93,43 @@ func TestDryRun(t *testing.T) {
 		if name := str(p["Description"]); strings.Contains(r.stdout+r.stderr, name) {
 			t.Errorf("the plan shows a name: %q", name)
 		}
+	}
+}
+
+// TestDryRunAfterAnUpgrade: right after an upgrade the state is of an
+// older schema, which a read-only open may not migrate. The dry run plans
+// on an upgraded copy of it and leaves the real state as it was.
+func TestDryRunAfterAnUpgrade(t *testing.T) {
+	w := newWorld(t, onectest.DemoSeed(6, 4, 1, 9), "")
+	w.mustRun(0, "-once")
+	statePath := filepath.Join(w.dir, "state.db")
+	// The state as the release before record_log left it (schema 3).
+	db, err := sql.Open("sqlite3", statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP TABLE record_log`, `DROP TABLE secrets`, `PRAGMA user_version = 3`, `PRAGMA wal_checkpoint(TRUNCATE)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	before, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := w.mustRun(0, "-once", "-dry-run")
+	if !strings.Contains(r.stdout, "dry run: nothing was written") || !strings.Contains(r.stderr, "upgraded copy") {
+		t.Fatalf("no plan on an upgraded copy:\n%s\n%s", r.stdout, r.stderr)
+	}
+	after, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("the dry run changed the real state")
+	}
+	if entries, _ := filepath.Glob(filepath.Join(os.TempDir(), "virtsync-dry-run-*", "state.db")); len(entries) > 0 {
+		t.Errorf("the dry run left its copy behind: %v", entries)
 	}
 }

@@ -99,10 +99,18 @@ func (m *Main) Run(ctx context.Context) int {
 		openOpts = append(openOpts, state.ReadOnly())
 	}
 	db, err := openState(ctx, cfg, openOpts...)
-	if m.DryRun && errors.Is(err, state.ErrNoStateFile) && cfg.State.Driver != state.DriverPostgres {
-		// A dry run before the first run: plan it against an empty state
-		// kept in a temporary directory, so the real path stays untouched.
-		db, err = m.emptyState(cfg.State.Path, log)
+	if m.DryRun && cfg.State.Driver != state.DriverPostgres {
+		switch {
+		case errors.Is(err, state.ErrNoStateFile):
+			// A dry run before the first run: plan it against an empty
+			// state kept in a temporary directory; the real path stays
+			// untouched.
+			db, err = m.scratchState(cfg.State.Path, log, false)
+		case errors.Is(err, state.ErrReadOnly):
+			// A state of an older schema (just after an upgrade): plan on
+			// a migrated snapshot of it, never migrating the real one.
+			db, err = m.scratchState(cfg.State.Path, log, true)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "virtsync: %v\n", err)
@@ -175,16 +183,25 @@ func openState(ctx context.Context, cfg config.Config, opts ...state.Option) (*s
 	return state.OpenDriver(ctx, cfg.State.Driver, target, opts...)
 }
 
-// emptyState opens an empty state in a new temporary directory for a dry
-// run on a state that does not exist yet; Close removes it.
-func (m *Main) emptyState(path string, log *slog.Logger) (*state.DB, error) {
+// scratchState opens, for a dry run, a state in a new temporary directory
+// that Close removes: an empty one when the state does not exist yet, or
+// a snapshot of it (migrated as it opens) when it is of an older schema.
+func (m *Main) scratchState(path string, log *slog.Logger, snapshot bool) (*state.DB, error) {
 	dir, err := os.MkdirTemp("", "virtsync-dry-run-")
 	if err != nil {
 		return nil, fmt.Errorf("dry run: a temporary state: %w", err)
 	}
 	m.scratch = dir
-	log.Info("no state yet: the dry run plans a first run against an empty state", "state", path)
-	return state.Open(filepath.Join(dir, "state.db"))
+	scratch := filepath.Join(dir, "state.db")
+	if snapshot {
+		if err := state.Snapshot(path, scratch); err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+		log.Info("the state is of an older schema: the dry run plans on an upgraded copy of it", "state", path)
+	} else {
+		log.Info("no state yet: the dry run plans a first run against an empty state", "state", path)
+	}
+	return state.Open(scratch)
 }
 
 // Close closes what Run left open: the events pipe (Run normally shuts it
