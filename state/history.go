@@ -54,6 +54,20 @@ func (tx *Tx) LogRecord(e LogEntry) error {
 	if err != nil {
 		return fmt.Errorf("log %s/%s: %w", e.Job, e.Key, err)
 	}
+	if e.Result == "held" && len(e.Events) == 0 {
+		// A record held run after run (a card waiting for its owner) would
+		// push its story out of the kept entries: a hold that follows a
+		// hold moves the latest entry forward instead of adding one.
+		res, err := tx.exec(`UPDATE record_log SET run_id = ?, at = ?, fingerprint = ?
+			WHERE id = (SELECT id FROM record_log WHERE job = ? AND key = ? ORDER BY id DESC LIMIT 1) AND result = 'held'`,
+			e.RunID, fmtTime(tx.now), e.Fingerprint, e.Job, e.Key)
+		if err != nil {
+			return fmt.Errorf("log %s/%s: %w", e.Job, e.Key, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+	}
 	if _, err := tx.exec(`INSERT INTO record_log (job, key, run_id, result, at, events, fingerprint)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, e.Job, e.Key, e.RunID, e.Result, fmtTime(tx.now), string(b), e.Fingerprint); err != nil {
 		return fmt.Errorf("log %s/%s: %w", e.Job, e.Key, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -231,6 +232,40 @@ func TestRecordStatus(t *testing.T) {
 		}
 		if st.Intent == nil || st.Intent.Op != "create" {
 			t.Errorf("intent = %+v", st.Intent)
+		}
+	})
+}
+
+// TestRecordLogHoldsFold: a record held run after run keeps one entry for
+// the hold (moved to the latest run), so its created/updated story is not
+// pushed out of the kept entries; a hold after another result is new.
+func TestRecordLogHoldsFold(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		log := func(run, result string) {
+			c.Add(time.Second)
+			mustUpdate(t, db, func(tx *state.Tx) error {
+				return tx.LogRecord(state.LogEntry{Job: "cards", Key: "k", RunID: run, Result: result})
+			})
+		}
+		log("r1", "created")
+		for i := range state.RecordLogKeep + 5 {
+			log(fmt.Sprintf("h%02d", i), "held")
+		}
+		log("r2", "updated")
+		log("r3", "held")
+		got, err := db.RecordLog(ctx, "cards", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seq []string
+		for _, e := range got {
+			seq = append(seq, e.RunID+":"+e.Result)
+		}
+		want := fmt.Sprintf("r1:created h%02d:held r2:updated r3:held", state.RecordLogKeep+4)
+		if strings.Join(seq, " ") != want {
+			t.Fatalf("log = %s, want %s", strings.Join(seq, " "), want)
 		}
 	})
 }
