@@ -3,7 +3,6 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"slices"
 	"sync"
 	"testing"
 
@@ -116,7 +115,8 @@ func TestOutcomeLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(held) != 2 || !slices.ContainsFunc(held, func(e state.LogEntry) bool { return e.Result == "held" && len(e.Events) == 0 }) {
-		t.Errorf("k002 log = %+v, want held twice, no events", held)
+	// Held in both runs: a hold after a hold is one entry, moved forward.
+	if len(held) != 1 || held[0].Result != "held" || len(held[0].Events) != 0 {
+		t.Errorf("k002 log = %+v, want one held entry, no events", held)
 	}
 }
