@@ -147,21 +147,7 @@ func (r *Runner) plan(ctx context.Context, job JobSpec, mode Mode, only []string
 		return err
 	}
 
-	batchSize := r.BatchSize
-	if job.BatchSize > 0 {
-		batchSize = job.BatchSize
-	}
-	stats, err := r.scan(ctx, job, known, batchSize, func(rec Record) error {
-		if filter != nil && !filter[rec.Key] {
-			return nil
-		}
-		rec.Interrupted = interrupted[rec.Key]
-		pl.pending = append(pl.pending, rec)
-		if len(pl.pending) >= batchSize {
-			return pl.flush(ctx)
-		}
-		return ctx.Err()
-	})
+	stats, err := r.batches(ctx, job, known, filter, interrupted, &pl.pending, func() error { return pl.flush(ctx) })
 	if err == nil {
 		err = pl.flush(ctx)
 	} else if ctx.Err() == nil && len(pl.pending) > 0 {

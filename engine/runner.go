@@ -298,6 +298,28 @@ func (r *Runner) Run(ctx context.Context, job JobSpec, mode Mode, only []string)
 	return sum, runErr
 }
 
+// batches scans job's source (through filter; a key of interrupted is
+// marked so) into *pending, calling flush each time it holds a batch of
+// the job's size; what is left at the end is the caller's.
+func (r *Runner) batches(ctx context.Context, job JobSpec, known *stateKnown, filter, interrupted map[string]bool,
+	pending *[]Record, flush func() error) (ScanStats, error) {
+	size := r.BatchSize
+	if job.BatchSize > 0 {
+		size = job.BatchSize
+	}
+	return r.scan(ctx, job, known, size, func(rec Record) error {
+		if filter != nil && !filter[rec.Key] {
+			return nil
+		}
+		rec.Interrupted = interrupted[rec.Key]
+		*pending = append(*pending, rec)
+		if len(*pending) >= size {
+			return flush()
+		}
+		return ctx.Err()
+	})
+}
+
 // fanOut calls do(i) for i in [0, n) on up to workers goroutines, handing
 // out indexes in order until ctx ends or stop is closed; indexes not
 // handed out are left undone. It returns when every started call did.
@@ -409,21 +431,7 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	}
 
 	b := &batcher{r: r, job: job, info: info, sum: sum, finished: map[string]bool{}}
-	batchSize := r.BatchSize
-	if job.BatchSize > 0 {
-		batchSize = job.BatchSize
-	}
-	stats, err := r.scan(ctx, job, known, batchSize, func(rec Record) error {
-		if filter != nil && !filter[rec.Key] {
-			return nil
-		}
-		rec.Interrupted = interrupted[rec.Key]
-		b.pending = append(b.pending, rec)
-		if len(b.pending) >= batchSize {
-			return b.flush(ctx, false)
-		}
-		return ctx.Err()
-	})
+	stats, err := r.batches(ctx, job, known, filter, interrupted, &b.pending, func() error { return b.flush(ctx, false) })
 	if err == nil {
 		err = b.flush(ctx, true)
 	} else if ctx.Err() == nil || len(b.pending) > 0 || len(b.streak) > 0 {
