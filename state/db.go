@@ -83,7 +83,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 )
 
 //go:embed migrations/*.sql
@@ -218,7 +218,7 @@ func Open(path string, opts ...Option) (*DB, error) {
 
 	host, _ := os.Hostname()
 	db := &DB{Now: o.now, Host: host, PID: os.Getpid(), path: path, dl: sqliteDialect, writer: writer, readOnly: o.readOnly}
-	if err := db.migrate(context.Background()); err != nil {
+	if err := migrateWhenFree(db); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
@@ -246,6 +246,28 @@ func Open(path string, opts ...Option) (*DB, error) {
 	}
 	return db, nil
 }
+
+// migrateWhenFree migrates a SQLite state, trying again for a while when
+// the file is busy. Two processes opening a brand-new file at once race
+// to switch it to WAL: SQLite answers the loser's journal-mode change
+// with SQLITE_BUSY at once, without its busy handler, even though the
+// winner's migration takes milliseconds.
+func migrateWhenFree(db *DB) error {
+	deadline := time.Now().Add(openBusyWait)
+	for {
+		err := db.migrate(context.Background())
+		var se sqlite3.Error
+		busy := errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+		if !busy || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openBusyWait bounds how long Open waits for another process's
+// migration of the same file.
+const openBusyWait = 15 * time.Second
 
 func (db *DB) setReader(reader *sqlx.DB) {
 	db.reader = reader

@@ -389,3 +389,30 @@ func TestReadOnlyBesideAWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOpenANewFileTwiceAtOnce: two processes that open a brand-new state
+// file at the same moment both get it (the loser of the race to switch
+// the file to WAL waits instead of failing with "database is locked").
+func TestOpenANewFileTwiceAtOnce(t *testing.T) {
+	for i := range 30 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("s%d.db", i))
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				<-start
+				db, err := state.Open(path)
+				if err == nil {
+					err = db.Close()
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+		}
+	}
+}
