@@ -95,7 +95,8 @@ func (m *Main) Run(ctx context.Context) int {
 		// mistyped path: that would hide the real state file.
 		openOpts = append(openOpts, state.MustExist())
 	}
-	if m.DryRun {
+	if m.DryRun || m.Command == "explain" {
+		// Neither may change the state, even by marking a crashed run.
 		openOpts = append(openOpts, state.ReadOnly())
 	}
 	db, err := openState(ctx, cfg, openOpts...)
