@@ -188,3 +188,60 @@ func (db *DB) Holds(ctx context.Context, job string) ([]Hold, error) {
 	}
 	return out, nil
 }
+
+// JobTally is how many holds or dead letters a job has, and since when.
+type JobTally struct {
+	Count  int
+	Oldest time.Time
+}
+
+// HoldTally counts the holds of every job, with the oldest, reading no
+// hold itself.
+func (db *DB) HoldTally(ctx context.Context) (map[string]JobTally, error) {
+	return db.tally(ctx, `SELECT job, COUNT(*), MIN(first_at) FROM holds GROUP BY job`)
+}
+
+// DeadLetterTally counts the dead letters of every job in status, with
+// the oldest, reading neither a reason nor a payload.
+func (db *DB) DeadLetterTally(ctx context.Context, status string) (map[string]JobTally, error) {
+	return db.tally(ctx, `SELECT job, COUNT(*), MIN(first_failed_at) FROM dead_letters WHERE status = ? GROUP BY job`, status)
+}
+
+func (db *DB) tally(ctx context.Context, query string, args ...any) (map[string]JobTally, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]JobTally{}
+	for rows.Next() {
+		var job string
+		var t JobTally
+		if err := rows.Scan(&job, &t.Count, (*stamp)(&t.Oldest)); err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+		out[job] = t
+	}
+	return out, rows.Err()
+}
+
+// NewestDeadLetters returns the newest n dead letters of job in status,
+// without their payloads.
+func (db *DB) NewestDeadLetters(ctx context.Context, job, status string, n int) ([]DeadLetter, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, job, key, reason, attempts, first_failed_at, last_failed_at, status
+		FROM dead_letters WHERE job = ? AND status = ? ORDER BY last_failed_at DESC, id DESC LIMIT ?`, job, status, n)
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters of %s: %w", job, err)
+	}
+	defer rows.Close()
+	var out []DeadLetter
+	for rows.Next() {
+		var d DeadLetter
+		if err := rows.Scan(&d.ID, &d.Job, &d.Key, &d.Reason, &d.Attempts,
+			(*stamp)(&d.FirstFailedAt), (*stamp)(&d.LastFailedAt), &d.Status); err != nil {
+			return nil, fmt.Errorf("read dead letters of %s: %w", job, err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

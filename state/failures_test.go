@@ -162,3 +162,46 @@ func TestHolds(t *testing.T) {
 		})
 	})
 }
+
+// TestTallies: the counts the status page reads, per job, with the
+// oldest, and the newest dead letters without their payloads.
+func TestTallies(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		ctx := context.Background()
+		db, c := b.Open(t)
+		first := c.Now()
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			for _, k := range []string{"a", "b"} {
+				if _, _, err := tx.Hold("cards", k, "owner not synced"); err != nil {
+					return err
+				}
+			}
+			return tx.AddDeadLetter("orders", "o1", "1C refused", []byte(`{"phone":"+79990000000"}`))
+		})
+		c.Add(time.Minute)
+		mustUpdate(t, db, func(tx *state.Tx) error {
+			return tx.AddDeadLetter("orders", "o2", "1C refused again", []byte(`{}`))
+		})
+		holds, err := db.HoldTally(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := holds["cards"]; h.Count != 2 || !h.Oldest.Equal(first) || len(holds) != 1 {
+			t.Fatalf("holds = %+v", holds)
+		}
+		dead, err := db.DeadLetterTally(ctx, state.DeadLetterOpen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := dead["orders"]; d.Count != 2 || !d.Oldest.Equal(first) {
+			t.Fatalf("dead letters = %+v", dead)
+		}
+		newest, err := db.NewestDeadLetters(ctx, "orders", state.DeadLetterOpen, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(newest) != 1 || newest[0].Key != "o2" || newest[0].Payload != nil {
+			t.Fatalf("newest = %+v, want o2 without its payload", newest)
+		}
+	})
+}

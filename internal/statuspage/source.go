@@ -119,17 +119,17 @@ func (s StateSource) Status(ctx context.Context, q Query) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("status page: %w", err)
 	}
-	holds, err := db.Holds(ctx, "")
+	// Counts, not rows: a large backlog costs the page nothing, and no
+	// payload of a dead letter (personal data) is ever read for it.
+	holds, err := db.HoldTally(ctx)
 	if err != nil {
 		return Status{}, fmt.Errorf("status page: %w", err)
 	}
-	// Two reads rather than one of every status: resolved dead letters
-	// are kept for ever and the page does not count them.
-	open, err := db.DeadLetters(ctx, "", state.DeadLetterOpen)
+	open, err := db.DeadLetterTally(ctx, state.DeadLetterOpen)
 	if err != nil {
 		return Status{}, fmt.Errorf("status page: %w", err)
 	}
-	replay, err := db.DeadLetters(ctx, "", state.DeadLetterReplay)
+	replay, err := db.DeadLetterTally(ctx, state.DeadLetterReplay)
 	if err != nil {
 		return Status{}, fmt.Errorf("status page: %w", err)
 	}
@@ -173,25 +173,17 @@ func (s StateSource) Status(ctx context.Context, q Query) (Status, error) {
 			j.Running = lease
 		}
 	}
-	for _, h := range holds {
-		if j := byName[h.Job]; j != nil {
-			j.Holds++
-			if j.OldestHold.IsZero() || h.FirstAt.Before(j.OldestHold) {
-				j.OldestHold = h.FirstAt
+	for name, j := range byName {
+		j.Holds, j.OldestHold = holds[name].Count, holds[name].Oldest
+		j.DeadLetters, j.Replays = open[name].Count, replay[name].Count
+		if j.DeadLetters > 0 && q.Failures > 0 {
+			newest, err := db.NewestDeadLetters(ctx, name, state.DeadLetterOpen, q.Failures)
+			if err != nil {
+				return Status{}, fmt.Errorf("status page: %w", err)
 			}
-		}
-	}
-	for _, d := range open { // newest first
-		if j := byName[d.Job]; j != nil {
-			j.DeadLetters++
-			if len(j.Failures) < q.Failures {
+			for _, d := range newest {
 				j.Failures = append(j.Failures, Failure{Key: d.Key, Reason: d.Reason, Attempts: d.Attempts, At: d.LastFailedAt})
 			}
-		}
-	}
-	for _, d := range replay {
-		if j := byName[d.Job]; j != nil {
-			j.Replays++
 		}
 	}
 	return st, nil
