@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/virtsync/virtsync/configs"
+	"github.com/virtsync/virtsync/internal/onecapi"
 )
 
 // Names of the shipped profiles (configs/profiles/*.yaml).
@@ -177,7 +178,7 @@ func (p *Profile) Validate() error {
 			errs = append(errs, errors.New("customers.groups: buyers: groups needs at least one folder Ref_Key"))
 		}
 		for i, g := range p.Customers.Groups {
-			if !isGUID(g) {
+			if !onecapi.IsGUID(g) {
 				errs = append(errs, fmt.Errorf("customers.groups[%d]: want a 1C reference (GUID), got a %d-character text", i, len(g)))
 			}
 		}
@@ -326,26 +327,6 @@ func Merge(base, overrides map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// isGUID reports whether s looks like a 1C reference.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, r := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if r != '-' {
-				return false
-			}
-		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // sortedKeys returns m's keys in order, for deterministic output.

@@ -75,6 +75,17 @@ func Quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'
 // GUIDEq is the filter term "field eq guid'key'".
 func GUIDEq(field, key string) string { return field + " eq guid'" + key + "'" }
 
+// FieldEq is the $filter "field equals value": a reference field (X_Key)
+// with a GUID compares with a guid literal, since 1C refuses a string
+// there ("Партнер_Key eq '...'" is a type mismatch); anything else with a
+// quoted text.
+func FieldEq(field, value string) string {
+	if strings.HasSuffix(field, "_Key") && IsGUID(value) {
+		return GUIDEq(field, value)
+	}
+	return field + " eq " + Quote(value)
+}
+
 // keysFilter is "Ref_Key eq guid'a' or Ref_Key eq guid'b' ...".
 func keysFilter(keys []string) string {
 	var b strings.Builder

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 )
 
 // Create POSTs a new object to entity (e.g. "Document_ЗаказКлиента") and
@@ -94,13 +93,7 @@ func (c *Client) Post(ctx context.Context, entity, key string) error {
 // warning logged.
 func (c *Client) FindByField(ctx context.Context, entity, field, value string) (Entity, bool, error) {
 	var found []Entity
-	filter := field + " eq " + Quote(value)
-	// A reference field compares with a guid literal; 1C refuses a string
-	// there ("Партнер_Key eq '...'" is a type mismatch).
-	if strings.HasSuffix(field, "_Key") && IsGUID(value) {
-		filter = GUIDEq(field, value)
-	}
-	u := c.entityURL(entity, "", c.readQuery(nil, filter, "Ref_Key", 2, 0, false))
+	u := c.entityURL(entity, "", c.readQuery(nil, FieldEq(field, value), "Ref_Key", 2, 0, false))
 	resp, err := c.do(ctx, request{op: "find", entity: entity, method: http.MethodGet, url: u,
 		want: []int{http.StatusOK}, mode: retryIdempotent})
 	if err != nil {

@@ -379,13 +379,9 @@ func (h *Orders) counterparty(ctx context.Context, partner string) (string, erro
 	}
 	// A partner with two live counterparties is held, not guessed: the
 	// document would be issued to the wrong legal entity.
-	by := cpp.By + " eq " + onecapi.Quote(partner)
-	if strings.HasSuffix(cpp.By, "_Key") {
-		by = onecapi.GUIDEq(cpp.By, partner)
-	}
 	var refs []string
 	err := h.OneC.List(ctx, onecapi.Query{Entity: cpp.Entity, Select: []string{"Ref_Key"},
-		Filter: by + " and DeletionMark eq false"}, func(e onecapi.Entity) error {
+		Filter: onecapi.FieldEq(cpp.By, partner) + " and DeletionMark eq false"}, func(e onecapi.Entity) error {
 		refs = append(refs, e.Key())
 		return nil
 	})
@@ -450,8 +446,7 @@ func (h *Orders) findItem(ctx context.Context, m mapping.ItemMatch, itemID strin
 	if m.Entity != "" {
 		entity, refField = m.Entity, m.Ref
 	}
-	q := onecapi.Query{Entity: entity, Select: []string{refField, m.Field},
-		Filter: m.Field + " eq " + onecapi.Quote(id)}
+	q := onecapi.Query{Entity: entity, Select: []string{refField, m.Field}, Filter: onecapi.FieldEq(m.Field, id)}
 	if !m.Exact() {
 		q.Filter = "substringof(" + onecapi.Quote(id) + ", " + m.Field + ")"
 	}
