@@ -22,11 +22,7 @@ type field struct {
 // Compile parses and checks every field spec; keys are virtpos parameter
 // names. All problems are reported at once, each naming its parameter.
 func Compile(fields map[string]any) (*Map, error) {
-	params := make([]string, 0, len(fields))
-	for p := range fields {
-		params = append(params, p)
-	}
-	sort.Strings(params)
+	params := sortedKeys(fields)
 	m := &Map{}
 	var errs []error
 	for _, p := range params {

@@ -3,7 +3,6 @@ package mapping
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -108,12 +107,7 @@ func parseSpecMap(m map[string]any) (Spec, error) {
 	var s Spec
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, &SpecError{Problem: fmt.Sprintf(format, a...)}) }
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(m) {
 		v := m[k]
 		var err error
 		switch k {

@@ -3,7 +3,6 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -229,19 +228,10 @@ func tMap(s string, sp *Spec) (string, bool, *failure) {
 	s = strings.TrimSpace(s)
 	v, ok := sp.Map[s]
 	if !ok {
-		return "", false, &failure{"one of " + strings.Join(mapKeys(sp.Map), ", "), textShape(s)}
+		return "", false, &failure{"one of " + strings.Join(sortedKeys(sp.Map), ", "), textShape(s)}
 	}
 	// A mapping to "" is how a user says "known value, send nothing".
 	return v, v != "", nil
-}
-
-func mapKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // textShape describes a text without revealing it.
