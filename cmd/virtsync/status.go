@@ -70,18 +70,20 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 	} else {
 		fmt.Fprintf(w, "Outbox:        %d event(s) waiting for NATS, oldest from %s\n", n, ago(oldest))
 	}
-	holds, err := db.Holds(ctx, "")
+	// Counts, not rows: no dead letter's payload (personal data) is read
+	// to count it, and a large backlog costs nothing.
+	holds, err := db.HoldTally(ctx)
 	if err != nil {
 		fmt.Fprintf(w, "virtsync: %v\n", err)
 		return ExitFailed
 	}
-	fmt.Fprintf(w, "Waiting:       %s\n", perJob(len(holds), func(i int) string { return holds[i].Job }))
-	dls, err := db.DeadLetters(ctx, "", state.DeadLetterOpen)
+	fmt.Fprintf(w, "Waiting:       %s\n", perJob(holds))
+	dls, err := db.DeadLetterTally(ctx, state.DeadLetterOpen)
 	if err != nil {
 		fmt.Fprintf(w, "virtsync: %v\n", err)
 		return ExitFailed
 	}
-	fmt.Fprintf(w, "Dead letters:  %s\n", perJob(len(dls), func(i int) string { return dls[i].Job }))
+	fmt.Fprintf(w, "Dead letters:  %s\n", perJob(dls))
 	if len(dls) > 0 {
 		fmt.Fprintln(w, "               see them with `virtsync failures`; send them again with `virtsync failures -replay`")
 	}
@@ -96,18 +98,19 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 	return ExitOK
 }
 
-func perJob(n int, job func(int) string) string {
+// perJob is a tally's total and its count per job, in job order.
+func perJob(tally map[string]state.JobTally) string {
+	n := 0
+	for _, t := range tally {
+		n += t.Count
+	}
 	if n == 0 {
 		return "none"
 	}
-	c := map[string]int{}
-	for i := 0; i < n; i++ {
-		c[job(i)]++
-	}
 	var parts []string
 	for _, j := range virtsync.Jobs() {
-		if c[j] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", j, c[j]))
+		if c := tally[j].Count; c > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", j, c))
 		}
 	}
 	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
