@@ -16,12 +16,9 @@ import (
 // so it is safe beside a running daemon. The plan goes to stdout as text
 // or, with -o json, as one JSON list with the summary on stderr.
 func (m *Main) runDryRun(ctx context.Context, p *app.Parts, jobs []string, mode engine.Mode) int {
-	r := &engine.Runner{
-		Owner: m.Owner, DB: p.DB, Log: p.Log,
-		Concurrency:     p.Config.Virtpos.Concurrency,
-		HoldMaxAttempts: p.Config.OneC.Orders.HoldMaxAttempts,
-		HoldMaxAge:      p.Config.OneC.Orders.HoldMaxAge.D(),
-	}
+	// The runner of a real run: Plan uses its limits, and neither its
+	// events nor its metrics (it publishes and counts nothing).
+	r := m.newRunner(p, nil)
 	var emit func(engine.Planned) error
 	var text *plan.Text
 	var list *plan.JSON
