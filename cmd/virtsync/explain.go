@@ -155,7 +155,7 @@ func explain(ctx context.Context, p *app.Parts, match state.KeyMatch, w, stderr 
 		for _, ev := range e.Events {
 			evs = append(evs, ev.Type+" "+ev.ID)
 		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", e.RunID, e.At.Local().Format("2006-01-02 15:04:05"), e.Result,
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", e.RunID, stamp(e.At), e.Result,
 			orDash(short(e.Fingerprint)), orDash(strings.Join(evs, ", ")))
 	}
 	tw.Flush()

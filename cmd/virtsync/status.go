@@ -16,8 +16,7 @@ func ago(t time.Time) string {
 	if t.IsZero() {
 		return "never"
 	}
-	d := time.Since(t).Round(time.Second)
-	return t.Local().Format("2006-01-02 15:04:05") + " (" + d.String() + " ago)"
+	return stamp(t) + " (" + time.Since(t).Round(time.Second).String() + " ago)"
 }
 
 // printStatus prints checkpoints, last runs, the outbox backlog, holds and
@@ -49,7 +48,7 @@ func printStatus(ctx context.Context, db *state.DB, w io.Writer) int {
 		if !r.FinishedAt.IsZero() {
 			dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", j, r.StartedAt.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", j, stamp(r.StartedAt),
 			r.Mode, r.Status, dur, r.Created, r.Updated, r.Unchanged, r.Deleted, r.Failed, r.Held, ago(cp.LastSuccessAt))
 	}
 	tw.Flush()
