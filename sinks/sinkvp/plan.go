@@ -53,7 +53,7 @@ func (h *Customers) Plan(ctx context.Context, run *engine.RunInfo, rec engine.Re
 	if r, ok := h.Client.(CustomerReader); ok && known {
 		// Apply updates by this id; one gone from virtpos is looked up
 		// again by external_id, as below.
-		if cu, found, err = customerByID(ctx, r, id); err != nil {
+		if cu, found, err = readCustomer(ctx, r, virtposapi.CustomerQuery{ID: id}); err != nil {
 			return engine.Planned{}, fmt.Errorf("customer %s: %w", rec.Key, err)
 		}
 	}
@@ -67,23 +67,6 @@ func (h *Customers) Plan(ctx context.Context, run *engine.RunInfo, rec engine.Re
 	}
 	differ, unread := diff(p, func(param string) (string, bool) { return customerValue(cu, param) })
 	return changes(differ, unread, cu.ID), nil
-}
-
-// customerByID reads the customer virtpos has under id.
-func customerByID(ctx context.Context, r CustomerReader, id string) (virtposapi.Customer, bool, error) {
-	page, err := r.Customers(ctx, virtposapi.CustomerQuery{ID: id})
-	if virtposapi.IsNotFound(err) {
-		return virtposapi.Customer{}, false, nil
-	}
-	if err != nil {
-		return virtposapi.Customer{}, false, err
-	}
-	for _, c := range page.Customers {
-		if c.ID == id {
-			return c, true, nil
-		}
-	}
-	return virtposapi.Customer{}, false, nil
 }
 
 // customerValue is what virtpos holds for a customer/update parameter;
@@ -159,7 +142,7 @@ func (h *Cards) Plan(ctx context.Context, run *engine.RunInfo, rec engine.Record
 		return engine.Planned{Action: engine.ActionCreate,
 			Reason: "virtpos cannot be asked about a card without an owner: if it has one with this uid or external_id, that one is updated"}, nil
 	}
-	owner, found, err := cardOwner(ctx, r, q)
+	owner, found, err := readCustomer(ctx, r, q)
 	if err != nil {
 		return engine.Planned{}, fmt.Errorf("card %s: read its owner: %w", rec.Key, err)
 	}
@@ -180,8 +163,8 @@ func (h *Cards) Plan(ctx context.Context, run *engine.RunInfo, rec engine.Record
 	return engine.Planned{Action: engine.ActionCreate}, nil
 }
 
-// cardOwner reads the customer q names, with its cards.
-func cardOwner(ctx context.Context, r CustomerReader, q virtposapi.CustomerQuery) (virtposapi.Customer, bool, error) {
+// readCustomer reads the customer q names (by id, else by external_id).
+func readCustomer(ctx context.Context, r CustomerReader, q virtposapi.CustomerQuery) (virtposapi.Customer, bool, error) {
 	page, err := r.Customers(ctx, q)
 	if virtposapi.IsNotFound(err) {
 		return virtposapi.Customer{}, false, nil
