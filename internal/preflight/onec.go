@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -101,25 +102,26 @@ func oneCAnswered(err error, base string, ls *lines) bool {
 	skip := func(why string) {
 		ls.skip("1C $metadata, reads, maps", why)
 	}
-	var oe *onecapi.Error
+	var oe *onecapi.Error // nil unless 1C (or the web server) answered
+	errors.As(err, &oe)
 	switch {
 	case err == nil:
 		ls.ok(reach, "onec.base_url "+base+" serves an OData publication")
 		ls.ok(creds, "onec.user was accepted and may read $metadata")
 		return true
-	case errors.As(err, &oe) && oe.Status == 401:
+	case oe != nil && oe.Status == 401:
 		ls.ok(reach, "onec.base_url "+base+" answers")
 		ls.fail(creds, "HTTP 401: 1C refused the user name or password", fixOneCAuth)
 		skip("1C refused the credentials")
 		return false
-	case errors.As(err, &oe) && (oe.Status == 403 || oe.Code == "20"):
+	case onecapi.IsAuth(err): // the rights (403, code 20), the 401 being above
 		ls.ok(reach, "onec.base_url "+base+" answers")
 		ls.fail(creds, fmt.Sprintf("HTTP %d: the user was let in but may not read $metadata", oe.Status), fixOneCRights)
 		skip("the user may not read $metadata")
 		return false
-	case errors.As(err, &oe) && oe.Status == 404:
+	case oe != nil && oe.Status == 404:
 		ls.fail(reach, "HTTP 404 at "+base+"/$metadata: no OData publication at this address", fixOneCURL)
-	case errors.As(err, &oe):
+	case oe != nil:
 		ls.fail(reach, fmt.Sprintf("%s answers with an error: %v", base, oe),
 			"1C or the web server in front of it fails: see the message, the 1C server's and the web server's logs; "+
 				"if the address is wrong: "+fixOneCURL)
@@ -234,13 +236,7 @@ func sampleAndMap(ctx context.Context, oc OneC, ls *lines, broken map[string]boo
 			failed = append(failed, fmt.Sprintf("%s %s: %v", s.entity, e.Key(), err))
 		}
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for p := range params {
-			if !yield(p) {
-				return
-			}
-		}
-	})
+	names := slices.Sorted(maps.Keys(params))
 	switch {
 	case len(failed) == len(recs):
 		ls.fail(mapName, fmt.Sprintf("every record read fails its map:\n%s", strings.Join(failed, "\n")),
@@ -286,10 +282,11 @@ func readOne(ctx context.Context, oc OneC, ls *lines, broken map[string]bool, ro
 
 func readFailed(ls *lines, name, role, entity string, err error) {
 	var oe *onecapi.Error
+	errors.As(err, &oe)
 	switch {
-	case errors.As(err, &oe) && oe.Status == 401:
+	case oe != nil && oe.Status == 401:
 		ls.fail(name, entity+": "+answerText(oe), fixOneCAuth)
-	case onecapi.IsAuth(err):
+	case onecapi.IsAuth(err): // the rights: 403, code 20
 		ls.fail(name, entity+": "+answerText(oe), "give the infobase user (onec.user) the right to read "+entity+
 			" (a role with Чтение on it); reads send allowedOnly=true, so row-level restrictions only hide rows")
 	case onecapi.IsNotFound(err):
