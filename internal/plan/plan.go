@@ -91,17 +91,6 @@ func (j *JSON) Close() error {
 	return j.err
 }
 
-// WriteJSON writes plans as the JSON list.
-func WriteJSON(w io.Writer, plans []engine.Planned) error {
-	j := NewJSON(w)
-	for _, p := range plans {
-		if err := j.Add(p); err != nil {
-			return err
-		}
-	}
-	return j.Close()
-}
-
 // Text writes a plan for people: a line per planned record as it comes,
 // then Summary's table. Records planned unchanged are counted in the
 // table only, unless Unchanged is set.
@@ -185,17 +174,6 @@ func (t *Text) Summary(sums []engine.PlanSummary) error {
 		t.err = fmt.Errorf("plan: write: %w", err)
 	}
 	return t.err
-}
-
-// PrintPlans writes plans and the summary table as Text does.
-func PrintPlans(w io.Writer, plans []engine.Planned, sums []engine.PlanSummary) error {
-	t := NewText(w)
-	for _, p := range plans {
-		if err := t.Add(p); err != nil {
-			return err
-		}
-	}
-	return t.Summary(sums)
 }
 
 // oneLine keeps a reason on its line.

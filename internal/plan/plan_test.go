@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"reflect"
 	"slices"
@@ -41,7 +42,7 @@ func sums() []engine.PlanSummary {
 
 func TestJSONIsAListOfTheDocumentedShape(t *testing.T) {
 	var b bytes.Buffer
-	if err := plan.WriteJSON(&b, plans); err != nil {
+	if err := writeJSON(&b, plans); err != nil {
 		t.Fatal(err)
 	}
 	var got []map[string]any
@@ -76,14 +77,14 @@ func TestJSONIsAListOfTheDocumentedShape(t *testing.T) {
 	}
 
 	b.Reset()
-	if err := plan.WriteJSON(&b, nil); err != nil || b.String() != "[]\n" {
+	if err := writeJSON(&b, nil); err != nil || b.String() != "[]\n" {
 		t.Fatalf("empty plan = %q, %v; want []", b.String(), err)
 	}
 }
 
 func TestTextHasALinePerRecordAndATable(t *testing.T) {
 	var b bytes.Buffer
-	if err := plan.PrintPlans(&b, plans, sums()); err != nil {
+	if err := printPlans(&b, plans, sums()); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -151,4 +152,26 @@ func ExampleJSON() {
 	// {"job":"orders","key":"vp-8d1e4f2a-0001","action":"create","fields":[],"remote_id":"","reason":""},
 	// {"job":"cards","key":"5a6b7c8d-0000-4000-8000-00000000c0de","action":"delete","fields":[],"remote_id":"6","reason":""}
 	// ]
+}
+
+// writeJSON writes plans as the JSON list, as a dry run's emit does.
+func writeJSON(w io.Writer, plans []engine.Planned) error {
+	j := plan.NewJSON(w)
+	for _, p := range plans {
+		if err := j.Add(p); err != nil {
+			return err
+		}
+	}
+	return j.Close()
+}
+
+// printPlans writes plans and the summary table, as a dry run's emit does.
+func printPlans(w io.Writer, plans []engine.Planned, sums []engine.PlanSummary) error {
+	t := plan.NewText(w)
+	for _, p := range plans {
+		if err := t.Add(p); err != nil {
+			return err
+		}
+	}
+	return t.Summary(sums)
 }
