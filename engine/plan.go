@@ -114,13 +114,9 @@ func (r *Runner) plan(ctx context.Context, job JobSpec, mode Mode, only []string
 	if err := p.PreparePlan(ctx, info); err != nil {
 		return fmt.Errorf("%s: prepare: %w", job.Name, err)
 	}
-	intents, err := r.DB.Intents(ctx, job.Name)
+	interrupted, err := r.interrupted(ctx, job)
 	if err != nil {
-		return fmt.Errorf("%s: load intents: %w", job.Name, err)
-	}
-	interrupted := make(map[string]bool, len(intents))
-	for _, in := range intents {
-		interrupted[in.Key] = true
+		return err
 	}
 	holds, err := r.DB.Holds(ctx, job.Name)
 	if err != nil {
@@ -261,14 +257,10 @@ func (pl *planner) classify(ctx context.Context, rec Record, res planned) Planne
 		if seen {
 			attempts, firstAt = h.Attempts+1, h.FirstAt
 		}
-		r := pl.r
-		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
-		if attempts < r.HoldMaxAttempts && young {
+		if !pl.r.holdOutlived(attempts, firstAt) {
 			return p
 		}
-		p.Action = ActionReject
-		p.Reason = fmt.Sprintf("still waiting after %d runs since %s: %s", attempts,
-			firstAt.Local().Format("2006-01-02 15:04"), he.Reason)
+		p.Action, p.Reason = ActionReject, holdOutlivedReason(attempts, firstAt, he.Reason)
 		return p
 	default: // a *RejectedError: classify is not given the others
 		p.Action, p.Reason, p.Fields = ActionReject, res.err.Error(), nil
@@ -276,14 +268,7 @@ func (pl *planner) classify(ctx context.Context, rec Record, res planned) Planne
 	}
 }
 
-// waitedDone reports whether job has ever finished a run; a failure to
-// read says yes, as Run's does.
+// waitedDone reports whether job has ever finished a run, as Run reads it.
 func (pl *planner) waitedDone(ctx context.Context, job string) bool {
-	if done, ok := pl.finished[job]; ok {
-		return done
-	}
-	cp, err := pl.r.DB.Checkpoint(ctx, job)
-	done := err != nil || !cp.LastSuccessAt.IsZero()
-	pl.finished[job] = done
-	return done
+	return finishedOnce(ctx, pl.r.DB, pl.finished, job)
 }

@@ -405,16 +405,12 @@ func (r *Runner) run(ctx context.Context, job JobSpec, info *RunInfo, only []str
 	// Interrupted creates: their versions were never committed, so the
 	// source emits them again; the handler is told, so that it looks them
 	// up remotely before creating and reports one it finds as created.
-	intents, err := r.DB.Intents(ctx, job.Name)
+	interrupted, err := r.interrupted(ctx, job)
 	if err != nil {
-		return fmt.Errorf("%s: load intents: %w", job.Name, err)
+		return err
 	}
-	interrupted := make(map[string]bool, len(intents))
-	for _, in := range intents {
-		interrupted[in.Key] = true
-	}
-	if len(intents) > 0 {
-		info.Log.Warn("reconciling creates interrupted by an earlier crash or a lost reply", "records", len(intents))
+	if len(interrupted) > 0 {
+		info.Log.Warn("reconciling creates interrupted by an earlier crash or a lost reply", "records", len(interrupted))
 	}
 	sw, err := r.DB.OpenSweep(ctx, job.Name)
 	if err != nil {
@@ -993,18 +989,53 @@ func (b *batcher) clearIntent(tx *state.Tx, key string, he *HeldError) error {
 	return tx.ClearIntent(b.job.Name, key)
 }
 
-// waitedDone reports whether job has ever finished a run; a failure to
-// read says yes, so that holds keep their limit.
+// waitedDone reports whether job has ever finished a run.
 func (b *batcher) waitedDone(ctx context.Context, job string) bool {
-	if done, ok := b.finished[job]; ok {
+	return finishedOnce(ctx, b.r.DB, b.finished, job)
+}
+
+// finishedOnce reports whether job has ever finished a run, remembering
+// the answer in seen for the rest of the run; a failure to read says yes,
+// so that holds keep their limit. A cancelled run still commits its
+// batch: it reads regardless, or the failed read would age first-load
+// holds.
+func finishedOnce(ctx context.Context, db *state.DB, seen map[string]bool, job string) bool {
+	if done, ok := seen[job]; ok {
 		return done
 	}
-	// A cancelled run still commits its batch: read regardless, or the
-	// failed read would age first-load holds.
-	cp, err := b.r.DB.Checkpoint(context.WithoutCancel(ctx), job)
+	cp, err := db.Checkpoint(context.WithoutCancel(ctx), job)
 	done := err != nil || !cp.LastSuccessAt.IsZero()
-	b.finished[job] = done
+	seen[job] = done
 	return done
+}
+
+// interrupted are the keys of job whose creates an earlier run started
+// and never committed (a crash, a lost reply): their versions were never
+// committed, so the source emits them again, and the handler is told to
+// look them up remotely before creating.
+func (r *Runner) interrupted(ctx context.Context, job JobSpec) (map[string]bool, error) {
+	intents, err := r.DB.Intents(ctx, job.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: load intents: %w", job.Name, err)
+	}
+	keys := make(map[string]bool, len(intents))
+	for _, in := range intents {
+		keys[in.Key] = true
+	}
+	return keys, nil
+}
+
+// holdOutlived reports whether a record held attempts runs since firstAt
+// has waited past the limits and becomes a dead letter.
+func (r *Runner) holdOutlived(attempts int, firstAt time.Time) bool {
+	young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
+	return attempts >= r.HoldMaxAttempts || !young
+}
+
+// holdOutlivedReason is the dead letter's reason of a hold that outlived
+// its limits.
+func holdOutlivedReason(attempts int, firstAt time.Time, reason string) string {
+	return fmt.Sprintf("still waiting after %d runs since %s: %s", attempts, firstAt.Local().Format("2006-01-02 15:04"), reason)
 }
 
 // commit writes one outcome into the batch transaction and counts it.
@@ -1036,8 +1067,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		if err != nil {
 			return nil, err
 		}
-		young := r.HoldMaxAge <= 0 || time.Since(firstAt) < r.HoldMaxAge
-		if attempts < r.HoldMaxAttempts && young {
+		if !r.holdOutlived(attempts, firstAt) {
 			if err := b.log(tx, rec.Key, virtsync.Held, nil, ""); err != nil {
 				return nil, err
 			}
@@ -1048,8 +1078,7 @@ func (b *batcher) commit(ctx context.Context, tx *state.Tx, res result) (*Failur
 		if err := tx.Release(job.Name, rec.Key); err != nil {
 			return nil, err
 		}
-		res.err = Reject(nil, "still waiting after %d runs since %s: %s", attempts,
-			firstAt.Local().Format("2006-01-02 15:04"), he.Reason)
+		res.err = Reject(nil, "%s", holdOutlivedReason(attempts, firstAt, he.Reason))
 		fallthrough
 	case virtsync.Failed:
 		count(virtsync.Failed)
