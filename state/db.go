@@ -151,6 +151,21 @@ func ReadOnly() Option { return func(o *options) { o.readOnly, o.mustExist = tru
 // opening one whose schema would need a migration.
 var ErrReadOnly = errors.New("the state is open read-only")
 
+// newOptions applies opts over the defaults: both backends open with them.
+func newOptions(opts []Option) options {
+	o := options{readers: 4, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.readers <= 0 {
+		o.readers = 4
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o
+}
+
 // WithReaders sets the size of the reader pool. 0 or less means 4.
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
@@ -173,16 +188,7 @@ const pragmasReadOnly = "_busy_timeout=5000&_foreign_keys=on"
 // Runs left 'running' by a process that died (their job has no live lease)
 // are marked 'crashed'.
 func Open(path string, opts ...Option) (*DB, error) {
-	o := options{readers: 4, now: time.Now}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.readers <= 0 {
-		o.readers = 4
-	}
-	if o.now == nil {
-		o.now = time.Now
-	}
+	o := newOptions(opts)
 	if path == "" {
 		return nil, errors.New("open state: empty path")
 	}

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -62,16 +61,7 @@ const (
 // Runs left 'running' by a process that died (their job has no live lease)
 // are marked 'crashed'.
 func OpenPostgres(ctx context.Context, dsn string, opts ...Option) (*DB, error) {
-	o := options{readers: 4, now: time.Now}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.readers <= 0 {
-		o.readers = 4
-	}
-	if o.now == nil {
-		o.now = time.Now
-	}
+	o := newOptions(opts)
 	if strings.TrimSpace(dsn) == "" {
 		return nil, errors.New("open state: empty PostgreSQL DSN (state.dsn)")
 	}
